@@ -1,1 +1,446 @@
-//! placeholder
+//! A deterministic in-memory network for testing stacks without a device.
+//!
+//! Two or more [`Stack`]s exchange packets over links with latency,
+//! bandwidth, a bounded queue, and seeded loss, reordering, duplication and
+//! corruption. Time is virtual: the simulator jumps to the next packet
+//! arrival or timer, so a minute of TCP runs in milliseconds, and the same
+//! seed reproduces the same run bit for bit.
+//!
+//! No I/O, no clock, no OS randomness.
+//!
+//! Applications run inside the simulation through the [`App`] trait: each
+//! node has one, called with every event its stack raises and once per step.
+
+pub mod apps;
+
+use crate::stack::rand::Rng;
+use crate::stack::{Event, Stack, StackConfig};
+use crate::time::Instant;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// One direction of a link: what happens to packets a node sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkConfig {
+    /// One-way propagation delay.
+    pub latency: Duration,
+    /// Serialisation rate in bits per second; `None` is infinitely fast.
+    pub bandwidth_bps: Option<u64>,
+    /// Bytes the link's queue holds before it drops (tail drop); only with a
+    /// bandwidth.
+    pub queue_bytes: usize,
+    /// Packets longer than this are dropped.
+    pub mtu: usize,
+    /// Probability that a packet is lost.
+    pub loss: f64,
+    /// Probability that a packet is delayed by up to `reorder_delay` more,
+    /// so that later packets overtake it.
+    pub reorder: f64,
+    pub reorder_delay: Duration,
+    /// Probability that a packet is delivered twice.
+    pub duplicate: f64,
+    /// Probability that one random bit of a packet is flipped.
+    pub corrupt: f64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            latency: Duration::from_millis(1),
+            bandwidth_bps: None,
+            queue_bytes: 1 << 20,
+            mtu: 1500,
+            loss: 0.0,
+            reorder: 0.0,
+            reorder_delay: Duration::from_millis(2),
+            duplicate: 0.0,
+            corrupt: 0.0,
+        }
+    }
+}
+
+/// Application logic that runs inside the simulation on one node.
+pub trait App: core::any::Any {
+    /// Called for each event the node's stack raises.
+    fn on_event(&mut self, now: Instant, stack: &mut Stack, event: Event);
+    /// Called once per simulation step, after events.
+    fn poll(&mut self, _now: Instant, _stack: &mut Stack) {}
+    /// The application is finished (the run may stop when all are).
+    fn done(&self) -> bool {
+        true
+    }
+}
+
+/// An application that does nothing.
+#[derive(Debug, Default)]
+pub struct Idle;
+
+impl App for Idle {
+    fn on_event(&mut self, _: Instant, _: &mut Stack, _: Event) {}
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimError {
+    /// Too many steps without virtual time moving: something loops.
+    Livelock { at: Instant, steps: u64 },
+    /// The deadline passed before the applications finished.
+    Deadline { at: Instant },
+    /// Nothing is in flight, no timer is pending and the applications are
+    /// not finished: they wait for something that will never come.
+    Stalled { at: Instant },
+}
+
+impl core::fmt::Display for SimError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SimError::Livelock { at, steps } => {
+                write!(f, "livelock: {steps} steps without time advancing at {at}")
+            }
+            SimError::Deadline { at } => write!(f, "deadline reached at {at}"),
+            SimError::Stalled { at } => write!(f, "stalled at {at}: nothing left to happen"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// Per-link counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    pub sent: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    pub queue_drops: u64,
+    pub mtu_drops: u64,
+    pub reordered: u64,
+    pub duplicated: u64,
+    pub corrupted: u64,
+    pub bytes_delivered: u64,
+}
+
+struct Node {
+    stack: Stack,
+    app: Box<dyn App>,
+    link: LinkConfig,
+    stats: LinkStats,
+    /// When the link's transmitter is free again.
+    busy_until: Instant,
+}
+
+/// A packet in flight.
+struct InFlight {
+    at: Instant,
+    order: u64,
+    to: usize,
+    data: Vec<u8>,
+}
+
+impl PartialEq for InFlight {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.order) == (other.at, other.order)
+    }
+}
+impl Eq for InFlight {}
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for InFlight {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        (self.at, self.order).cmp(&(other.at, other.order))
+    }
+}
+
+/// Steps without time advancing before a run is declared a livelock.
+const LIVELOCK_STEPS: u64 = 1_000_000;
+
+/// The simulated network.
+pub struct Network {
+    now: Instant,
+    rng: Rng,
+    nodes: Vec<Node>,
+    in_flight: BinaryHeap<Reverse<InFlight>>,
+    order: u64,
+    buf: Vec<u8>,
+    pool: Vec<Vec<u8>>,
+    steps: u64,
+    /// Optional observer of every packet put on a link: (time, from, bytes).
+    tap: Option<Box<dyn FnMut(Instant, usize, &[u8])>>,
+}
+
+impl core::fmt::Debug for Network {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Network")
+            .field("now", &self.now)
+            .field("nodes", &self.nodes.len())
+            .field("in_flight", &self.in_flight.len())
+            .finish()
+    }
+}
+
+impl Network {
+    /// An empty network; `seed` drives every fault decision.
+    pub fn new(seed: u64) -> Network {
+        Network {
+            now: Instant::ZERO,
+            rng: Rng::new(seed ^ 0x5151_5151_5151_5151),
+            nodes: Vec::new(),
+            in_flight: BinaryHeap::new(),
+            order: 0,
+            buf: vec![0u8; 65_536],
+            pool: Vec::new(),
+            steps: 0,
+            tap: None,
+        }
+    }
+
+    /// Adds a node running `app` on a stack built from `cfg`; `link` shapes
+    /// what the node sends. Returns the node's index.
+    pub fn add_node(&mut self, cfg: StackConfig, link: LinkConfig, app: Box<dyn App>) -> usize {
+        let stack = Stack::new(cfg, self.now);
+        self.nodes.push(Node {
+            stack,
+            app,
+            link,
+            stats: LinkStats::default(),
+            busy_until: self.now,
+        });
+        self.nodes.len() - 1
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    pub fn stack(&self, node: usize) -> &Stack {
+        &self.nodes[node].stack
+    }
+
+    pub fn stack_mut(&mut self, node: usize) -> &mut Stack {
+        &mut self.nodes[node].stack
+    }
+
+    pub fn link_stats(&self, node: usize) -> &LinkStats {
+        &self.nodes[node].stats
+    }
+
+    pub fn link_mut(&mut self, node: usize) -> &mut LinkConfig {
+        &mut self.nodes[node].link
+    }
+
+    /// The application of a node, to read its results. Panics if `T` is not
+    /// the node's application type.
+    pub fn app<T: App>(&self, node: usize) -> &T {
+        let app: &dyn core::any::Any = &*self.nodes[node].app;
+        app
+            .downcast_ref::<T>()
+            .expect("app type")
+    }
+
+    /// Watches every packet put on any link.
+    pub fn set_tap(&mut self, tap: impl FnMut(Instant, usize, &[u8]) + 'static) {
+        self.tap = Some(Box::new(tap));
+    }
+
+    fn route(&self, dst: Ipv4Addr) -> Option<usize> {
+        self.nodes.iter().position(|n| n.stack.addr() == dst)
+    }
+
+    /// Drains every stack's output onto its link.
+    fn flush(&mut self) {
+        for i in 0..self.nodes.len() {
+            loop {
+                let now = self.now;
+                let Some(len) = self.nodes[i].stack.poll_transmit(now, &mut self.buf) else {
+                    break;
+                };
+                self.transmit(i, len);
+            }
+        }
+    }
+
+    fn transmit(&mut self, from: usize, len: usize) {
+        let now = self.now;
+        if let Some(tap) = self.tap.as_mut() {
+            tap(now, from, &self.buf[..len]);
+        }
+        let dst = if len >= 20 {
+            Ipv4Addr::new(self.buf[16], self.buf[17], self.buf[18], self.buf[19])
+        } else {
+            Ipv4Addr::UNSPECIFIED
+        };
+        let to = self.route(dst);
+        let node = &mut self.nodes[from];
+        node.stats.sent += 1;
+        let link = &node.link;
+        if len > link.mtu {
+            node.stats.mtu_drops += 1;
+            return;
+        }
+        // Serialisation and the queue.
+        let mut depart = now;
+        if let Some(bps) = link.bandwidth_bps {
+            let start = node.busy_until.max(now);
+            let queued = start - now;
+            let queued_bytes = (queued.as_nanos() * u128::from(bps) / 8 / 1_000_000_000) as usize;
+            if queued_bytes + len > link.queue_bytes {
+                node.stats.queue_drops += 1;
+                return;
+            }
+            let tx = Duration::from_nanos((len as u64 * 8 * 1_000_000_000) / bps);
+            node.busy_until = start + tx;
+            depart = node.busy_until;
+        }
+        let Some(to) = to else {
+            node.stats.lost += 1;
+            return;
+        };
+        if link.loss > 0.0 && self.rng.gen_bool(link.loss) {
+            node.stats.lost += 1;
+            return;
+        }
+        let copies = if link.duplicate > 0.0 && self.rng.gen_bool(link.duplicate) {
+            node.stats.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut at = depart + link.latency;
+            if link.reorder > 0.0 && self.rng.gen_bool(link.reorder) {
+                node.stats.reordered += 1;
+                let extra = self.rng.gen_range(1..link.reorder_delay.as_micros().max(2) as u64);
+                at += Duration::from_micros(extra);
+            }
+            let mut data = self.pool.pop().unwrap_or_default();
+            data.clear();
+            data.extend_from_slice(&self.buf[..len]);
+            if link.corrupt > 0.0 && self.rng.gen_bool(link.corrupt) {
+                node.stats.corrupted += 1;
+                let bit = self.rng.gen_range(0..len * 8);
+                data[bit / 8] ^= 1 << (bit % 8);
+            }
+            self.order += 1;
+            self.in_flight.push(Reverse(InFlight {
+                at,
+                order: self.order,
+                to,
+                data,
+            }));
+        }
+    }
+
+    /// Hands every stack's events to its application and lets it poll.
+    fn run_apps(&mut self) {
+        let now = self.now;
+        for node in &mut self.nodes {
+            while let Some(ev) = node.stack.poll_event() {
+                node.app.on_event(now, &mut node.stack, ev);
+            }
+            node.app.poll(now, &mut node.stack);
+            // The app's calls may have raised more events.
+            while let Some(ev) = node.stack.poll_event() {
+                node.app.on_event(now, &mut node.stack, ev);
+            }
+        }
+    }
+
+    /// The time of the next thing that will happen.
+    fn next_event(&self) -> Option<Instant> {
+        let packet = self.in_flight.peek().map(|Reverse(p)| p.at);
+        let timer = self.nodes.iter().filter_map(|n| n.stack.poll_timeout()).min();
+        match (packet, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs one step: apps, output, then time jumps to the next event, where
+    /// packets are delivered and timers run. Returns false if nothing is left
+    /// to happen.
+    pub fn step(&mut self) -> bool {
+        self.steps += 1;
+        self.run_apps();
+        self.flush();
+        let Some(next) = self.next_event() else {
+            return false;
+        };
+        if next > self.now {
+            self.now = next;
+        }
+        let now = self.now;
+        while let Some(Reverse(p)) = self.in_flight.peek() {
+            if p.at > now {
+                break;
+            }
+            let Reverse(p) = self.in_flight.pop().expect("peeked");
+            let node = &mut self.nodes[p.to];
+            node.stack.handle_packet(now, &p.data);
+            let from_stats = p.data.len() as u64;
+            self.pool.push(p.data);
+            // Delivered counts on the receiving side's view of the link.
+            node.stats.bytes_delivered += from_stats;
+            node.stats.delivered += 1;
+        }
+        for node in &mut self.nodes {
+            if node.stack.poll_timeout().is_some_and(|t| t <= now) {
+                node.stack.handle_timeout(now);
+            }
+        }
+        true
+    }
+
+    /// Runs until every application is done, or fails with the reason.
+    pub fn run(&mut self, deadline: Duration) -> Result<(), SimError> {
+        self.run_until(deadline, |net| net.nodes.iter().all(|n| n.app.done()))
+    }
+
+    /// Runs until `stop` returns true, or fails with the reason.
+    pub fn run_until(
+        &mut self,
+        deadline: Duration,
+        mut stop: impl FnMut(&Network) -> bool,
+    ) -> Result<(), SimError> {
+        let end = Instant::ZERO + deadline;
+        let mut last_time = self.now;
+        let mut still = 0u64;
+        loop {
+            if stop(self) {
+                return Ok(());
+            }
+            if self.now > end {
+                return Err(SimError::Deadline { at: self.now });
+            }
+            if !self.step() {
+                self.run_apps();
+                self.flush();
+                if stop(self) {
+                    return Ok(());
+                }
+                if self.in_flight.is_empty() && self.next_event().is_none() {
+                    return Err(SimError::Stalled { at: self.now });
+                }
+            }
+            if self.now == last_time {
+                still += 1;
+                if still > LIVELOCK_STEPS {
+                    return Err(SimError::Livelock {
+                        at: self.now,
+                        steps: still,
+                    });
+                }
+            } else {
+                last_time = self.now;
+                still = 0;
+            }
+        }
+    }
+}

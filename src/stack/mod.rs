@@ -1,6 +1,1056 @@
-//! The sans-IO core a runtime drives. No I/O, no clock, no OS randomness.
+//! The sans-IO core a runtime drives: connection table, listeners,
+//! ephemeral ports, ISNs, timers, ICMP echo and demultiplexing.
+//!
+//! No I/O, no clock, no OS randomness: time comes in as `now`, randomness
+//! from the seed in [`StackConfig`], packets in and out through byte slices
+//! the caller owns. The same seed and the same calls give the same bytes.
+//!
+//! # Driving a stack
+//!
+//! The vocabulary is small and each family has one meaning:
+//!
+//! - `handle_*`: inputs. [`Stack::handle_packet`] for every IPv4 packet read
+//!   from the device, [`Stack::handle_timeout`] when [`Stack::poll_timeout`]'s
+//!   instant has come.
+//! - commands from the application: [`Stack::connect`], [`Stack::listen`],
+//!   [`Stack::accept`], [`Stack::send`], [`Stack::recv`],
+//!   [`Stack::shutdown`], [`Stack::close`], [`Stack::abort`].
+//! - `poll_*`: outputs. [`Stack::poll_transmit`] until it returns `None`
+//!   after any input or command, [`Stack::poll_event`] for what the
+//!   application should learn, [`Stack::poll_timeout`] for when to call
+//!   `handle_timeout` next.
+//!
+//! `now` must never go backwards from one call to the next.
 
+pub mod hash;
 pub mod isn;
 pub mod ports;
 pub mod rand;
 pub mod timer;
+
+use crate::tcp::{Conn, ConnError, ListenReply, Listen, SynSent, TcpConfig, TcpStats};
+use crate::time::Instant;
+use crate::wire::icmp::{IcmpRepr, parse_quoted_tcp};
+use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_ICMP, PROTO_TCP, parse_ipv4};
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, fill_checksum, parse_tcp};
+use crate::wire::{SeqNum, WireError};
+use hash::KeyedState;
+use isn::IsnGenerator;
+use ports::PortAllocator;
+use rand::Rng;
+use slab::Slab;
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::ops::RangeInclusive;
+use timer::TimerWheel;
+
+/// Settings for a [`Stack`].
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// The stack's own IPv4 address.
+    pub addr: Ipv4Addr,
+    /// Seeds the ISN key, the port-selection key and the hash keys.
+    pub seed: u64,
+    /// Defaults for every new connection.
+    pub tcp: TcpConfig,
+    /// Local ports for active opens (RFC 6056 suggests 49152-65535).
+    pub ephemeral_ports: RangeInclusive<u16>,
+    /// Connections (in any state, TIME-WAIT included) the table may hold.
+    pub max_connections: usize,
+    /// Verify IPv4 and TCP checksums on input.
+    pub verify_checksums: bool,
+    /// Answer ICMP echo requests to `addr`.
+    pub answer_ping: bool,
+    /// Use this ISN for every connection instead of the RFC 6528 one. Only
+    /// for tests that must start near the 2^32 wrap: a predictable ISN gives
+    /// up the protection against off-path attacks.
+    pub fixed_isn: Option<u32>,
+}
+
+impl StackConfig {
+    pub fn new(addr: Ipv4Addr, seed: u64) -> StackConfig {
+        StackConfig {
+            addr,
+            seed,
+            tcp: TcpConfig::default(),
+            ephemeral_ports: PortAllocator::DEFAULT_RANGE,
+            max_connections: 65_536,
+            verify_checksums: true,
+            answer_ping: true,
+            fixed_isn: None,
+        }
+    }
+}
+
+/// Refers to one connection. Stale handles (of a connection that has gone)
+/// are refused, never aliased to a newer connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketHandle {
+    index: u32,
+    generation: u32,
+}
+
+impl SocketHandle {
+    /// A small integer unique among live connections (the table index).
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+/// Refers to a listening port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenerHandle(u16);
+
+impl ListenerHandle {
+    pub fn port(self) -> u16 {
+        self.0
+    }
+}
+
+/// What the application should learn about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed.
+    Connected(SocketHandle),
+    /// Data (or the end of the stream) can be read. Edge-triggered: it is
+    /// raised again only after a `recv` has drained the buffer.
+    Readable(SocketHandle),
+    /// Room in the send buffer after a `send` that did not take everything.
+    Writable(SocketHandle),
+    /// The peer sent its FIN: reads return 0 once the buffer is drained.
+    PeerClosed(SocketHandle),
+    /// The connection failed.
+    Error(SocketHandle, ConnError),
+    /// The connection reached CLOSED after a normal close.
+    Closed(SocketHandle),
+    /// A listener has a connection to accept.
+    Incoming(ListenerHandle),
+}
+
+/// Counters for every packet dropped, and why; and a few totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub ip_malformed: u64,
+    pub ip_bad_checksum: u64,
+    pub ip_fragments: u64,
+    pub ip_not_for_us: u64,
+    pub ip_unsupported_protocol: u64,
+    pub tcp_malformed: u64,
+    pub tcp_bad_checksum: u64,
+    /// Segments to a port with no connection and no listener.
+    pub tcp_no_socket: u64,
+    /// SYNs dropped because a listener's backlog was full.
+    pub tcp_listen_overflow: u64,
+    /// SYNs dropped because the connection table was full.
+    pub tcp_table_full: u64,
+    /// Segments that failed the acceptability test (RFC 9293 3.10.7.4).
+    pub tcp_out_of_window: u64,
+    pub tcp_resets_sent: u64,
+    pub icmp_malformed: u64,
+    pub icmp_echo_replies: u64,
+    pub icmp_dest_unreachable: u64,
+    pub icmp_unsupported: u64,
+    /// Replies (RST, ICMP) dropped because the control queue was full.
+    pub control_queue_full: u64,
+}
+
+/// Why `connect` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectError {
+    /// Every ephemeral port toward that peer is in use or in TIME-WAIT.
+    NoPortsAvailable,
+    /// The connection table is full.
+    TableFull,
+    /// The destination is unspecified, broadcast, multicast or port 0.
+    InvalidAddress,
+}
+
+/// Why `listen` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenError {
+    AddrInUse,
+    InvalidPort,
+}
+
+/// Why a command on a connection failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketError {
+    /// The handle does not name a live connection.
+    InvalidHandle,
+    /// Nothing can be done now; an event will say when to try again.
+    WouldBlock,
+    /// Sending after `shutdown` or after the connection closed.
+    NotWritable,
+    /// The handshake has not completed.
+    NotConnected,
+    /// The connection failed.
+    Failed(ConnError),
+}
+
+impl core::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ConnectError::NoPortsAvailable => "no ephemeral port available",
+            ConnectError::TableFull => "connection table full",
+            ConnectError::InvalidAddress => "invalid destination address",
+        })
+    }
+}
+
+impl core::fmt::Display for SocketError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SocketError::InvalidHandle => f.write_str("invalid socket handle"),
+            SocketError::WouldBlock => f.write_str("operation would block"),
+            SocketError::NotWritable => f.write_str("socket is shut down for writing"),
+            SocketError::NotConnected => f.write_str("socket is not connected"),
+            SocketError::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+impl std::error::Error for SocketError {}
+
+/// A reply the stack sends without a connection.
+#[derive(Debug)]
+enum Control {
+    Rst {
+        dst: SocketAddrV4,
+        src_port: u16,
+        seq: SeqNum,
+        ack: Option<SeqNum>,
+    },
+    EchoReply {
+        dst: Ipv4Addr,
+        ident: u16,
+        seq_no: u16,
+        data: Vec<u8>,
+    },
+}
+
+/// Longest queue of connectionless replies before new ones are dropped.
+const MAX_CONTROL_QUEUE: usize = 1024;
+
+#[derive(Debug)]
+struct Slot {
+    conn: Option<Conn>,
+    generation: u32,
+    /// The application closed or aborted its handle (or never had one).
+    released: bool,
+    /// Spawned by this listener and not yet in its accept queue.
+    listener: Option<u16>,
+    /// The deadline of this slot's live wheel entry.
+    scheduled: Option<Instant>,
+    /// The generation of this slot's live wheel entry.
+    timer_gen: u32,
+    in_txq: bool,
+}
+
+#[derive(Debug)]
+struct Listener {
+    listen: Listen,
+    backlog: usize,
+    /// Connections in SYN-RECEIVED.
+    half_open: usize,
+    queue: VecDeque<SocketHandle>,
+}
+
+/// Packs the local port and the remote endpoint (our address is fixed).
+#[inline]
+fn tuple_key(local_port: u16, remote: SocketAddrV4) -> u64 {
+    (u64::from(local_port) << 48)
+        | (u64::from(remote.port()) << 32)
+        | u64::from(u32::from(*remote.ip()))
+}
+
+/// The sans-IO TCP/IPv4 stack.
+pub struct Stack {
+    cfg: StackConfig,
+    conns: Slab<Slot>,
+    tuples: HashMap<u64, usize, KeyedState>,
+    listeners: HashMap<u16, Listener, KeyedState>,
+    timers: TimerWheel<(u32, u32)>,
+    fired: Vec<(u32, u32)>,
+    txq: VecDeque<usize>,
+    control: VecDeque<Control>,
+    events: VecDeque<Event>,
+    isn: IsnGenerator,
+    ports: PortAllocator,
+    next_generation: u32,
+    next_timer_gen: u32,
+    counters: Counters,
+    ip_ident: u16,
+}
+
+impl core::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Stack")
+            .field("addr", &self.cfg.addr)
+            .field("connections", &self.conns.len())
+            .field("listeners", &self.listeners.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    pub fn new(cfg: StackConfig, now: Instant) -> Stack {
+        let mut rng = Rng::new(cfg.seed);
+        let isn = IsnGenerator::from_rng(&mut rng);
+        let ports = PortAllocator::from_rng(cfg.ephemeral_ports.clone(), &mut rng);
+        let tuple_hash = KeyedState::new(rng.next_u64(), rng.next_u64());
+        let listen_hash = KeyedState::new(rng.next_u64(), rng.next_u64());
+        Stack {
+            conns: Slab::with_capacity(64),
+            tuples: HashMap::with_hasher(tuple_hash),
+            listeners: HashMap::with_hasher(listen_hash),
+            timers: TimerWheel::new(now),
+            fired: Vec::with_capacity(64),
+            txq: VecDeque::with_capacity(64),
+            control: VecDeque::with_capacity(16),
+            events: VecDeque::with_capacity(64),
+            isn,
+            ports,
+            next_generation: 1,
+            next_timer_gen: 1,
+            counters: Counters::default(),
+            ip_ident: (rng.next_u32() & 0xffff) as u16,
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.cfg
+    }
+
+    pub fn addr(&self) -> Ipv4Addr {
+        self.cfg.addr
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Connections in the table, TIME-WAIT and unreleased CLOSED included.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    // ----- inputs -----------------------------------------------------------
+
+    /// Takes one IPv4 packet from the device. Malformed packets are dropped
+    /// and counted in [`Stack::counters`]; nothing here panics on any input.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.counters.packets_received += 1;
+        let verify = self.cfg.verify_checksums;
+        let (ip, payload) = match parse_ipv4(packet, verify) {
+            Ok(v) => v,
+            Err(WireError::BadChecksum) => {
+                self.counters.ip_bad_checksum += 1;
+                return;
+            }
+            Err(WireError::Fragmented) => {
+                self.counters.ip_fragments += 1;
+                return;
+            }
+            Err(_) => {
+                self.counters.ip_malformed += 1;
+                return;
+            }
+        };
+        if ip.dst != self.cfg.addr {
+            self.counters.ip_not_for_us += 1;
+            return;
+        }
+        match ip.protocol {
+            PROTO_TCP => self.handle_tcp(now, &ip, payload, verify),
+            PROTO_ICMP => self.handle_icmp(&ip, payload, verify),
+            _ => self.counters.ip_unsupported_protocol += 1,
+        }
+    }
+
+    fn handle_tcp(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], verify: bool) {
+        let seg = match parse_tcp(payload, ip.src, ip.dst, verify) {
+            Ok(s) => s,
+            Err(WireError::BadChecksum) => {
+                self.counters.tcp_bad_checksum += 1;
+                return;
+            }
+            Err(_) => {
+                self.counters.tcp_malformed += 1;
+                return;
+            }
+        };
+        let remote = SocketAddrV4::new(ip.src, seg.src_port);
+        if let Some(&idx) = self.tuples.get(&tuple_key(seg.dst_port, remote)) {
+            let slot = &mut self.conns[idx];
+            let Some(conn) = slot.conn.take() else {
+                return;
+            };
+            if conn.is_synchronized() && !conn.tcb().acceptable(&seg) {
+                self.counters.tcp_out_of_window += 1;
+            }
+            slot.conn = Some(conn.on_segment(now, &seg));
+            self.after_update(idx);
+            return;
+        }
+        if let Some(listener) = self.listeners.get(&seg.dst_port) {
+            let local = SocketAddrV4::new(self.cfg.addr, seg.dst_port);
+            let iss = self.iss(now, local, remote);
+            match listener.listen.on_segment(now, local, remote, &seg, iss) {
+                ListenReply::Drop => {}
+                ListenReply::Reset { seq } => self.queue_rst(remote, seg.dst_port, seq, None),
+                ListenReply::Spawn(syn_rcvd) => {
+                    if listener.half_open + listener.queue.len() >= listener.backlog {
+                        self.counters.tcp_listen_overflow += 1;
+                        return;
+                    }
+                    if self.conns.len() >= self.cfg.max_connections {
+                        self.counters.tcp_table_full += 1;
+                        return;
+                    }
+                    let port = seg.dst_port;
+                    if let Some(l) = self.listeners.get_mut(&port) {
+                        l.half_open += 1;
+                    }
+                    let idx = self.insert(Conn::SynReceived(syn_rcvd), Some(port));
+                    self.tuples.insert(tuple_key(port, remote), idx);
+                    self.after_update(idx);
+                }
+            }
+            return;
+        }
+        // RFC 9293 3.10.7.1: CLOSED. A RST is dropped; otherwise reply with
+        // a RST that the sender will accept.
+        self.counters.tcp_no_socket += 1;
+        if seg.flags.rst() {
+            return;
+        }
+        if seg.flags.ack() {
+            self.queue_rst(remote, seg.dst_port, seg.ack, None);
+        } else {
+            let ack = seg.seq + seg.segment_len();
+            self.queue_rst(remote, seg.dst_port, SeqNum(0), Some(ack));
+        }
+    }
+
+    fn handle_icmp(&mut self, ip: &Ipv4Repr, payload: &[u8], verify: bool) {
+        match IcmpRepr::parse(payload, verify) {
+            Ok(IcmpRepr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            }) => {
+                if !self.cfg.answer_ping {
+                    return;
+                }
+                if self.control.len() >= MAX_CONTROL_QUEUE {
+                    self.counters.control_queue_full += 1;
+                    return;
+                }
+                self.control.push_back(Control::EchoReply {
+                    dst: ip.src,
+                    ident,
+                    seq_no,
+                    data: data.to_vec(),
+                });
+            }
+            Ok(IcmpRepr::DestUnreachable { original, .. }) => {
+                // RFC 1122 4.2.3.9 and RFC 5927: treated as soft errors; the
+                // quoted header is checked so that a forged one is noticed,
+                // but connections are not torn down on an ICMP message.
+                self.counters.icmp_dest_unreachable += 1;
+                let _ = parse_quoted_tcp(original);
+            }
+            Ok(_) => self.counters.icmp_unsupported += 1,
+            Err(WireError::UnsupportedIcmp) => self.counters.icmp_unsupported += 1,
+            Err(_) => self.counters.icmp_malformed += 1,
+        }
+    }
+
+    fn queue_rst(&mut self, dst: SocketAddrV4, src_port: u16, seq: SeqNum, ack: Option<SeqNum>) {
+        if self.control.len() >= MAX_CONTROL_QUEUE {
+            self.counters.control_queue_full += 1;
+            return;
+        }
+        self.control.push_back(Control::Rst {
+            dst,
+            src_port,
+            seq,
+            ack,
+        });
+    }
+
+    /// Runs every timer that is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut fired = core::mem::take(&mut self.fired);
+        self.timers.expire(now, |_, key| fired.push(key));
+        for &(index, timer_gen) in &fired {
+            let idx = index as usize;
+            let Some(slot) = self.conns.get_mut(idx) else {
+                continue;
+            };
+            if slot.timer_gen != timer_gen {
+                continue; // cancelled lazily
+            }
+            slot.scheduled = None;
+            if let Some(conn) = slot.conn.take() {
+                slot.conn = Some(conn.on_timeout(now));
+            }
+            self.after_update(idx);
+        }
+        fired.clear();
+        self.fired = fired;
+    }
+
+    // ----- outputs ----------------------------------------------------------
+
+    /// Writes the next packet to send into `buf` and returns its length, or
+    /// `None` when there is nothing to send. Call it until it returns `None`
+    /// after every input and command. `buf` should hold at least the MTU.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        while let Some(ctrl) = self.control.pop_front() {
+            if let Some(n) = self.emit_control(&ctrl, buf) {
+                self.counters.packets_sent += 1;
+                return Some(n);
+            }
+        }
+        while let Some(&idx) = self.txq.front() {
+            let slot = &mut self.conns[idx];
+            let conn = slot.conn.as_mut().expect("connection present outside transitions");
+            match conn.poll_transmit(now, buf) {
+                Some(n) => {
+                    // Round robin: this connection goes to the back.
+                    self.txq.rotate_left(1);
+                    self.schedule(idx);
+                    self.counters.packets_sent += 1;
+                    return Some(n);
+                }
+                None => {
+                    self.txq.pop_front();
+                    slot.in_txq = false;
+                    self.maybe_remove(idx);
+                }
+            }
+        }
+        None
+    }
+
+    /// When `handle_timeout` should next be called: never later than the
+    /// earliest timer, possibly a little earlier.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn emit_control(&mut self, ctrl: &Control, buf: &mut [u8]) -> Option<usize> {
+        match ctrl {
+            Control::Rst {
+                dst,
+                src_port,
+                seq,
+                ack,
+            } => {
+                let mut flags = TcpFlags::RST;
+                if ack.is_some() {
+                    flags = flags | TcpFlags::ACK;
+                }
+                let repr = TcpRepr {
+                    src_port: *src_port,
+                    dst_port: dst.port(),
+                    seq: *seq,
+                    ack: ack.unwrap_or(SeqNum(0)),
+                    flags,
+                    window: 0,
+                    urgent: 0,
+                    options: TcpOptions::default(),
+                    payload: &[],
+                };
+                let hlen = repr.header_len();
+                let ip = Ipv4Repr {
+                    src: self.cfg.addr,
+                    dst: *dst.ip(),
+                    protocol: PROTO_TCP,
+                    payload_len: hlen,
+                    ttl: self.cfg.tcp.ttl,
+                };
+                let total = IPV4_HEADER_LEN + hlen;
+                if buf.len() < total {
+                    return None;
+                }
+                ip.emit(&mut buf[..IPV4_HEADER_LEN], 0).ok()?;
+                repr.emit_header(&mut buf[IPV4_HEADER_LEN..total]).ok()?;
+                fill_checksum(&mut buf[IPV4_HEADER_LEN..total], ip.src, ip.dst);
+                self.counters.tcp_resets_sent += 1;
+                Some(total)
+            }
+            Control::EchoReply {
+                dst,
+                ident,
+                seq_no,
+                data,
+            } => {
+                let icmp = IcmpRepr::EchoReply {
+                    ident: *ident,
+                    seq_no: *seq_no,
+                    data,
+                };
+                let len = icmp.buffer_len();
+                let total = IPV4_HEADER_LEN + len;
+                if buf.len() < total {
+                    return None;
+                }
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                let ip = Ipv4Repr {
+                    src: self.cfg.addr,
+                    dst: *dst,
+                    protocol: PROTO_ICMP,
+                    payload_len: len,
+                    ttl: self.cfg.tcp.ttl,
+                };
+                ip.emit(&mut buf[..IPV4_HEADER_LEN], self.ip_ident).ok()?;
+                icmp.emit(&mut buf[IPV4_HEADER_LEN..total]).ok()?;
+                self.counters.icmp_echo_replies += 1;
+                Some(total)
+            }
+        }
+    }
+
+    // ----- commands ---------------------------------------------------------
+
+    /// Opens a connection to `remote` (RFC 9293 3.10.1, active OPEN). The
+    /// SYN goes out on the next `poll_transmit`; [`Event::Connected`] or
+    /// [`Event::Error`] tells how it went.
+    pub fn connect(&mut self, now: Instant, remote: SocketAddrV4) -> Result<SocketHandle, ConnectError> {
+        self.connect_with(now, remote, self.cfg.tcp)
+    }
+
+    /// [`Stack::connect`] with settings for this connection only.
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddrV4,
+        tcp: TcpConfig,
+    ) -> Result<SocketHandle, ConnectError> {
+        let ip = remote.ip();
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || remote.port() == 0 {
+            return Err(ConnectError::InvalidAddress);
+        }
+        if self.conns.len() >= self.cfg.max_connections {
+            return Err(ConnectError::TableFull);
+        }
+        let tuples = &self.tuples;
+        let listeners = &self.listeners;
+        let port = self
+            .ports
+            .allocate(self.cfg.addr, remote, |p| {
+                tuples.contains_key(&tuple_key(p, remote)) || listeners.contains_key(&p)
+            })
+            .ok_or(ConnectError::NoPortsAvailable)?;
+        let local = SocketAddrV4::new(self.cfg.addr, port);
+        let iss = self.iss(now, local, remote);
+        let conn = Conn::SynSent(SynSent::connect(tcp, now, local, remote, iss));
+        let idx = self.insert(conn, None);
+        self.conns[idx].released = false;
+        self.tuples.insert(tuple_key(port, remote), idx);
+        self.after_update(idx);
+        Ok(self.handle_of(idx))
+    }
+
+    /// Starts listening on `port` (RFC 9293 3.10.1, passive OPEN). At most
+    /// `backlog` connections wait in SYN-RECEIVED or in the accept queue;
+    /// SYNs beyond that are dropped, and the peer retries.
+    pub fn listen(&mut self, port: u16, backlog: usize) -> Result<ListenerHandle, ListenError> {
+        self.listen_with(port, backlog, self.cfg.tcp)
+    }
+
+    pub fn listen_with(
+        &mut self,
+        port: u16,
+        backlog: usize,
+        tcp: TcpConfig,
+    ) -> Result<ListenerHandle, ListenError> {
+        if port == 0 {
+            return Err(ListenError::InvalidPort);
+        }
+        if self.listeners.contains_key(&port) {
+            return Err(ListenError::AddrInUse);
+        }
+        self.listeners.insert(
+            port,
+            Listener {
+                listen: Listen { cfg: tcp },
+                backlog: backlog.max(1),
+                half_open: 0,
+                queue: VecDeque::new(),
+            },
+        );
+        Ok(ListenerHandle(port))
+    }
+
+    /// Stops listening. Connections already accepted are unaffected; those
+    /// still waiting to be accepted are reset.
+    pub fn unlisten(&mut self, now: Instant, listener: ListenerHandle) {
+        if let Some(l) = self.listeners.remove(&listener.0) {
+            for h in l.queue {
+                let _ = self.abort(now, h);
+            }
+        }
+        let pending: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, s)| s.listener == Some(listener.0))
+            .map(|(i, _)| i)
+            .collect();
+        for idx in pending {
+            let h = self.handle_of(idx);
+            self.conns[idx].listener = None;
+            let _ = self.abort(now, h);
+        }
+    }
+
+    /// The next established connection of a listener.
+    pub fn accept(&mut self, listener: ListenerHandle) -> Option<SocketHandle> {
+        let l = self.listeners.get_mut(&listener.0)?;
+        while let Some(h) = l.queue.pop_front() {
+            let Some(slot) = self.conns.get_mut(h.index as usize) else {
+                continue;
+            };
+            if slot.generation != h.generation {
+                continue;
+            }
+            slot.released = false;
+            // Events raised before the accept were not reported: make sure
+            // the application hears about data that is already here.
+            if let Some(conn) = slot.conn.as_mut() {
+                let tcb = conn.tcb_mut();
+                if tcb.readable() > 0 || tcb.fin_received {
+                    tcb.want_readable = false;
+                    self.events.push_back(Event::Readable(h));
+                } else {
+                    tcb.want_readable = true;
+                }
+            }
+            return Some(h);
+        }
+        None
+    }
+
+    fn slot_mut(&mut self, h: SocketHandle) -> Result<&mut Slot, SocketError> {
+        match self.conns.get_mut(h.index as usize) {
+            Some(s) if s.generation == h.generation && !s.released => Ok(s),
+            _ => Err(SocketError::InvalidHandle),
+        }
+    }
+
+    fn conn(&self, h: SocketHandle) -> Result<&Conn, SocketError> {
+        match self.conns.get(h.index as usize) {
+            Some(s) if s.generation == h.generation && !s.released => {
+                s.conn.as_ref().ok_or(SocketError::InvalidHandle)
+            }
+            _ => Err(SocketError::InvalidHandle),
+        }
+    }
+
+    /// Queues data. Returns how many bytes were taken; `WouldBlock` when the
+    /// send buffer is full ([`Event::Writable`] follows when it drains).
+    pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, SocketError> {
+        let slot = self.slot_mut(h)?;
+        let conn = slot.conn.as_mut().ok_or(SocketError::InvalidHandle)?;
+        if let Some(e) = conn.tcb().error() {
+            return Err(SocketError::Failed(e));
+        }
+        if !conn.can_send() {
+            return Err(SocketError::NotWritable);
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = conn.tcb_mut().send(data);
+        if n == 0 {
+            return Err(SocketError::WouldBlock);
+        }
+        self.mark_tx(h.index as usize);
+        Ok(n)
+    }
+
+    /// Room in the send buffer.
+    pub fn send_capacity(&self, h: SocketHandle) -> Result<usize, SocketError> {
+        Ok(self.conn(h)?.tcb().send_capacity())
+    }
+
+    /// Reads received data. `Ok(0)` is the end of the stream (the peer's
+    /// FIN); `WouldBlock` means nothing yet ([`Event::Readable`] follows).
+    pub fn recv(&mut self, h: SocketHandle, out: &mut [u8]) -> Result<usize, SocketError> {
+        let idx = h.index as usize;
+        let slot = self.slot_mut(h)?;
+        let conn = slot.conn.as_mut().ok_or(SocketError::InvalidHandle)?;
+        let tcb = conn.tcb_mut();
+        if tcb.readable() > 0 {
+            if out.is_empty() {
+                return Ok(0);
+            }
+            let n = tcb.recv(out);
+            // Reading opens the window; an update may be due.
+            self.mark_tx(idx);
+            return Ok(n);
+        }
+        tcb.want_readable = true;
+        if let Some(e) = tcb.error() {
+            if e == ConnError::Aborted {
+                return Err(SocketError::NotConnected);
+            }
+            return Err(SocketError::Failed(e));
+        }
+        if tcb.fin_received {
+            return Ok(0);
+        }
+        if !conn.is_synchronized() {
+            return Err(SocketError::WouldBlock);
+        }
+        Err(SocketError::WouldBlock)
+    }
+
+    /// Bytes ready to read.
+    pub fn recv_queue(&self, h: SocketHandle) -> Result<usize, SocketError> {
+        Ok(self.conn(h)?.tcb().readable())
+    }
+
+    /// Shuts the write side: a FIN follows the queued data (`SHUT_WR`).
+    pub fn shutdown(&mut self, h: SocketHandle) -> Result<(), SocketError> {
+        let slot = self.slot_mut(h)?;
+        let conn = slot.conn.take().ok_or(SocketError::InvalidHandle)?;
+        slot.conn = Some(conn.shutdown());
+        self.after_update(h.index as usize);
+        Ok(())
+    }
+
+    /// Shuts the read side (`SHUT_RD`): unread and later data is discarded.
+    pub fn shutdown_read(&mut self, h: SocketHandle) -> Result<(), SocketError> {
+        let slot = self.slot_mut(h)?;
+        let conn = slot.conn.as_mut().ok_or(SocketError::InvalidHandle)?;
+        let tcb = conn.tcb_mut();
+        tcb.read_closed = true;
+        let mut sink = [0u8; 4096];
+        while tcb.recv(&mut sink) > 0 {}
+        self.mark_tx(h.index as usize);
+        Ok(())
+    }
+
+    /// Closes gracefully and lets go of the handle: queued data is still
+    /// delivered and the FIN follows. If unread data remains, the peer is
+    /// reset instead (RFC 2525 2.17), as Linux does.
+    pub fn close(&mut self, now: Instant, h: SocketHandle) -> Result<(), SocketError> {
+        let unread = self.conn(h)?.tcb().readable() > 0;
+        if unread {
+            return self.abort(now, h);
+        }
+        let idx = h.index as usize;
+        let slot = self.slot_mut(h)?;
+        let conn = slot.conn.take().ok_or(SocketError::InvalidHandle)?;
+        let conn = conn.shutdown();
+        slot.conn = Some(conn);
+        slot.released = true;
+        self.after_update(idx);
+        Ok(())
+    }
+
+    /// Resets the connection and lets go of the handle (RFC 9293 ABORT).
+    pub fn abort(&mut self, _now: Instant, h: SocketHandle) -> Result<(), SocketError> {
+        let idx = h.index as usize;
+        let slot = match self.conns.get_mut(idx) {
+            Some(s) if s.generation == h.generation => s,
+            _ => return Err(SocketError::InvalidHandle),
+        };
+        let conn = slot.conn.take().ok_or(SocketError::InvalidHandle)?;
+        slot.conn = Some(conn.abort());
+        slot.released = true;
+        self.mark_tx(idx);
+        self.after_update(idx);
+        Ok(())
+    }
+
+    pub fn set_nodelay(&mut self, h: SocketHandle, on: bool) -> Result<(), SocketError> {
+        let slot = self.slot_mut(h)?;
+        let conn = slot.conn.as_mut().ok_or(SocketError::InvalidHandle)?;
+        conn.tcb_mut().set_nodelay(on);
+        self.mark_tx(h.index as usize);
+        Ok(())
+    }
+
+    /// The RFC 9293 name of the connection's state.
+    pub fn state(&self, h: SocketHandle) -> Result<&'static str, SocketError> {
+        Ok(self.conn(h)?.name())
+    }
+
+    pub fn local_addr(&self, h: SocketHandle) -> Result<SocketAddrV4, SocketError> {
+        Ok(self.conn(h)?.tcb().local())
+    }
+
+    pub fn peer_addr(&self, h: SocketHandle) -> Result<SocketAddrV4, SocketError> {
+        Ok(self.conn(h)?.tcb().remote())
+    }
+
+    /// The connection itself, for statistics and inspection.
+    pub fn connection(&self, h: SocketHandle) -> Result<&Conn, SocketError> {
+        self.conn(h)
+    }
+
+    pub fn stats(&self, h: SocketHandle) -> Result<TcpStats, SocketError> {
+        Ok(self.conn(h)?.tcb().stats().clone())
+    }
+
+    /// Every live handle the application holds (accepted or connected).
+    pub fn handles(&self) -> impl Iterator<Item = SocketHandle> + '_ {
+        self.conns
+            .iter()
+            .filter(|(_, s)| !s.released)
+            .map(|(i, s)| SocketHandle {
+                index: i as u32,
+                generation: s.generation,
+            })
+    }
+
+    // ----- bookkeeping ------------------------------------------------------
+
+    fn iss(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNum {
+        match self.cfg.fixed_isn {
+            Some(isn) => SeqNum(isn),
+            None => self.isn.isn(now, local, remote),
+        }
+    }
+
+    fn handle_of(&self, idx: usize) -> SocketHandle {
+        SocketHandle {
+            index: idx as u32,
+            generation: self.conns[idx].generation,
+        }
+    }
+
+    fn insert(&mut self, conn: Conn, listener: Option<u16>) -> usize {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        self.conns.insert(Slot {
+            conn: Some(conn),
+            generation,
+            released: true,
+            listener,
+            scheduled: None,
+            timer_gen: 0,
+            in_txq: false,
+        })
+    }
+
+    fn mark_tx(&mut self, idx: usize) {
+        let slot = &mut self.conns[idx];
+        if !slot.in_txq {
+            slot.in_txq = true;
+            self.txq.push_back(idx);
+        }
+    }
+
+    /// Makes sure the wheel holds an entry no later than the connection's
+    /// earliest deadline. A later deadline leaves the earlier entry in place:
+    /// when it fires the connection finds nothing due and is rescheduled,
+    /// which is cheaper than touching the wheel on every ACK.
+    fn schedule(&mut self, idx: usize) {
+        let slot = &mut self.conns[idx];
+        let Some(deadline) = slot.conn.as_ref().and_then(Conn::next_deadline) else {
+            return;
+        };
+        if slot.scheduled.is_some_and(|s| s <= deadline) {
+            return;
+        }
+        let g = self.next_timer_gen;
+        self.next_timer_gen = self.next_timer_gen.wrapping_add(1);
+        slot.timer_gen = g;
+        slot.scheduled = Some(deadline);
+        self.timers.insert(deadline, (idx as u32, g));
+    }
+
+    /// After anything touched a connection: report its events, schedule its
+    /// timer, queue it for transmission, and hand it to its listener or
+    /// remove it when that is due.
+    fn after_update(&mut self, idx: usize) {
+        let h = self.handle_of(idx);
+        let slot = &mut self.conns[idx];
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        let synchronized = conn.is_synchronized();
+        let closed = conn.is_closed();
+        let tcb = conn.tcb_mut();
+        let bits = tcb.take_events();
+        let error = tcb.error();
+        let released = slot.released;
+
+        // A connection from a listener goes to the accept queue once the
+        // handshake completes, or disappears if it dies before that.
+        if let Some(port) = slot.listener {
+            if closed {
+                slot.listener = None;
+                if let Some(l) = self.listeners.get_mut(&port) {
+                    l.half_open = l.half_open.saturating_sub(1);
+                }
+            } else if synchronized {
+                slot.listener = None;
+                if let Some(l) = self.listeners.get_mut(&port) {
+                    l.half_open = l.half_open.saturating_sub(1);
+                    l.queue.push_back(h);
+                    self.events.push_back(Event::Incoming(ListenerHandle(port)));
+                }
+            }
+        }
+
+        if !released && bits != 0 {
+            use crate::tcp::tcb_events as ev;
+            if bits & ev::CONNECTED != 0 {
+                self.events.push_back(Event::Connected(h));
+            }
+            if bits & ev::READABLE != 0 {
+                self.events.push_back(Event::Readable(h));
+            }
+            if bits & ev::WRITABLE != 0 {
+                self.events.push_back(Event::Writable(h));
+            }
+            if bits & ev::PEER_CLOSED != 0 {
+                self.events.push_back(Event::PeerClosed(h));
+            }
+            if bits & ev::ERROR != 0
+                && let Some(e) = error
+            {
+                self.events.push_back(Event::Error(h, e));
+            }
+            if bits & ev::CLOSED != 0 {
+                self.events.push_back(Event::Closed(h));
+            }
+        }
+        self.mark_tx(idx);
+        self.schedule(idx);
+        self.maybe_remove(idx);
+    }
+
+    /// Frees a slot whose connection is CLOSED, whose handle the application
+    /// let go of, and that has nothing left to send.
+    fn maybe_remove(&mut self, idx: usize) {
+        let slot = &self.conns[idx];
+        let done = slot.released
+            && !slot.in_txq
+            && slot.listener.is_none()
+            && slot.conn.as_ref().is_none_or(Conn::is_closed);
+        if !done {
+            return;
+        }
+        let slot = self.conns.remove(idx);
+        if let Some(conn) = slot.conn {
+            let tcb = conn.tcb();
+            self.tuples.remove(&tuple_key(tcb.local().port(), tcb.remote()));
+        }
+    }
+}

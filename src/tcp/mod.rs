@@ -1,1 +1,106 @@
-//! placeholder
+//! Sans-IO TCP (RFC 9293): one type per connection state.
+//!
+//! Read RFC 9293 section 3.10 ("Event Processing") first: the methods here
+//! follow its "SEGMENT ARRIVES" steps in order and cite them. Then RFC 6298
+//! (the retransmission timer), RFC 5681 and RFC 6582 (congestion control and
+//! NewReno recovery), RFC 7323 (window scaling) and RFC 5961 (blind-attack
+//! protections).
+//!
+//! Each RFC state is its own struct ([`SynSent`], [`Established`],
+//! [`TimeWait`], ...). Transitions consume the state and return the next one
+//! as a [`Conn`], the enum the connection table stores, so a state that has
+//! been left cannot be used again. The states share one transmission control
+//! block ([`Tcb`]) that holds the sequence variables, buffers and timers.
+//!
+//! This module performs no I/O, reads no clock and draws no randomness: time
+//! comes in as `now`, the ISN from the caller, and segments go out through
+//! buffers the caller owns.
+
+pub mod buffer;
+pub mod cc;
+pub mod rtt;
+mod state;
+mod tcb;
+
+/// Event bits raised by a connection (see [`crate::stack::Event`]).
+pub(crate) use tcb::ev as tcb_events;
+
+pub use cc::{CcAlgorithm, CongestionControl};
+pub use state::{
+    CloseWait, Closed, Closing, Conn, Established, FinWait1, FinWait2, LastAck, Listen, ListenReply,
+    SynReceived,
+    SynSent, TimeWait,
+};
+pub use tcb::{ConnError, Tcb, TcpStats};
+
+use std::time::Duration;
+
+/// Keepalive settings (RFC 9293 3.8.4; RFC 1122 4.2.3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe.
+    pub idle: Duration,
+    /// Time between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is declared dead.
+    pub probes: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            probes: 9,
+        }
+    }
+}
+
+/// Per-connection settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TcpConfig {
+    /// The MSS we announce (our MTU less 40).
+    pub mss: u16,
+    pub send_buffer: usize,
+    pub recv_buffer: usize,
+    /// Disable Nagle's algorithm (RFC 9293 3.7.4).
+    pub nodelay: bool,
+    /// Maximum segment lifetime; TIME-WAIT lasts 2 * MSL.
+    pub msl: Duration,
+    pub initial_rto: Duration,
+    pub min_rto: Duration,
+    pub max_rto: Duration,
+    /// Retransmissions of data or FIN before giving up with TimedOut.
+    pub max_retries: u32,
+    /// Retransmissions of a SYN before giving up with TimedOut.
+    pub syn_retries: u32,
+    /// Longest time an ACK is delayed.
+    pub delayed_ack: Duration,
+    pub keepalive: Option<Keepalive>,
+    /// Announce and accept window scaling (RFC 7323 2).
+    pub window_scaling: bool,
+    pub ttl: u8,
+    pub congestion: CcAlgorithm,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            mss: 1460,
+            send_buffer: 1 << 20,
+            recv_buffer: 1 << 20,
+            nodelay: false,
+            msl: Duration::from_secs(30),
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(60),
+            max_retries: 15,
+            syn_retries: 6,
+            delayed_ack: Duration::from_millis(40),
+            keepalive: None,
+            window_scaling: true,
+            ttl: 64,
+            congestion: CcAlgorithm::NewReno,
+        }
+    }
+}

@@ -1,0 +1,635 @@
+//! One type per RFC 9293 state, consuming transitions, and the [`Conn`] enum
+//! that dispatches to them.
+//!
+//! Every `on_segment`, `on_timeout`, `shutdown` and `abort` takes the state by
+//! value and returns the next [`Conn`]; the state that was left is gone.
+
+use super::tcb::{Arrival, ConnError, Tcb, ev};
+use super::TcpConfig;
+use crate::time::Instant;
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::SeqNum;
+use core::fmt;
+use std::net::SocketAddrV4;
+
+/// LISTEN (RFC 9293 3.10.7.2): a passive open waiting for SYNs. The stack
+/// owns the accept queue; this type decides how a segment is answered.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub cfg: TcpConfig,
+}
+
+/// What a listener does with a segment.
+#[derive(Debug)]
+pub enum ListenReply {
+    /// Ignore it (a RST, or a segment without SYN or ACK).
+    Drop,
+    /// Answer with `<SEQ=SEG.ACK><CTL=RST>`.
+    Reset { seq: SeqNum },
+    /// A new connection in SYN-RECEIVED that will send its SYN-ACK.
+    Spawn(SynReceived),
+}
+
+impl Listen {
+    pub fn on_segment(
+        &self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr<'_>,
+        iss: SeqNum,
+    ) -> ListenReply {
+        // First: a RST is ignored.
+        if seg.flags.rst() {
+            return ListenReply::Drop;
+        }
+        // Second: any ACK is bad in LISTEN.
+        if seg.flags.ack() {
+            return ListenReply::Reset { seq: seg.ack };
+        }
+        // Third: a SYN.
+        if !seg.flags.syn() {
+            return ListenReply::Drop;
+        }
+        let mut tcb = Tcb::new(self.cfg, local, remote, iss, now);
+        tcb.apply_peer_syn(seg);
+        tcb.syn_pending = true;
+        ListenReply::Spawn(SynReceived {
+            tcb: Box::new(tcb),
+            passive: true,
+            peer_syn: seg.options,
+        })
+    }
+}
+
+/// SYN-SENT: our SYN is out, waiting for the peer's.
+#[derive(Debug)]
+pub struct SynSent {
+    tcb: Box<Tcb>,
+}
+
+/// SYN-RECEIVED: both SYNs seen, waiting for the ACK of ours.
+#[derive(Debug)]
+pub struct SynReceived {
+    tcb: Box<Tcb>,
+    /// Reached from LISTEN (a RST returns it there) rather than from a
+    /// simultaneous open (a RST refuses it).
+    passive: bool,
+    /// The peer's SYN options: the SYN-ACK answers only what it offered.
+    peer_syn: TcpOptions,
+}
+
+macro_rules! synchronized_states {
+    ($($(#[$doc:meta])* $name:ident),*) => {$(
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            tcb: Box<Tcb>,
+        }
+    )*};
+}
+
+synchronized_states! {
+    /// ESTABLISHED: data flows both ways.
+    Established,
+    /// FIN-WAIT-1: we sent our FIN; it is not acknowledged yet.
+    FinWait1,
+    /// FIN-WAIT-2: our FIN is acknowledged; waiting for the peer's.
+    FinWait2,
+    /// CLOSE-WAIT: the peer sent its FIN; we may still send.
+    CloseWait,
+    /// CLOSING: both FINs sent (simultaneous close); ours is not yet acknowledged.
+    Closing,
+    /// LAST-ACK: the peer closed first, we sent our FIN, waiting for its ACK.
+    LastAck,
+    /// CLOSED: no connection. Kept until the application has let go of
+    /// its handle, so that unread data and the error stay readable.
+    Closed
+}
+
+/// TIME-WAIT: both FINs acknowledged; waiting 2*MSL so that old duplicates
+/// die out (RFC 9293 3.6.1).
+#[derive(Debug)]
+pub struct TimeWait {
+    tcb: Box<Tcb>,
+    expires: Instant,
+}
+
+/// A connection in one of the RFC 9293 states.
+#[derive(Debug)]
+pub enum Conn {
+    SynSent(SynSent),
+    SynReceived(SynReceived),
+    Established(Established),
+    FinWait1(FinWait1),
+    FinWait2(FinWait2),
+    CloseWait(CloseWait),
+    Closing(Closing),
+    LastAck(LastAck),
+    TimeWait(TimeWait),
+    Closed(Closed),
+}
+
+impl SynSent {
+    /// An active open (RFC 9293 3.10.1): the SYN goes out on the next poll.
+    pub fn connect(
+        cfg: TcpConfig,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNum,
+    ) -> SynSent {
+        SynSent {
+            tcb: Box::new(Tcb::new(cfg, local, remote, iss, now)),
+        }
+    }
+
+    /// RFC 9293 3.10.7.3.
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+        let tcb = &mut self.tcb;
+        tcb.stats.segments_received += 1;
+        // First: the ACK bit.
+        if seg.flags.ack() && (seg.ack <= tcb.iss || seg.ack > tcb.snd_max) {
+            if !seg.flags.rst() {
+                tcb.rst_pending = Some(seg.ack);
+            }
+            return Conn::SynSent(self);
+        }
+        // Second: RST, acceptable only with an acceptable ACK.
+        if seg.flags.rst() {
+            if seg.flags.ack() {
+                self.tcb.fail(ConnError::Refused);
+                return Conn::Closed(Closed { tcb: self.tcb });
+            }
+            return Conn::SynSent(self);
+        }
+        // Fourth: SYN.
+        if !seg.flags.syn() {
+            return Conn::SynSent(self);
+        }
+        tcb.apply_peer_syn(seg);
+        if seg.flags.ack() {
+            let _ = tcb.process_ack(now, seg);
+            tcb.ack_now = true;
+            tcb.syn_pending = false;
+            tcb.arm_keepalive(now);
+            tcb.raise(ev::CONNECTED);
+            return Established { tcb: self.tcb }.after_open();
+        }
+        // Simultaneous open: answer with SYN-ACK from ISS.
+        tcb.syn_pending = true;
+        tcb.rto_at = None;
+        let peer_syn = seg.options;
+        Conn::SynReceived(SynReceived {
+            tcb: self.tcb,
+            passive: false,
+            peer_syn,
+        })
+    }
+}
+
+impl SynReceived {
+    /// True when the connection came from a listener.
+    pub fn is_passive(&self) -> bool {
+        self.passive
+    }
+
+    /// RFC 9293 3.10.7.4 for SYN-RECEIVED.
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+        let tcb = &mut self.tcb;
+        // The peer's SYN again: our SYN-ACK was lost.
+        if seg.flags.syn() && !seg.flags.rst() && !seg.flags.ack() && seg.seq == tcb.irs {
+            tcb.stats.segments_received += 1;
+            tcb.syn_pending = true;
+            return Conn::SynReceived(self);
+        }
+        if !tcb.acceptable(seg) {
+            tcb.stats.segments_received += 1;
+            if !seg.flags.rst() {
+                tcb.out_of_window_ack(now, seg);
+            }
+            return Conn::SynReceived(self);
+        }
+        if seg.flags.rst() {
+            tcb.stats.segments_received += 1;
+            if seg.seq != tcb.rcv_nxt {
+                tcb.stats.challenge_acks += 1;
+                tcb.ack_now = true;
+                return Conn::SynReceived(self);
+            }
+            if self.passive {
+                // Back to LISTEN: this connection simply disappears.
+                tcb.clear_timers();
+                return Conn::Closed(Closed { tcb: self.tcb });
+            }
+            self.tcb.fail(ConnError::Refused);
+            return Conn::Closed(Closed { tcb: self.tcb });
+        }
+        if seg.flags.syn() {
+            tcb.stats.segments_received += 1;
+            tcb.stats.challenge_acks += 1;
+            tcb.ack_now = true;
+            return Conn::SynReceived(self);
+        }
+        if !seg.flags.ack() {
+            tcb.stats.segments_received += 1;
+            return Conn::SynReceived(self);
+        }
+        if !(seg.ack > tcb.snd_una && seg.ack <= tcb.snd_max) {
+            tcb.stats.segments_received += 1;
+            tcb.rst_pending = Some(seg.ack);
+            return Conn::SynReceived(self);
+        }
+        // The handshake is complete; the rest of the segment is processed
+        // as in ESTABLISHED.
+        tcb.syn_pending = false;
+        tcb.arm_keepalive(now);
+        tcb.raise(ev::CONNECTED);
+        match (Established { tcb: self.tcb }).on_segment(now, seg) {
+            Conn::Established(e) => e.after_open(),
+            other => other,
+        }
+    }
+}
+
+impl Established {
+    /// Right after the handshake: a FIN queued while opening goes out now.
+    fn after_open(self) -> Conn {
+        if self.tcb.fin_queued {
+            Conn::FinWait1(FinWait1 { tcb: self.tcb })
+        } else {
+            Conn::Established(self)
+        }
+    }
+
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+        match self.tcb.arrive(now, seg, true) {
+            Arrival::Reset => reset(self.tcb),
+            Arrival::Processed {
+                fin_received: true, ..
+            } => Conn::CloseWait(CloseWait { tcb: self.tcb }),
+            _ => Conn::Established(self),
+        }
+    }
+}
+
+impl FinWait1 {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+        match self.tcb.arrive(now, seg, true) {
+            Arrival::Reset => reset(self.tcb),
+            Arrival::Processed {
+                fin_acked,
+                fin_received,
+            } => match (fin_acked, fin_received) {
+                (true, true) => TimeWait::enter(self.tcb, now),
+                (true, false) => Conn::FinWait2(FinWait2 { tcb: self.tcb }),
+                (false, true) => Conn::Closing(Closing { tcb: self.tcb }),
+                (false, false) => Conn::FinWait1(self),
+            },
+            Arrival::Dropped => Conn::FinWait1(self),
+        }
+    }
+}
+
+impl FinWait2 {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+        match self.tcb.arrive(now, seg, true) {
+            Arrival::Reset => reset(self.tcb),
+            Arrival::Processed {
+                fin_received: true, ..
+            } => TimeWait::enter(self.tcb, now),
+            _ => Conn::FinWait2(self),
+        }
+    }
+}
+
+impl CloseWait {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+        match self.tcb.arrive(now, seg, false) {
+            Arrival::Reset => reset(self.tcb),
+            _ => Conn::CloseWait(self),
+        }
+    }
+}
+
+impl Closing {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+        match self.tcb.arrive(now, seg, false) {
+            Arrival::Reset => {
+                self.tcb.clear_timers();
+                self.tcb.raise(ev::CLOSED);
+                Conn::Closed(Closed { tcb: self.tcb })
+            }
+            Arrival::Processed {
+                fin_acked: true, ..
+            } => TimeWait::enter(self.tcb, now),
+            _ => Conn::Closing(self),
+        }
+    }
+}
+
+impl LastAck {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+        match self.tcb.arrive(now, seg, false) {
+            Arrival::Reset => {
+                self.tcb.clear_timers();
+                self.tcb.raise(ev::CLOSED);
+                Conn::Closed(Closed { tcb: self.tcb })
+            }
+            Arrival::Processed {
+                fin_acked: true, ..
+            } => {
+                self.tcb.clear_timers();
+                self.tcb.raise(ev::CLOSED);
+                Conn::Closed(Closed { tcb: self.tcb })
+            }
+            _ => Conn::LastAck(self),
+        }
+    }
+}
+
+impl TimeWait {
+    fn enter(mut tcb: Box<Tcb>, now: Instant) -> Conn {
+        tcb.clear_timers();
+        tcb.send_buf.release();
+        let expires = now + tcb.cfg.msl * 2;
+        Conn::TimeWait(TimeWait { tcb, expires })
+    }
+
+    /// When the 2*MSL wait ends.
+    pub fn expires(&self) -> Instant {
+        self.expires
+    }
+
+    /// RFC 9293 3.10.7.4 for TIME-WAIT. A RST is ignored, as RFC 1337
+    /// recommends against TIME-WAIT assassination; a SYN gets a challenge
+    /// ACK (RFC 5961 4.2); a retransmitted FIN is acknowledged again and
+    /// restarts the 2*MSL timer.
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+        let tcb = &mut self.tcb;
+        tcb.stats.segments_received += 1;
+        if seg.flags.rst() {
+            return Conn::TimeWait(self);
+        }
+        if seg.flags.syn() {
+            tcb.stats.challenge_acks += 1;
+            tcb.ack_now = true;
+            return Conn::TimeWait(self);
+        }
+        if seg.flags.fin() && seg.seq + seg.payload.len() + 1u32 == tcb.rcv_nxt {
+            tcb.ack_now = true;
+            self.expires = now + tcb.cfg.msl * 2;
+            return Conn::TimeWait(self);
+        }
+        if !tcb.acceptable(seg) {
+            tcb.out_of_window_ack(now, seg);
+        } else if seg.segment_len() > 0 {
+            tcb.ack_now = true;
+        }
+        Conn::TimeWait(self)
+    }
+}
+
+fn reset(mut tcb: Box<Tcb>) -> Conn {
+    tcb.fail(ConnError::Reset);
+    Conn::Closed(Closed { tcb })
+}
+
+impl Conn {
+    /// Dispatches an arriving segment to the current state.
+    #[must_use]
+    pub fn on_segment(self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+        match self {
+            Conn::SynSent(s) => s.on_segment(now, seg),
+            Conn::SynReceived(s) => s.on_segment(now, seg),
+            Conn::Established(s) => s.on_segment(now, seg),
+            Conn::FinWait1(s) => s.on_segment(now, seg),
+            Conn::FinWait2(s) => s.on_segment(now, seg),
+            Conn::CloseWait(s) => s.on_segment(now, seg),
+            Conn::Closing(s) => s.on_segment(now, seg),
+            Conn::LastAck(s) => s.on_segment(now, seg),
+            Conn::TimeWait(s) => s.on_segment(now, seg),
+            Conn::Closed(s) => Conn::Closed(s),
+        }
+    }
+
+    /// Runs due timers.
+    #[must_use]
+    pub fn on_timeout(mut self, now: Instant) -> Conn {
+        if let Conn::TimeWait(tw) = self {
+            if now >= tw.expires {
+                let mut tcb = tw.tcb;
+                tcb.raise(ev::CLOSED);
+                return Conn::Closed(Closed { tcb });
+            }
+            return Conn::TimeWait(tw);
+        }
+        if let Conn::Closed(_) = self {
+            return self;
+        }
+        let syn_state = matches!(self, Conn::SynSent(_) | Conn::SynReceived(_));
+        let passive = matches!(&self, Conn::SynReceived(s) if s.passive);
+        let tcb = self.tcb_mut();
+        match tcb.on_timers(now, syn_state) {
+            Ok(()) => self,
+            Err(e) => {
+                let tcb = self.into_tcb();
+                let mut tcb = tcb;
+                if passive {
+                    // A half-open connection from a listener just goes away.
+                    tcb.clear_timers();
+                } else {
+                    tcb.fail(e);
+                }
+                Conn::Closed(Closed { tcb })
+            }
+        }
+    }
+
+    /// The application is done sending (RFC 9293 3.10.4 CLOSE, and
+    /// `shutdown(SHUT_WR)`): a FIN follows the queued data.
+    #[must_use]
+    pub fn shutdown(self) -> Conn {
+        match self {
+            Conn::SynSent(mut s) => {
+                s.tcb.fin_queued = true;
+                Conn::SynSent(s)
+            }
+            Conn::SynReceived(mut s) => {
+                s.tcb.fin_queued = true;
+                Conn::SynReceived(s)
+            }
+            Conn::Established(mut s) => {
+                s.tcb.fin_queued = true;
+                Conn::FinWait1(FinWait1 { tcb: s.tcb })
+            }
+            Conn::CloseWait(mut s) => {
+                s.tcb.fin_queued = true;
+                Conn::LastAck(LastAck { tcb: s.tcb })
+            }
+            other => other,
+        }
+    }
+
+    /// RFC 9293 3.10.5 ABORT: a RST to the peer where a connection exists,
+    /// then CLOSED.
+    #[must_use]
+    pub fn abort(self) -> Conn {
+        let sends_rst = !matches!(
+            self,
+            Conn::SynSent(_) | Conn::TimeWait(_) | Conn::Closed(_)
+        );
+        let mut tcb = self.into_tcb();
+        if sends_rst {
+            tcb.rst_pending = Some(tcb.snd_nxt.max(tcb.snd_una));
+        }
+        tcb.clear_timers();
+        if tcb.error.is_none() {
+            tcb.error = Some(ConnError::Aborted);
+        }
+        Conn::Closed(Closed { tcb })
+    }
+
+    /// Writes the next segment this connection wants to send into `buf`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        match self {
+            Conn::SynSent(s) => {
+                if let Some(seq) = s.tcb.rst_pending.take() {
+                    return s
+                        .tcb
+                        .emit(now, buf, seq, TcpFlags::RST, (0, 0), TcpOptions::default());
+                }
+                s.tcb.poll_syn(now, buf, TcpFlags::SYN, None)
+            }
+            Conn::SynReceived(s) => {
+                if let Some(seq) = s.tcb.rst_pending.take() {
+                    return s
+                        .tcb
+                        .emit(now, buf, seq, TcpFlags::RST, (0, 0), TcpOptions::default());
+                }
+                if s.tcb.syn_pending {
+                    let peer = s.peer_syn;
+                    return s
+                        .tcb
+                        .poll_syn(now, buf, TcpFlags::SYN | TcpFlags::ACK, Some(&peer));
+                }
+                if s.tcb.ack_now {
+                    let seq = s.tcb.snd_max;
+                    return s
+                        .tcb
+                        .emit(now, buf, seq, TcpFlags::ACK, (0, 0), TcpOptions::default());
+                }
+                None
+            }
+            Conn::Closed(s) => {
+                let seq = s.tcb.rst_pending.take()?;
+                s.tcb.emit(
+                    now,
+                    buf,
+                    seq,
+                    TcpFlags::RST | TcpFlags::ACK,
+                    (0, 0),
+                    TcpOptions::default(),
+                )
+            }
+            _ => self.tcb_mut().poll_data(now, buf),
+        }
+    }
+
+    /// The earliest time `on_timeout` has work to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self {
+            Conn::TimeWait(tw) => Some(tw.expires),
+            Conn::Closed(_) => None,
+            _ => self.tcb().next_deadline(),
+        }
+    }
+
+    pub fn tcb(&self) -> &Tcb {
+        match self {
+            Conn::SynSent(s) => &s.tcb,
+            Conn::SynReceived(s) => &s.tcb,
+            Conn::Established(s) => &s.tcb,
+            Conn::FinWait1(s) => &s.tcb,
+            Conn::FinWait2(s) => &s.tcb,
+            Conn::CloseWait(s) => &s.tcb,
+            Conn::Closing(s) => &s.tcb,
+            Conn::LastAck(s) => &s.tcb,
+            Conn::TimeWait(s) => &s.tcb,
+            Conn::Closed(s) => &s.tcb,
+        }
+    }
+
+    pub fn tcb_mut(&mut self) -> &mut Tcb {
+        match self {
+            Conn::SynSent(s) => &mut s.tcb,
+            Conn::SynReceived(s) => &mut s.tcb,
+            Conn::Established(s) => &mut s.tcb,
+            Conn::FinWait1(s) => &mut s.tcb,
+            Conn::FinWait2(s) => &mut s.tcb,
+            Conn::CloseWait(s) => &mut s.tcb,
+            Conn::Closing(s) => &mut s.tcb,
+            Conn::LastAck(s) => &mut s.tcb,
+            Conn::TimeWait(s) => &mut s.tcb,
+            Conn::Closed(s) => &mut s.tcb,
+        }
+    }
+
+    fn into_tcb(self) -> Box<Tcb> {
+        match self {
+            Conn::SynSent(s) => s.tcb,
+            Conn::SynReceived(s) => s.tcb,
+            Conn::Established(s) => s.tcb,
+            Conn::FinWait1(s) => s.tcb,
+            Conn::FinWait2(s) => s.tcb,
+            Conn::CloseWait(s) => s.tcb,
+            Conn::Closing(s) => s.tcb,
+            Conn::LastAck(s) => s.tcb,
+            Conn::TimeWait(s) => s.tcb,
+            Conn::Closed(s) => s.tcb,
+        }
+    }
+
+    /// The application may still queue data.
+    pub fn can_send(&self) -> bool {
+        matches!(
+            self,
+            Conn::SynSent(_) | Conn::SynReceived(_) | Conn::Established(_) | Conn::CloseWait(_)
+        ) && !self.tcb().fin_queued
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Conn::Closed(_))
+    }
+
+    pub fn is_time_wait(&self) -> bool {
+        matches!(self, Conn::TimeWait(_))
+    }
+
+    /// The handshake completed at some point.
+    pub fn is_synchronized(&self) -> bool {
+        !matches!(self, Conn::SynSent(_) | Conn::SynReceived(_))
+    }
+
+    /// The RFC 9293 spelling of the state.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Conn::SynSent(_) => "SYN-SENT",
+            Conn::SynReceived(_) => "SYN-RECEIVED",
+            Conn::Established(_) => "ESTABLISHED",
+            Conn::FinWait1(_) => "FIN-WAIT-1",
+            Conn::FinWait2(_) => "FIN-WAIT-2",
+            Conn::CloseWait(_) => "CLOSE-WAIT",
+            Conn::Closing(_) => "CLOSING",
+            Conn::LastAck(_) => "LAST-ACK",
+            Conn::TimeWait(_) => "TIME-WAIT",
+            Conn::Closed(_) => "CLOSED",
+        }
+    }
+}
+
+impl fmt::Display for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,1058 @@
+//! The transmission control block shared by the synchronized states, and the
+//! steps of RFC 9293 3.10.7.4 that those states have in common.
+
+use super::buffer::{RecvBuffer, SendBuffer};
+use super::cc::{self, CongestionControl};
+use super::rtt::RttEstimator;
+use super::{Keepalive, TcpConfig};
+use crate::time::Instant;
+use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_TCP};
+use crate::wire::tcp::{TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpRepr, fill_checksum};
+use crate::wire::SeqNum;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+/// Why a connection ended abnormally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnError {
+    /// Our SYN was answered with a RST (RFC 9293 3.10.7.3).
+    Refused,
+    /// The peer reset an established connection.
+    Reset,
+    /// Retransmissions or keepalive probes went unanswered.
+    TimedOut,
+    /// The application aborted the connection.
+    Aborted,
+}
+
+impl core::fmt::Display for ConnError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ConnError::Refused => "connection refused",
+            ConnError::Reset => "connection reset by peer",
+            ConnError::TimedOut => "connection timed out",
+            ConnError::Aborted => "connection aborted",
+        })
+    }
+}
+
+impl std::error::Error for ConnError {}
+
+/// Event bits a connection raises for the stack to report.
+pub(crate) mod ev {
+    pub const CONNECTED: u8 = 1;
+    pub const READABLE: u8 = 2;
+    pub const WRITABLE: u8 = 4;
+    pub const PEER_CLOSED: u8 = 8;
+    pub const ERROR: u8 = 16;
+    pub const CLOSED: u8 = 32;
+}
+
+/// Counters in the spirit of Linux `tcp_info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    pub bytes_sent: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segments_sent: u64,
+    pub segments_received: u64,
+    pub segments_retransmitted: u64,
+    pub fast_retransmits: u64,
+    pub timeouts: u64,
+    pub out_of_order_segments: u64,
+    pub dup_acks_received: u64,
+    pub zero_window_probes: u64,
+    pub challenge_acks: u64,
+}
+
+/// Largest window a segment header can carry unscaled.
+const MAX_UNSCALED_WINDOW: usize = 65_535;
+/// RFC 7323 2.3: shifts above 14 are treated as 14.
+const MAX_WSCALE: u8 = 14;
+/// Least time between two ACKs that answer unacceptable segments without
+/// data (Linux's default `tcp_invalid_ratelimit`).
+const OUT_OF_WINDOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The transmission control block (RFC 9293 3.3.1).
+#[derive(Debug)]
+pub struct Tcb {
+    pub(crate) cfg: TcpConfig,
+    pub(crate) local: SocketAddrV4,
+    pub(crate) remote: SocketAddrV4,
+
+    // Send sequence space.
+    pub(crate) iss: SeqNum,
+    pub(crate) snd_una: SeqNum,
+    /// Next sequence number to send (moves back to SND.UNA after an RTO).
+    pub(crate) snd_nxt: SeqNum,
+    /// Highest sequence number sent so far.
+    pub(crate) snd_max: SeqNum,
+    /// Peer's window in bytes, already scaled.
+    pub(crate) snd_wnd: u32,
+    pub(crate) snd_wl1: SeqNum,
+    pub(crate) snd_wl2: SeqNum,
+    /// Largest window the peer ever offered (sender SWS avoidance, RFC 9293
+    /// 3.8.6.2.1).
+    pub(crate) max_snd_wnd: u32,
+    /// Peer's MSS: what our segments may carry.
+    pub(crate) snd_mss: usize,
+    pub(crate) snd_wscale: u8,
+    pub(crate) send_buf: SendBuffer,
+    /// The application shut down its write side: a FIN follows the data.
+    pub(crate) fin_queued: bool,
+
+    // Receive sequence space.
+    pub(crate) irs: SeqNum,
+    pub(crate) rcv_nxt: SeqNum,
+    pub(crate) rcv_wscale: u8,
+    /// Right edge of the window last advertised; never moves left.
+    pub(crate) rcv_adv: SeqNum,
+    pub(crate) recv_buf: RecvBuffer,
+    /// A FIN that arrived beyond a hole.
+    pub(crate) ooo_fin: Option<SeqNum>,
+    pub(crate) fin_received: bool,
+    /// The application shut down its read side; later data is discarded.
+    pub(crate) read_closed: bool,
+    pub(crate) ws_enabled: bool,
+
+    // Output flags.
+    /// Send a SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) on the next poll.
+    pub(crate) syn_pending: bool,
+    /// Send an ACK on the next poll.
+    pub(crate) ack_now: bool,
+    /// Retransmit one segment from SND.UNA (fast retransmit, partial ACK).
+    pub(crate) rtx_una: bool,
+    /// Send a zero-window or keepalive probe.
+    pub(crate) probe_pending: bool,
+    /// Send a RST with this sequence number.
+    pub(crate) rst_pending: Option<SeqNum>,
+    /// Full-sized segments received since the last ACK we sent.
+    pub(crate) unacked_segs: u32,
+    /// When we last answered an unacceptable segment without data.
+    pub(crate) last_oow_ack: Option<Instant>,
+
+    // Timers (deadlines; `None` when not running).
+    pub(crate) rto_at: Option<Instant>,
+    pub(crate) delack_at: Option<Instant>,
+    pub(crate) persist_at: Option<Instant>,
+    pub(crate) keepalive_at: Option<Instant>,
+    pub(crate) rtt: RttEstimator,
+    /// Retransmissions since the last forward progress.
+    pub(crate) retries: u32,
+    pub(crate) persist_backoff: u32,
+    pub(crate) keepalive_sent: u32,
+    /// The segment being timed: (sequence number that ACKs it, send time).
+    pub(crate) rtt_probe: Option<(SeqNum, Instant)>,
+    pub(crate) last_send: Instant,
+
+    // Loss recovery (RFC 5681, RFC 6582).
+    pub(crate) cc: Box<dyn CongestionControl + Send>,
+    pub(crate) dup_acks: u32,
+    /// NewReno's recovery point while in fast recovery.
+    pub(crate) recover: Option<SeqNum>,
+
+    // Application interface.
+    pub(crate) events: u8,
+    /// The application saw an empty receive buffer since the last READABLE.
+    pub(crate) want_readable: bool,
+    /// The application saw a full send buffer since the last WRITABLE.
+    pub(crate) want_writable: bool,
+    pub(crate) error: Option<ConnError>,
+    pub(crate) stats: TcpStats,
+}
+
+/// What the shared arrival steps decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// Keep going: the segment passed the checks; flags say what it did.
+    Processed { fin_acked: bool, fin_received: bool },
+    /// The segment was dropped (a reply may be queued).
+    Dropped,
+    /// An acceptable RST arrived.
+    Reset,
+}
+
+impl Tcb {
+    pub(crate) fn new(
+        cfg: TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNum,
+        now: Instant,
+    ) -> Tcb {
+        let rcv_wscale = if cfg.window_scaling {
+            let mut s = 0u8;
+            while s < MAX_WSCALE && (cfg.recv_buffer >> s) > MAX_UNSCALED_WINDOW {
+                s += 1;
+            }
+            s
+        } else {
+            0
+        };
+        let mss = 536;
+        Tcb {
+            cfg,
+            local,
+            remote,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: iss,
+            max_snd_wnd: 0,
+            snd_mss: mss,
+            snd_wscale: 0,
+            send_buf: SendBuffer::new(cfg.send_buffer),
+            fin_queued: false,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_wscale,
+            rcv_adv: SeqNum(0),
+            recv_buf: RecvBuffer::new(cfg.recv_buffer),
+            ooo_fin: None,
+            fin_received: false,
+            read_closed: false,
+            ws_enabled: false,
+            syn_pending: true,
+            ack_now: false,
+            rtx_una: false,
+            probe_pending: false,
+            rst_pending: None,
+            unacked_segs: 0,
+            last_oow_ack: None,
+            rto_at: None,
+            delack_at: None,
+            persist_at: None,
+            keepalive_at: None,
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            retries: 0,
+            persist_backoff: 0,
+            keepalive_sent: 0,
+            rtt_probe: None,
+            last_send: now,
+            cc: cc::new_controller(cfg.congestion, mss),
+            dup_acks: 0,
+            recover: None,
+            events: 0,
+            want_readable: true,
+            want_writable: false,
+            error: None,
+            stats: TcpStats::default(),
+        }
+    }
+
+    pub fn local(&self) -> SocketAddrV4 {
+        self.local
+    }
+
+    pub fn remote(&self) -> SocketAddrV4 {
+        self.remote
+    }
+
+    pub fn stats(&self) -> &TcpStats {
+        &self.stats
+    }
+
+    pub fn cwnd(&self) -> usize {
+        self.cc.cwnd()
+    }
+
+    pub fn ssthresh(&self) -> usize {
+        self.cc.ssthresh()
+    }
+
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    pub fn rttvar(&self) -> Duration {
+        self.rtt.rttvar()
+    }
+
+    pub fn rto(&self) -> Duration {
+        self.rtt.rto()
+    }
+
+    pub fn snd_mss(&self) -> usize {
+        self.snd_mss
+    }
+
+    pub fn snd_wnd(&self) -> u32 {
+        self.snd_wnd
+    }
+
+    pub fn error(&self) -> Option<ConnError> {
+        self.error
+    }
+
+    pub fn congestion_algorithm(&self) -> cc::CcAlgorithm {
+        self.cc.algorithm()
+    }
+
+    pub fn window_scaling(&self) -> Option<(u8, u8)> {
+        self.ws_enabled.then_some((self.snd_wscale, self.rcv_wscale))
+    }
+
+    pub(crate) fn set_nodelay(&mut self, on: bool) {
+        self.cfg.nodelay = on;
+    }
+
+    // ----- application side -------------------------------------------------
+
+    /// Queues application data; returns how much was taken.
+    pub(crate) fn send(&mut self, data: &[u8]) -> usize {
+        let n = self.send_buf.write(data);
+        if n < data.len() {
+            self.want_writable = true;
+        }
+        n
+    }
+
+    pub(crate) fn send_capacity(&self) -> usize {
+        self.send_buf.free()
+    }
+
+    /// Copies received bytes out; opening the window may queue an update.
+    pub(crate) fn recv(&mut self, out: &mut [u8]) -> usize {
+        let n = self.recv_buf.read(out);
+        if self.recv_buf.readable() == 0 {
+            self.want_readable = true;
+        }
+        n
+    }
+
+    pub(crate) fn readable(&self) -> usize {
+        self.recv_buf.readable()
+    }
+
+    pub(crate) fn raise(&mut self, bits: u8) {
+        self.events |= bits;
+    }
+
+    pub(crate) fn take_events(&mut self) -> u8 {
+        core::mem::take(&mut self.events)
+    }
+
+    pub(crate) fn fail(&mut self, err: ConnError) {
+        if self.error.is_none() {
+            self.error = Some(err);
+        }
+        self.raise(ev::ERROR);
+        self.clear_timers();
+    }
+
+    pub(crate) fn clear_timers(&mut self) {
+        self.rto_at = None;
+        self.delack_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+    }
+
+    // ----- sequence-space helpers -------------------------------------------
+
+    /// Sequence number of the first byte in the send buffer.
+    fn data_start(&self) -> SeqNum {
+        if self.snd_una == self.iss {
+            self.iss + 1u32
+        } else {
+            self.snd_una
+        }
+    }
+
+    /// Sequence number of our FIN, if the application queued one.
+    pub(crate) fn fin_seq(&self) -> Option<SeqNum> {
+        self.fin_queued
+            .then(|| self.data_start() + self.send_buf.len())
+    }
+
+    /// Our FIN was sent and acknowledged.
+    pub(crate) fn fin_acked(&self) -> bool {
+        match self.fin_seq() {
+            Some(f) => self.snd_una > f,
+            None => false,
+        }
+    }
+
+    fn flight(&self) -> usize {
+        (self.snd_max - self.snd_una) as usize
+    }
+
+    /// The window we can offer now: free buffer space from RCV.NXT.
+    fn rcv_wnd(&self) -> u32 {
+        if self.read_closed {
+            // Data after SHUT_RD is discarded anyway; keep the window open.
+            return self.recv_buf.capacity() as u32;
+        }
+        self.recv_buf.window() as u32
+    }
+
+    /// The window field for an outgoing segment, with receiver-side silly
+    /// window avoidance (RFC 9293 3.8.6.2.2): the right edge moves only in
+    /// steps of at least min(buffer / 2, MSS), and never moves left.
+    fn window_to_advertise(&mut self, syn: bool) -> u16 {
+        let avail = self.rcv_wnd();
+        let edge = self.rcv_nxt + avail;
+        let step = (self.recv_buf.capacity() / 2).min(self.cfg.mss as usize) as u32;
+        let grow = edge.diff(self.rcv_adv);
+        if grow >= step as i32 || self.rcv_adv < self.rcv_nxt {
+            self.rcv_adv = edge;
+        }
+        let wnd = (self.rcv_adv.diff(self.rcv_nxt)).max(0) as usize;
+        if syn {
+            // RFC 7323 2.2: the window in a SYN is never scaled.
+            wnd.min(MAX_UNSCALED_WINDOW) as u16
+        } else {
+            let shift = if self.ws_enabled { self.rcv_wscale } else { 0 };
+            // Round the right edge down so the window never appears to
+            // shrink when the shift drops low bits.
+            (wnd >> shift).min(MAX_UNSCALED_WINDOW) as u16
+        }
+    }
+
+    /// The window increase an update would announce.
+    fn window_update_due(&self) -> bool {
+        let edge = self.rcv_nxt + self.rcv_wnd();
+        let grow = edge.diff(self.rcv_adv);
+        let threshold = (2 * self.cfg.mss as usize).min(self.recv_buf.capacity() / 2) as i32;
+        // An update matters when the peer may be stalled: the advertised
+        // window is small and it would grow noticeably.
+        grow >= threshold && self.rcv_adv.diff(self.rcv_nxt) < (self.recv_buf.capacity() / 2) as i32
+    }
+
+    // ----- option negotiation -----------------------------------------------
+
+    /// Options for our SYN or SYN-ACK. On a SYN-ACK only what the peer
+    /// offered is answered (RFC 7323 1.3).
+    pub(crate) fn syn_options(&self, peer: Option<&TcpOptions>) -> TcpOptions {
+        let mut o = TcpOptions {
+            mss: Some(self.cfg.mss),
+            ..TcpOptions::default()
+        };
+        let offer_ws = self.cfg.window_scaling && peer.is_none_or(|p| p.window_scale.is_some());
+        if offer_ws {
+            o.window_scale = Some(self.rcv_wscale);
+        }
+        o
+    }
+
+    /// Takes the peer's SYN options (RFC 9293 3.7.1: 536 when absent).
+    pub(crate) fn apply_peer_syn(&mut self, seg: &TcpRepr<'_>) {
+        let mss = seg.options.mss.map_or(536, usize::from);
+        self.snd_mss = mss.clamp(64, self.cfg.mss as usize);
+        self.cc = cc::new_controller(self.cfg.congestion, self.snd_mss);
+        match seg.options.window_scale {
+            Some(ws) if self.cfg.window_scaling => {
+                self.ws_enabled = true;
+                self.snd_wscale = ws.min(MAX_WSCALE);
+            }
+            _ => {
+                self.ws_enabled = false;
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1u32;
+        self.rcv_adv = self.rcv_nxt;
+        // The window in a SYN is never scaled.
+        self.snd_wnd = u32::from(seg.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+    }
+
+    // ----- arrival: RFC 9293 3.10.7.4 ---------------------------------------
+
+    /// "First, check sequence number": the four acceptability cases.
+    pub(crate) fn acceptable(&self, seg: &TcpRepr<'_>) -> bool {
+        let len = seg.segment_len() as u32;
+        let wnd = self.rcv_wnd();
+        let nxt = self.rcv_nxt;
+        match (len, wnd) {
+            (0, 0) => seg.seq == nxt,
+            (0, _) => seg.seq.in_range(nxt, nxt + wnd),
+            (_, 0) => false,
+            (_, _) => {
+                seg.seq.in_range(nxt, nxt + wnd) || (seg.seq + (len - 1)).in_range(nxt, nxt + wnd)
+            }
+        }
+    }
+
+    /// Steps one to five for any synchronized state: sequence check, RST,
+    /// SYN, ACK. Then text and FIN (steps seven and eight) where the state
+    /// still accepts them.
+    pub(crate) fn arrive(&mut self, now: Instant, seg: &TcpRepr<'_>, accept_text: bool) -> Arrival {
+        self.stats.segments_received += 1;
+        // First: sequence number.
+        if !self.acceptable(seg) {
+            if !seg.flags.rst() {
+                self.out_of_window_ack(now, seg);
+            }
+            return Arrival::Dropped;
+        }
+        // Second: RST (RFC 5961 3.2: only an exact match resets; any other
+        // in-window RST gets a challenge ACK).
+        if seg.flags.rst() {
+            if seg.seq == self.rcv_nxt {
+                return Arrival::Reset;
+            }
+            self.challenge_ack();
+            return Arrival::Dropped;
+        }
+        // Fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
+        if seg.flags.syn() {
+            self.challenge_ack();
+            return Arrival::Dropped;
+        }
+        // Fifth: ACK.
+        if !seg.flags.ack() {
+            return Arrival::Dropped;
+        }
+        if !self.process_ack(now, seg) {
+            return Arrival::Dropped;
+        }
+        let fin_acked = self.fin_acked();
+        let mut fin_received = false;
+        if accept_text && !self.fin_received {
+            fin_received = self.process_text(now, seg);
+        } else if seg.segment_len() > 0 {
+            // Text after the peer's FIN: acknowledge, ignore (RFC 9293 step
+            // seven for CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT).
+            self.ack_now = true;
+        }
+        if self.keepalive_at.is_some() || self.cfg.keepalive.is_some() {
+            self.keepalive_sent = 0;
+            self.arm_keepalive(now);
+        }
+        Arrival::Processed {
+            fin_acked,
+            fin_received,
+        }
+    }
+
+    /// The ACK that answers an unacceptable segment. Answers to segments
+    /// without data are rate-limited, as Linux does (`tcp_invalid_ratelimit`),
+    /// so two confused ends cannot ping-pong ACKs forever; segments with
+    /// data are always answered (they are not part of an ACK loop).
+    pub(crate) fn out_of_window_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let pure = seg.payload.is_empty() && !seg.flags.fin();
+        if pure
+            && self
+                .last_oow_ack
+                .is_some_and(|t| now - t < OUT_OF_WINDOW_ACK_INTERVAL)
+        {
+            return;
+        }
+        if pure {
+            self.last_oow_ack = Some(now);
+        }
+        self.ack_now = true;
+    }
+
+    fn challenge_ack(&mut self) {
+        self.stats.challenge_acks += 1;
+        self.ack_now = true;
+    }
+
+    /// The ACK field of an acceptable segment (RFC 9293 step five for
+    /// ESTABLISHED and its successors, RFC 5961 5.2, RFC 5681, RFC 6582).
+    /// Returns false if the segment must be dropped.
+    pub(crate) fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+        let ack = seg.ack;
+        if ack > self.snd_max {
+            // Acknowledges something not yet sent.
+            self.ack_now = true;
+            return false;
+        }
+        // RFC 5961 5.2: an ACK older than SND.UNA - MAX.SND.WND is dropped
+        // with a challenge ACK.
+        let oldest = self.snd_una - self.max_snd_wnd.max(self.snd_mss as u32);
+        if ack < oldest {
+            self.challenge_ack();
+            return false;
+        }
+        let window = u32::from(seg.window) << self.snd_wscale;
+        if ack > self.snd_una {
+            self.on_new_ack(now, ack);
+        } else if ack == self.snd_una
+            && self.snd_max > self.snd_una
+            && seg.payload.is_empty()
+            && !seg.flags.fin()
+            && window == self.snd_wnd
+        {
+            // RFC 5681 2: a duplicate ACK.
+            self.on_dup_ack(now);
+        }
+        // Window update (SND.WL1/SND.WL2 rule).
+        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
+            let opened = self.snd_wnd == 0 && window > 0;
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = ack;
+            if opened {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+        }
+        self.update_persist(now);
+        true
+    }
+
+    fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
+        let mut acked = ack - self.snd_una;
+        let flight_before = self.flight();
+        if self.snd_una == self.iss {
+            acked -= 1; // the SYN
+        }
+        if let Some(f) = self.fin_seq()
+            && ack > f
+        {
+            acked -= 1; // the FIN
+        }
+        let acked = acked as usize;
+        self.send_buf.consume(acked);
+        self.stats.bytes_acked += acked as u64;
+        self.snd_una = ack;
+        if self.snd_nxt < self.snd_una {
+            self.snd_nxt = self.snd_una;
+        }
+        // RTT sample (Karn's rule: the probe was cleared on retransmission).
+        if let Some((seq, sent)) = self.rtt_probe
+            && ack >= seq
+        {
+            self.rtt.sample(now - sent);
+            self.rtt_probe = None;
+        }
+        self.retries = 0;
+        // Loss recovery.
+        match self.recover {
+            Some(recover) if ack >= recover => {
+                // Full ACK: recovery is over (RFC 6582 3.2 step 3).
+                self.recover = None;
+                self.cc.on_recovery_end(now, self.flight());
+            }
+            Some(_) => {
+                // Partial ACK: retransmit the next hole, deflate (step 5).
+                self.rtx_una = true;
+                let cwnd = self.cc.cwnd();
+                self.cc
+                    .set_cwnd(cwnd.saturating_sub(acked) + self.snd_mss.min(acked.max(1)));
+            }
+            None => {
+                self.cc.on_ack(now, acked, flight_before, self.rtt.srtt());
+            }
+        }
+        self.dup_acks = 0;
+        // RFC 6298 5.2 and 5.3.
+        if self.snd_una == self.snd_max {
+            self.rto_at = None;
+        } else {
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+        if self.want_writable && self.send_buf.free() > 0 {
+            self.want_writable = false;
+            self.raise(ev::WRITABLE);
+        }
+    }
+
+    fn on_dup_ack(&mut self, now: Instant) {
+        self.stats.dup_acks_received += 1;
+        self.dup_acks += 1;
+        if self.recover.is_some() {
+            // RFC 6582 3.2 step 4: inflate by one segment per dup ACK.
+            let cwnd = self.cc.cwnd();
+            self.cc.set_cwnd(cwnd + self.snd_mss);
+        } else if self.dup_acks == 3 {
+            // RFC 5681 3.2 / RFC 6582 3.2 step 2: fast retransmit.
+            self.cc.on_congestion(now, self.flight());
+            self.recover = Some(self.snd_max);
+            self.rtx_una = true;
+            self.stats.fast_retransmits += 1;
+        }
+    }
+
+    /// Step seven (text) and eight (FIN). Returns true if the FIN was
+    /// received in order now.
+    fn process_text(&mut self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+        let payload = seg.payload;
+        let mut fin_in_seg = seg.flags.fin();
+        if !payload.is_empty() {
+            let delta = seg.seq.diff(self.rcv_nxt);
+            // Skip bytes already received.
+            let skip = if delta < 0 { (-delta) as usize } else { 0 };
+            let off = delta.max(0) as usize;
+            if skip >= payload.len() {
+                // Entirely a duplicate.
+                self.ack_now = true;
+            } else if self.read_closed {
+                // RFC 9293 3.10.4: after SHUT_RD a stack may discard; we
+                // acknowledge so the peer makes progress.
+                let n = payload.len() - skip;
+                if off == 0 {
+                    self.rcv_nxt += n;
+                    self.stats.bytes_received += n as u64;
+                }
+                self.ack_now = true;
+            } else {
+                let data = &payload[skip..];
+                let ins = self.recv_buf.insert(off, data);
+                if off + data.len() > self.recv_buf.window() + ins.advanced {
+                    // Part of it fell beyond the window: a FIN there is not
+                    // accepted either.
+                    fin_in_seg = false;
+                }
+                if ins.out_of_order || ins.rejected || self.recv_buf.has_holes() {
+                    // RFC 5681 4.2: out-of-order data and data that fills a
+                    // hole are acknowledged at once.
+                    self.ack_now = true;
+                    if ins.out_of_order {
+                        self.stats.out_of_order_segments += 1;
+                    }
+                }
+                if ins.advanced > 0 {
+                    self.rcv_nxt += ins.advanced;
+                    self.stats.bytes_received += ins.advanced as u64;
+                    if self.want_readable {
+                        self.want_readable = false;
+                        self.raise(ev::READABLE);
+                    }
+                    if data.len() >= self.cfg.mss as usize || ins.advanced >= self.cfg.mss as usize {
+                        self.unacked_segs += 1;
+                    }
+                    // Delayed ACK: at least every second full segment
+                    // (RFC 5681 4.2), otherwise within the timer.
+                    if self.unacked_segs >= 2 {
+                        self.ack_now = true;
+                    } else if self.delack_at.is_none() {
+                        self.delack_at = Some(now + self.cfg.delayed_ack);
+                    }
+                }
+            }
+        }
+        if fin_in_seg {
+            let fin_seq = seg.seq + payload.len();
+            if fin_seq == self.rcv_nxt {
+                return self.take_fin();
+            } else if fin_seq > self.rcv_nxt {
+                self.ooo_fin = Some(fin_seq);
+                self.ack_now = true;
+            }
+        }
+        if let Some(f) = self.ooo_fin
+            && f == self.rcv_nxt
+        {
+            return self.take_fin();
+        }
+        false
+    }
+
+    fn take_fin(&mut self) -> bool {
+        self.ooo_fin = None;
+        self.fin_received = true;
+        self.rcv_nxt += 1u32;
+        self.ack_now = true;
+        self.raise(ev::PEER_CLOSED | ev::READABLE);
+        true
+    }
+
+    // ----- timers -----------------------------------------------------------
+
+    pub(crate) fn arm_keepalive(&mut self, now: Instant) {
+        if let Some(Keepalive { idle, .. }) = self.cfg.keepalive {
+            self.keepalive_at = Some(now + idle);
+        }
+    }
+
+    /// Zero-window probing (RFC 9293 3.8.6.1): armed while the peer's
+    /// window is closed and we have data waiting with nothing in flight.
+    fn update_persist(&mut self, now: Instant) {
+        let unsent = self.unsent();
+        if self.snd_wnd == 0 && unsent > 0 && self.snd_max == self.snd_una {
+            if self.persist_at.is_none() {
+                self.persist_at = Some(now + self.persist_interval());
+            }
+        } else {
+            self.persist_at = None;
+            self.persist_backoff = 0;
+        }
+    }
+
+    fn persist_interval(&self) -> Duration {
+        let base = self.rtt.rto().max(self.cfg.min_rto);
+        (base * (1u32 << self.persist_backoff.min(16))).min(self.cfg.max_rto)
+    }
+
+    /// Bytes in the send buffer not yet sent (at SND.NXT or beyond).
+    fn unsent(&self) -> usize {
+        let sent = self.snd_nxt.diff(self.data_start()).max(0) as usize;
+        self.send_buf.len().saturating_sub(sent)
+    }
+
+    /// The earliest deadline among this connection's timers.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        [self.rto_at, self.delack_at, self.persist_at, self.keepalive_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs the timers that are due. Returns an error if the connection
+    /// gave up.
+    pub(crate) fn on_timers(&mut self, now: Instant, syn_state: bool) -> Result<(), ConnError> {
+        if self.delack_at.is_some_and(|t| t <= now) {
+            self.delack_at = None;
+            self.ack_now = true;
+        }
+        if self.rto_at.is_some_and(|t| t <= now) {
+            let limit = if syn_state {
+                self.cfg.syn_retries
+            } else {
+                self.cfg.max_retries
+            };
+            if self.retries >= limit {
+                return Err(ConnError::TimedOut);
+            }
+            self.retries += 1;
+            self.stats.timeouts += 1;
+            // RFC 6298 5.5-5.6 and RFC 5681 (4): back off, collapse the
+            // window, go back to SND.UNA.
+            self.rtt.back_off();
+            if !syn_state {
+                self.cc.on_rto(now, self.flight());
+            }
+            self.recover = None;
+            self.dup_acks = 0;
+            self.rtt_probe = None;
+            self.snd_nxt = self.snd_una;
+            if syn_state {
+                self.syn_pending = true;
+            }
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+        if self.persist_at.is_some_and(|t| t <= now) {
+            self.probe_pending = true;
+            self.stats.zero_window_probes += 1;
+            self.persist_backoff += 1;
+            self.persist_at = Some(now + self.persist_interval());
+        }
+        if let (Some(t), Some(ka)) = (self.keepalive_at, self.cfg.keepalive)
+            && t <= now
+        {
+            if self.keepalive_sent >= ka.probes {
+                return Err(ConnError::TimedOut);
+            }
+            self.keepalive_sent += 1;
+            self.probe_pending = true;
+            self.keepalive_at = Some(now + ka.interval);
+        }
+        Ok(())
+    }
+
+    // ----- transmission -----------------------------------------------------
+
+    /// Writes one IPv4 packet carrying a TCP segment into `buf` and returns
+    /// its length. `payload` is an offset and length into the send buffer.
+    pub(crate) fn emit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        seq: SeqNum,
+        flags: TcpFlags,
+        payload: (usize, usize),
+        options: TcpOptions,
+    ) -> Option<usize> {
+        let syn = flags.syn();
+        let window = if flags.rst() {
+            0
+        } else {
+            self.window_to_advertise(syn)
+        };
+        let ack = if flags.ack() { self.rcv_nxt } else { SeqNum(0) };
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            ack,
+            flags,
+            window,
+            urgent: 0,
+            options,
+            payload: &[],
+        };
+        let hlen = repr.header_len();
+        let total = IPV4_HEADER_LEN + hlen + payload.1;
+        if buf.len() < total {
+            return None;
+        }
+        let ip = Ipv4Repr {
+            src: *self.local.ip(),
+            dst: *self.remote.ip(),
+            protocol: PROTO_TCP,
+            payload_len: hlen + payload.1,
+            ttl: self.cfg.ttl,
+        };
+        ip.emit(&mut buf[..IPV4_HEADER_LEN], 0).ok()?;
+        let seg = &mut buf[IPV4_HEADER_LEN..total];
+        repr.emit_header(seg).ok()?;
+        if payload.1 > 0 {
+            self.send_buf.copy_out(payload.0, &mut seg[hlen..]);
+        }
+        fill_checksum(seg, ip.src, ip.dst);
+        if flags.ack() {
+            self.ack_now = false;
+            self.delack_at = None;
+            self.unacked_segs = 0;
+        }
+        self.stats.segments_sent += 1;
+        self.last_send = now;
+        Some(total)
+    }
+
+    /// The largest payload a segment may carry into `buf`.
+    fn max_payload(&self, buf_len: usize) -> usize {
+        let room = buf_len.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN + 40);
+        self.snd_mss.min(room)
+    }
+
+    /// Output for the synchronized states: retransmission, new data and FIN,
+    /// probes, ACKs and window updates, in that order of priority.
+    pub(crate) fn poll_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if let Some(seq) = self.rst_pending.take() {
+            return self.emit(now, buf, seq, TcpFlags::RST, (0, 0), TcpOptions::default());
+        }
+        let mss = self.max_payload(buf.len());
+        let fin_seq = self.fin_seq();
+        let data_start = self.data_start();
+
+        // Fast retransmit or a NewReno partial ACK: one segment at SND.UNA.
+        if self.rtx_una {
+            self.rtx_una = false;
+            if self.snd_max > self.snd_una {
+                let off = (self.snd_una - data_start) as usize;
+                let avail = self.send_buf.len().saturating_sub(off);
+                let len = avail.min(mss).min((self.snd_max - self.snd_una) as usize);
+                let mut flags = TcpFlags::ACK;
+                if fin_seq == Some(self.snd_una + len) && self.snd_max > self.snd_una + len {
+                    flags = flags | TcpFlags::FIN;
+                }
+                if len > 0 || flags.fin() {
+                    self.stats.segments_retransmitted += 1;
+                    self.rtt_probe = None;
+                    if self.rto_at.is_none() {
+                        self.rto_at = Some(now + self.rtt.rto());
+                    }
+                    let seq = self.snd_una;
+                    return self.emit(now, buf, seq, flags, (off, len), TcpOptions::default());
+                }
+            }
+        }
+
+        // New data (or data resent after an RTO) and the FIN.
+        let off = self.snd_nxt.diff(data_start).max(0) as usize;
+        let unsent = self.send_buf.len().saturating_sub(off);
+        let fin_unsent = fin_seq.is_some_and(|f| self.snd_nxt <= f);
+        if unsent > 0 || fin_unsent {
+            let in_flight = (self.snd_nxt - self.snd_una) as usize;
+            let wnd = (self.snd_wnd as usize).min(self.cc.cwnd());
+            let room = wnd.saturating_sub(in_flight);
+            let len = unsent.min(mss).min(room);
+            let all = len == unsent;
+            let send_fin = fin_unsent && all;
+            let retransmission = self.snd_nxt < self.snd_max;
+            // Sender silly-window avoidance and Nagle (RFC 9293 3.8.6.2.1,
+            // 3.7.4): a full segment, or everything left when nothing is
+            // unacknowledged (or Nagle is off), or half the largest window
+            // the peer has offered.
+            let send_data = len > 0
+                && (len == mss
+                    || retransmission
+                    || (all && (self.cfg.nodelay || in_flight == 0 || send_fin))
+                    || len as u32 >= self.max_snd_wnd / 2);
+            if send_data || (send_fin && (len == 0 || send_data)) {
+                let mut flags = TcpFlags::ACK;
+                if all && len > 0 {
+                    flags = flags | TcpFlags::PSH;
+                }
+                if send_fin {
+                    flags = flags | TcpFlags::FIN;
+                }
+                let seq = self.snd_nxt;
+                let n = self.emit(now, buf, seq, flags, (off, len), TcpOptions::default())?;
+                self.advance_snd_nxt(now, len + send_fin as usize, retransmission);
+                self.stats.bytes_sent += len as u64;
+                return Some(n);
+            }
+            self.update_persist(now);
+        }
+
+        // A zero-window or keepalive probe: an ACK with SEQ = SND.UNA - 1,
+        // which the peer must answer with its current window.
+        if self.probe_pending {
+            self.probe_pending = false;
+            let seq = self.snd_una - 1;
+            return self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), TcpOptions::default());
+        }
+
+        if self.ack_now || self.window_update_due() {
+            // A pure ACK carries SND.MAX, not a SND.NXT that an RTO moved
+            // back: the peer's RCV.NXT may already be past SND.NXT, and an
+            // ACK below it would be unacceptable there.
+            let seq = self.snd_max;
+            return self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), TcpOptions::default());
+        }
+        None
+    }
+
+    fn advance_snd_nxt(&mut self, now: Instant, len: usize, retransmission: bool) {
+        let end = self.snd_nxt + len;
+        if retransmission {
+            self.stats.segments_retransmitted += 1;
+        } else if self.rtt_probe.is_none() && len > 0 {
+            self.rtt_probe = Some((end, now));
+        }
+        // RFC 5681 4.1: restart from the initial window after an idle
+        // period longer than the RTO.
+        if self.snd_una == self.snd_max && now - self.last_send > self.rtt.rto() {
+            self.cc.on_idle_restart();
+        }
+        self.snd_nxt = end;
+        if end > self.snd_max {
+            self.snd_max = end;
+        }
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+        self.persist_at = None;
+    }
+
+    /// The SYN or SYN-ACK, sent at ISS.
+    pub(crate) fn poll_syn(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        flags: TcpFlags,
+        peer: Option<&TcpOptions>,
+    ) -> Option<usize> {
+        if !self.syn_pending {
+            return None;
+        }
+        let opts = self.syn_options(peer);
+        let iss = self.iss;
+        let n = self.emit(now, buf, iss, flags, (0, 0), opts)?;
+        self.syn_pending = false;
+        self.snd_nxt = iss + 1u32;
+        if self.snd_max == iss {
+            self.snd_max = iss + 1u32;
+            self.rtt_probe = Some((iss + 1u32, now));
+        } else {
+            self.stats.segments_retransmitted += 1;
+        }
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+        Some(n)
+    }
+}
