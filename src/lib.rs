@@ -23,3 +23,4 @@ pub mod stack;
 pub mod sim;
 pub mod device;
 pub mod lab;
+pub mod runtime;

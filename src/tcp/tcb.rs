@@ -913,7 +913,8 @@ impl Tcb {
 
     /// The largest payload a segment may carry into `buf`.
     fn max_payload(&self, buf_len: usize) -> usize {
-        let room = buf_len.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN + 40);
+        // Data segments carry no options, so the header is the bare 20 bytes.
+        let room = buf_len.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN);
         self.snd_mss.min(room)
     }
 

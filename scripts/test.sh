@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs ringtcp's whole test suite: formatting, lints, unit, simulator,
+# property and (as root, or where user namespaces allow) kernel tests.
+#
+# Usage: scripts/test.sh            # everything
+#        scripts/test.sh --quick    # skip fmt and clippy
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+scripts/install-deps.sh
+
+if [ "$quick" = 0 ]; then
+  cargo fmt --all -- --check
+  cargo clippy --all-targets -- -D warnings
+fi
+cargo test --all-targets
+cargo test --doc

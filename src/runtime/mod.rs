@@ -1,0 +1,790 @@
+//! The single-threaded run-to-completion loop.
+//!
+//! One thread, one io_uring. TUN reads stay armed as one multishot read over
+//! a provided-buffer ring (or, where the kernel refuses that, a multishot
+//! poll followed by a batch of plain reads); packets are handed to the
+//! [`Stack`] in the buffer the kernel filled; segments are built straight
+//! into preallocated transmit buffers and submitted as a batch, one
+//! `io_uring_enter` per turn. The loop sleeps until the next completion or
+//! the stack's next timer, whichever comes first, and another thread can
+//! wake it through an eventfd ([`Waker`]).
+//!
+//! In steady state the per-packet path allocates nothing: receive and
+//! transmit buffers, the completion batch and the stack's queues are all
+//! allocated at start-up or reused.
+//!
+//! This module and [`crate::device`] are the only ones with `unsafe` code;
+//! each block says why it is sound.
+
+mod uring;
+
+use crate::device::{FaultAction, FaultInjector, Faults, PcapWriter, Tun};
+use crate::stack::{Event, ListenError, ListenerHandle, SocketError, SocketHandle, Stack, StackConfig};
+use crate::stack::ConnectError;
+use crate::time::Instant;
+use io_uring::{IoUring, opcode, squeue, types};
+use std::io::{self, BufWriter};
+use std::net::SocketAddrV4;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use uring::{BufRing, TxPool};
+
+/// Settings for a [`Driver`].
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub stack: StackConfig,
+    /// Faults applied between the stack and the device, each direction.
+    pub faults: Option<Faults>,
+    /// Write every packet read from and written to the device here.
+    pub pcap: Option<PathBuf>,
+    /// Receive buffers in the provided-buffer ring (a power of two).
+    pub rx_buffers: u16,
+    /// Transmit buffers: the most packets in flight to the device at once.
+    pub tx_buffers: u16,
+    /// Use a multishot read over a provided-buffer ring when the kernel
+    /// supports it; false forces the poll-and-read fallback.
+    pub multishot: bool,
+}
+
+impl RuntimeConfig {
+    pub fn new(stack: StackConfig) -> RuntimeConfig {
+        RuntimeConfig {
+            stack,
+            faults: None,
+            pcap: None,
+            rx_buffers: 512,
+            tx_buffers: 512,
+            multishot: true,
+        }
+    }
+}
+
+/// Counters of the loop itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    pub turns: u64,
+    pub packets_read: u64,
+    pub packets_written: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    /// `io_uring_enter` calls.
+    pub submits: u64,
+    pub write_errors: u64,
+    pub read_errors: u64,
+    /// The multishot read ended for lack of buffers and was re-armed.
+    pub rx_rearms: u64,
+    /// Turns that found every transmit buffer in flight.
+    pub tx_pool_exhausted: u64,
+    pub faults_dropped: u64,
+    pub faults_duplicated: u64,
+    pub faults_reordered: u64,
+    /// Read by multishot over a buffer ring (true) or by the fallback.
+    pub multishot: bool,
+}
+
+/// Wakes a [`Driver`]'s loop from another thread.
+#[derive(Debug, Clone)]
+pub struct Waker {
+    fd: Arc<OwnedFd>,
+}
+
+impl Waker {
+    pub fn wake(&self) {
+        uring::eventfd_signal(self.fd.as_raw_fd());
+    }
+}
+
+/// How [`Context::stop`] treats the connections still open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Reset every connection and stop at once.
+    Reset,
+    /// Close every connection gracefully and wait up to this long for them to
+    /// finish (queued data delivered, FINs acknowledged), then reset the rest.
+    Graceful(Duration),
+}
+
+/// Application logic that runs inside the loop: no locks, no other thread.
+pub trait Handler {
+    /// Called once before the first turn.
+    fn on_start(&mut self, _cx: &mut Context<'_>) {}
+    /// Called for every event the stack raises.
+    fn on_event(&mut self, cx: &mut Context<'_>, event: Event);
+    /// Called when another thread woke the loop with a [`Waker`].
+    fn on_wake(&mut self, _cx: &mut Context<'_>) {}
+    /// Called once per turn, after events.
+    fn on_turn(&mut self, _cx: &mut Context<'_>) {}
+}
+
+/// What a [`Handler`] can do from inside the loop.
+pub struct Context<'a> {
+    stack: &'a mut Stack,
+    now: Instant,
+    stop: &'a mut Option<StopMode>,
+}
+
+impl<'a> Context<'a> {
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The sans-IO stack, for anything the shortcuts below do not cover.
+    pub fn stack(&mut self) -> &mut Stack {
+        self.stack
+    }
+
+    pub fn connect(&mut self, remote: SocketAddrV4) -> Result<SocketHandle, ConnectError> {
+        self.stack.connect(self.now, remote)
+    }
+
+    pub fn listen(&mut self, port: u16, backlog: usize) -> Result<ListenerHandle, ListenError> {
+        self.stack.listen(port, backlog)
+    }
+
+    pub fn accept(&mut self, l: ListenerHandle) -> Option<SocketHandle> {
+        self.stack.accept(l)
+    }
+
+    pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, SocketError> {
+        self.stack.send(h, data)
+    }
+
+    pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, SocketError> {
+        self.stack.recv(h, buf)
+    }
+
+    pub fn shutdown(&mut self, h: SocketHandle) -> Result<(), SocketError> {
+        self.stack.shutdown(h)
+    }
+
+    pub fn close(&mut self, h: SocketHandle) -> Result<(), SocketError> {
+        self.stack.close(self.now, h)
+    }
+
+    pub fn abort(&mut self, h: SocketHandle) -> Result<(), SocketError> {
+        self.stack.abort(self.now, h)
+    }
+
+    /// Ends the loop after this turn.
+    pub fn stop(&mut self, mode: StopMode) {
+        *self.stop = Some(mode);
+    }
+}
+
+// user_data tags (top byte) for completions.
+const TAG_SHIFT: u32 = 56;
+const TAG_RX_MULTI: u64 = 1 << TAG_SHIFT;
+const TAG_RX_POLL: u64 = 2 << TAG_SHIFT;
+const TAG_TX: u64 = 3 << TAG_SHIFT;
+const TAG_WAKE: u64 = 4 << TAG_SHIFT;
+const TAG_CANCEL: u64 = 5 << TAG_SHIFT;
+const TAG_MASK: u64 = 0xff << TAG_SHIFT;
+
+const BGID: u16 = 7;
+/// Plain reads per readiness notification in the fallback mode.
+const FALLBACK_BATCH: usize = 64;
+
+enum Rx {
+    Multi(BufRing),
+    /// Poll for readiness, then read in a batch into this buffer.
+    Poll(Vec<u8>),
+}
+
+/// The loop: owns the device, the io_uring, the buffers and the stack.
+pub struct Driver {
+    /// The thread that built the ring (`SINGLE_ISSUER` binds it there).
+    owner: std::thread::ThreadId,
+    cfg: RuntimeConfig,
+    ring: IoUring,
+    tun: Tun,
+    stack: Stack,
+    epoch: std::time::Instant,
+    rx: Rx,
+    tx: TxPool,
+    wake_fd: Arc<OwnedFd>,
+    rx_armed: bool,
+    wake_armed: bool,
+    /// Write operations in flight.
+    tx_inflight: usize,
+    /// (user_data, result, flags) of the completions of this turn.
+    cqes: Vec<(u64, i32, u32)>,
+    faults: Option<(FaultInjector, FaultInjector)>,
+    /// A received packet held back by the reorder fault.
+    rx_held: Option<Vec<u8>>,
+    /// A transmit buffer held back by the reorder fault.
+    tx_held: Option<(u16, usize)>,
+    pcap: Option<PcapWriter<BufWriter<std::fs::File>>>,
+    stats: RuntimeStats,
+    stop: Option<StopMode>,
+    woke: bool,
+}
+
+impl Driver {
+    /// Builds the loop around an open TUN device.
+    pub fn new(tun: Tun, mut cfg: RuntimeConfig) -> io::Result<Driver> {
+        let mtu = tun.mtu();
+        if mtu < 576 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: MTU {mtu} is below the IPv4 minimum of 576", tun.name()),
+            ));
+        }
+        cfg.stack.tcp.mss = cfg.stack.tcp.mss.min((mtu - 40).min(65_535) as u16);
+        let mut stats = RuntimeStats::default();
+        let (ring, rx, tx) = build_io(&cfg, mtu, &mut stats)?;
+        let faults = cfg.faults.as_ref().filter(|f| !(f.rx.is_noop() && f.tx.is_noop()));
+        if let Some(f) = faults {
+            f.rx.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            f.tx.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
+        let pcap = match &cfg.pcap {
+            Some(path) => Some(PcapWriter::create(path).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot write capture {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        let epoch = std::time::Instant::now();
+        Ok(Driver {
+            owner: std::thread::current().id(),
+            cfg: cfg.clone(),
+            stack: Stack::new(cfg.stack.clone(), Instant::ZERO),
+            ring,
+            tun,
+            epoch,
+            rx,
+            tx,
+            wake_fd: Arc::new(uring::eventfd()?),
+            rx_armed: false,
+            wake_armed: false,
+            tx_inflight: 0,
+            cqes: Vec::with_capacity(4096),
+            faults: faults.map(Faults::injectors),
+            rx_held: None,
+            tx_held: None,
+            pcap,
+            stats,
+            stop: None,
+            woke: false,
+        })
+    }
+
+    pub fn waker(&self) -> Waker {
+        Waker {
+            fd: self.wake_fd.clone(),
+        }
+    }
+
+    pub fn stack(&mut self) -> &mut Stack {
+        &mut self.stack
+    }
+
+    pub fn stats(&self) -> &RuntimeStats {
+        &self.stats
+    }
+
+    pub fn tun(&self) -> &Tun {
+        &self.tun
+    }
+
+    /// Microseconds since the loop was built, as the stack's clock.
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
+    }
+
+    /// Runs `handler` in the loop until it calls [`Context::stop`] (and the
+    /// stop has completed), or an I/O error ends the loop.
+    pub fn run<H: Handler>(&mut self, handler: &mut H) -> io::Result<()> {
+        if std::thread::current().id() != self.owner && !self.rx_armed && self.tx_inflight == 0 {
+            // Built on another thread: a SINGLE_ISSUER ring only accepts
+            // submissions from its creator, so build it again here. Nothing
+            // is in flight yet, so the old buffers can go.
+            let mtu = self.tun.mtu();
+            let (ring, rx, tx) = build_io(&self.cfg, mtu, &mut self.stats)?;
+            self.rx = rx;
+            self.tx = tx;
+            self.ring = ring;
+            self.owner = std::thread::current().id();
+        }
+        self.arm_rx()?;
+        self.arm_wake()?;
+        {
+            let now = self.now();
+            let mut cx = Context {
+                stack: &mut self.stack,
+                now,
+                stop: &mut self.stop,
+            };
+            handler.on_start(&mut cx);
+        }
+        let mut stopping: Option<Instant> = None;
+        let result = loop {
+            self.stats.turns += 1;
+            if let Err(e) = self.reap() {
+                break Err(e);
+            }
+            let now = self.now();
+            if self.stack.poll_timeout().is_some_and(|t| t <= now) {
+                self.stack.handle_timeout(now);
+            }
+            self.dispatch(handler, now);
+            if let Some(mode) = self.stop {
+                let deadline = *stopping.get_or_insert_with(|| {
+                    let handles: Vec<_> = self.stack.handles().collect();
+                    match mode {
+                        StopMode::Reset => {
+                            for h in handles {
+                                let _ = self.stack.abort(now, h);
+                            }
+                            now
+                        }
+                        StopMode::Graceful(t) => {
+                            for h in handles {
+                                let _ = self.stack.close(now, h);
+                            }
+                            now + t
+                        }
+                    }
+                });
+                let idle = self.stack.connection_count() == 0;
+                if idle || now >= deadline {
+                    if !idle {
+                        let handles: Vec<_> = self.stack.handles().collect();
+                        for h in handles {
+                            let _ = self.stack.abort(now, h);
+                        }
+                    }
+                    if let Err(e) = self.flush_tx(now) {
+                        break Err(e);
+                    }
+                    break Ok(());
+                }
+            }
+            if let Err(e) = self.flush_tx(now) {
+                break Err(e);
+            }
+            let mut timeout = self.stack.poll_timeout().map(|t| t - now);
+            if let Some(d) = stopping {
+                let left = d - now;
+                timeout = Some(timeout.map_or(left, |t| t.min(left)));
+            }
+            if let Err(e) = self.wait(timeout) {
+                break Err(e);
+            }
+        };
+        let drained = self.drain();
+        result.and(drained)
+    }
+
+    fn dispatch<H: Handler>(&mut self, handler: &mut H, now: Instant) {
+        let mut cx = Context {
+            stack: &mut self.stack,
+            now,
+            stop: &mut self.stop,
+        };
+        if self.woke {
+            self.woke = false;
+            handler.on_wake(&mut cx);
+        }
+        // Events raised by the handler's own calls are dispatched too.
+        while let Some(ev) = cx.stack.poll_event() {
+            handler.on_event(&mut cx, ev);
+        }
+        handler.on_turn(&mut cx);
+        while let Some(ev) = cx.stack.poll_event() {
+            handler.on_event(&mut cx, ev);
+        }
+    }
+
+    fn push_sqe(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: every entry pushed refers to memory that outlives the
+            // operation: the buffer ring and transmit pool are owned by this
+            // driver and freed only after `drain` has seen every completion.
+            let pushed = unsafe { self.ring.submission().push(sqe).is_ok() };
+            if pushed {
+                return Ok(());
+            }
+            // Queue full: hand what we have to the kernel, then retry.
+            self.submit()?;
+        }
+    }
+
+    fn submit(&mut self) -> io::Result<()> {
+        self.stats.submits += 1;
+        match self.ring.submit() {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                // Completions first (the CQ is full), then try again.
+                self.reap()?;
+                self.ring.submit().map(|_| ())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn arm_rx(&mut self) -> io::Result<()> {
+        if self.rx_armed {
+            return Ok(());
+        }
+        let fd = types::Fd(self.tun.as_raw_fd());
+        let sqe = match &self.rx {
+            // Length 0: each read takes the whole selected buffer (the
+            // kernel refuses a length with multishot reads: EINVAL).
+            Rx::Multi(br) => opcode::ReadMulti::new(fd, 0, br.bgid)
+                .build()
+                .user_data(TAG_RX_MULTI),
+            Rx::Poll(_) => opcode::PollAdd::new(fd, libc::POLLIN as u32)
+                .multi(true)
+                .build()
+                .user_data(TAG_RX_POLL),
+        };
+        self.push_sqe(&sqe)?;
+        self.rx_armed = true;
+        Ok(())
+    }
+
+    fn arm_wake(&mut self) -> io::Result<()> {
+        if self.wake_armed {
+            return Ok(());
+        }
+        let sqe = opcode::PollAdd::new(types::Fd(self.wake_fd.as_raw_fd()), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(TAG_WAKE);
+        self.push_sqe(&sqe)?;
+        self.wake_armed = true;
+        Ok(())
+    }
+
+    /// Processes every completion that has arrived.
+    fn reap(&mut self) -> io::Result<()> {
+        let mut cqes = std::mem::take(&mut self.cqes);
+        cqes.clear();
+        cqes.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+        let mut published = false;
+        for &(ud, res, flags) in &cqes {
+            match ud & TAG_MASK {
+                TAG_RX_MULTI => {
+                    if !io_uring::cqueue::more(flags) {
+                        self.rx_armed = false;
+                    }
+                    if res < 0 {
+                        let err = -res;
+                        if err == libc::EINVAL || err == libc::EOPNOTSUPP {
+                            // Multishot reads unsupported: fall back.
+                            self.rx = Rx::Poll(vec![0u8; self.tun.mtu().max(2048)]);
+                            self.stats.multishot = false;
+                        } else if err == libc::ENOBUFS {
+                            self.stats.rx_rearms += 1;
+                        } else if err != libc::ECANCELED {
+                            self.stats.read_errors += 1;
+                        }
+                        continue;
+                    }
+                    let Some(bid) = io_uring::cqueue::buffer_select(flags) else {
+                        continue;
+                    };
+                    let now = self.now();
+                    let Rx::Multi(br) = &mut self.rx else {
+                        continue;
+                    };
+                    let pkt = br.buf(bid, res as usize);
+                    Self::receive(
+                        &mut self.stack,
+                        &mut self.faults,
+                        &mut self.rx_held,
+                        &mut self.pcap,
+                        &mut self.stats,
+                        now,
+                        pkt,
+                    );
+                    br.push(bid);
+                    published = true;
+                }
+                TAG_RX_POLL => {
+                    if !io_uring::cqueue::more(flags) {
+                        self.rx_armed = false;
+                    }
+                    if res < 0 {
+                        continue;
+                    }
+                    let now = self.now();
+                    let Rx::Poll(buf) = &mut self.rx else {
+                        continue;
+                    };
+                    for _ in 0..FALLBACK_BATCH {
+                        match self.tun.read(buf) {
+                            Ok(n) => Self::receive(
+                                &mut self.stack,
+                                &mut self.faults,
+                                &mut self.rx_held,
+                                &mut self.pcap,
+                                &mut self.stats,
+                                now,
+                                &mut buf[..n],
+                            ),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(_) => {
+                                self.stats.read_errors += 1;
+                                break;
+                            }
+                        }
+                    }
+                }
+                TAG_TX => {
+                    self.tx.give((ud & 0xffff) as u16);
+                    self.tx_inflight -= 1;
+                    if res < 0 {
+                        self.stats.write_errors += 1;
+                    } else {
+                        self.stats.packets_written += 1;
+                        self.stats.bytes_written += res as u64;
+                    }
+                }
+                TAG_WAKE => {
+                    if !io_uring::cqueue::more(flags) {
+                        self.wake_armed = false;
+                    }
+                    uring::eventfd_drain(&self.wake_fd);
+                    self.woke = true;
+                }
+                _ => {}
+            }
+        }
+        if published && let Rx::Multi(br) = &self.rx {
+            br.publish();
+        }
+        self.cqes = cqes;
+        if self.stop.is_none() {
+            self.arm_rx()?;
+            self.arm_wake()?;
+        }
+        Ok(())
+    }
+
+    /// One packet from the device into the stack, through the faults.
+    fn receive(
+        stack: &mut Stack,
+        faults: &mut Option<(FaultInjector, FaultInjector)>,
+        held: &mut Option<Vec<u8>>,
+        pcap: &mut Option<PcapWriter<BufWriter<std::fs::File>>>,
+        stats: &mut RuntimeStats,
+        now: Instant,
+        pkt: &mut [u8],
+    ) {
+        stats.packets_read += 1;
+        stats.bytes_read += pkt.len() as u64;
+        if let Some(p) = pcap.as_mut() {
+            let _ = p.write_packet(now.total_micros(), pkt);
+        }
+        let Some((rx, _)) = faults.as_mut() else {
+            stack.handle_packet(now, pkt);
+            return;
+        };
+        match rx.apply(pkt) {
+            FaultAction::Deliver => {
+                stack.handle_packet(now, pkt);
+                if let Some(h) = held.take() {
+                    stack.handle_packet(now, &h);
+                }
+            }
+            FaultAction::Drop => stats.faults_dropped += 1,
+            FaultAction::Duplicate => {
+                stats.faults_duplicated += 1;
+                stack.handle_packet(now, pkt);
+                stack.handle_packet(now, pkt);
+                if let Some(h) = held.take() {
+                    stack.handle_packet(now, &h);
+                }
+            }
+            FaultAction::Hold => {
+                stats.faults_reordered += 1;
+                if let Some(h) = held.take() {
+                    stack.handle_packet(now, &h);
+                }
+                *held = Some(pkt.to_vec());
+            }
+        }
+    }
+
+    /// Moves everything the stack wants to send into write operations.
+    fn flush_tx(&mut self, now: Instant) -> io::Result<()> {
+        // A held packet is released at the latest on the next turn.
+        loop {
+            let Some(idx) = self.tx.take() else {
+                self.stats.tx_pool_exhausted += 1;
+                break;
+            };
+            let Some(len) = self.stack.poll_transmit(now, self.tx.buf(idx)) else {
+                self.tx.give(idx);
+                break;
+            };
+            if let Some(p) = self.pcap.as_mut() {
+                let _ = p.write_packet(now.total_micros(), &self.tx.buf(idx)[..len]);
+            }
+            let action = match self.faults.as_mut() {
+                Some((_, tx)) => tx.apply(&mut self.tx.buf(idx)[..len]),
+                None => FaultAction::Deliver,
+            };
+            match action {
+                FaultAction::Deliver => {
+                    self.write(idx, len)?;
+                    if let Some((h, hl)) = self.tx_held.take() {
+                        self.write(h, hl)?;
+                    }
+                }
+                FaultAction::Drop => {
+                    self.stats.faults_dropped += 1;
+                    self.tx.give(idx);
+                }
+                FaultAction::Duplicate => {
+                    self.stats.faults_duplicated += 1;
+                    if let Some(copy) = self.tx.take() {
+                        let (a, b) = (self.tx.ptr(idx), self.tx.buf(copy).as_mut_ptr());
+                        // SAFETY: two distinct buffers of the pool, both
+                        // taken by us and not in the kernel's hands.
+                        unsafe { std::ptr::copy_nonoverlapping(a, b, len) };
+                        self.write(copy, len)?;
+                    }
+                    self.write(idx, len)?;
+                }
+                FaultAction::Hold => {
+                    self.stats.faults_reordered += 1;
+                    if let Some((h, hl)) = self.tx_held.replace((idx, len)) {
+                        self.write(h, hl)?;
+                    }
+                }
+            }
+        }
+        if let Some((h, hl)) = self.tx_held.take()
+            && self.stack.poll_timeout().is_none_or(|t| t > now)
+        {
+            // Nothing followed it this turn: let it go rather than stall.
+            self.write(h, hl)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, idx: u16, len: usize) -> io::Result<()> {
+        let sqe = opcode::Write::new(types::Fd(self.tun.as_raw_fd()), self.tx.ptr(idx), len as u32)
+            .build()
+            .user_data(TAG_TX | u64::from(idx));
+        self.push_sqe(&sqe)?;
+        self.tx_inflight += 1;
+        Ok(())
+    }
+
+    /// Submits this turn's operations and sleeps until a completion arrives
+    /// or `timeout` passes.
+    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stats.submits += 1;
+        let res = match timeout {
+            Some(t) if t.is_zero() => self.ring.submit(),
+            Some(t) => {
+                let ts = types::Timespec::new()
+                    .sec(t.as_secs())
+                    .nsec(t.subsec_nanos());
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+            None => self.ring.submit_and_wait(1),
+        };
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Cancels the armed reads and waits for every operation to complete,
+    /// so no buffer is freed while the kernel may still use it.
+    fn drain(&mut self) -> io::Result<()> {
+        self.stop.get_or_insert(StopMode::Reset);
+        for ud in [TAG_RX_MULTI, TAG_RX_POLL, TAG_WAKE] {
+            let sqe = opcode::AsyncCancel::new(ud).build().user_data(TAG_CANCEL);
+            self.push_sqe(&sqe)?;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while (self.rx_armed || self.wake_armed || self.tx_inflight > 0)
+            && std::time::Instant::now() < deadline
+        {
+            self.wait(Some(Duration::from_millis(10)))?;
+            self.reap()?;
+        }
+        if let Some(p) = self.pcap.as_mut() {
+            p.flush()?;
+        }
+        if self.rx_armed || self.tx_inflight > 0 {
+            return Err(io::Error::other("io_uring operations did not complete at shutdown"));
+        }
+        Ok(())
+    }
+
+    /// The TUN descriptor, for diagnostics.
+    pub fn device_fd(&self) -> RawFd {
+        self.tun.as_raw_fd()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if self.rx_armed || self.wake_armed || self.tx_inflight > 0 {
+            // `run` was not called or ended in an error: make sure nothing
+            // the kernel may still write into is freed before it is done.
+            let _ = self.drain();
+        }
+    }
+}
+
+/// The ring, the receive side and the transmit pool for a device of `mtu`.
+fn build_io(cfg: &RuntimeConfig, mtu: usize, stats: &mut RuntimeStats) -> io::Result<(IoUring, Rx, TxPool)> {
+    let entries = (u32::from(cfg.rx_buffers) + u32::from(cfg.tx_buffers) + 8).next_power_of_two();
+    let ring = build_ring(entries)?;
+    let buf_size = mtu.max(2048).next_multiple_of(64);
+    stats.multishot = false;
+    let rx = if cfg.multishot {
+        match BufRing::new(&ring, cfg.rx_buffers.max(2).next_power_of_two(), buf_size, BGID) {
+            Ok(br) => {
+                stats.multishot = true;
+                Rx::Multi(br)
+            }
+            // Kernels before 5.19 have no buffer rings: plain reads.
+            Err(_) => Rx::Poll(vec![0u8; buf_size]),
+        }
+    } else {
+        Rx::Poll(vec![0u8; buf_size])
+    };
+    let tx = TxPool::new(cfg.tx_buffers.max(2), mtu)?;
+    Ok((ring, rx, tx))
+}
+
+/// Builds the ring with the flags that help a single-threaded loop, falling
+/// back to a plain ring on kernels that refuse them.
+fn build_ring(entries: u32) -> io::Result<IoUring> {
+    let attempts: [fn(&mut io_uring::Builder); 3] = [
+        |b| {
+            b.setup_single_issuer().setup_defer_taskrun();
+        },
+        |b| {
+            b.setup_coop_taskrun();
+        },
+        |_| {},
+    ];
+    let mut last = None;
+    for f in attempts {
+        let mut b = IoUring::builder();
+        b.setup_cqsize(entries * 4);
+        f(&mut b);
+        match b.build(entries) {
+            Ok(r) => return Ok(r),
+            Err(e) => last = Some(e),
+        }
+    }
+    let e = last.unwrap_or_else(|| io::Error::other("io_uring setup failed"));
+    Err(io::Error::new(
+        e.kind(),
+        format!("cannot create an io_uring ({e}); is io_uring disabled (sysctl kernel.io_uring_disabled)?"),
+    ))
+}

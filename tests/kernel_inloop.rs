@@ -1,0 +1,112 @@
+//! The in-loop API against the Linux kernel in a private namespace.
+
+use ringtcp::lab::{KERNEL_ADDR, STACK_ADDR, lab_or_skip};
+use ringtcp::runtime::{Context, Driver, Handler, RuntimeConfig, StopMode};
+use ringtcp::stack::{Event, SocketError, SocketHandle, StackConfig};
+use ringtcp::sim::apps::{check_stream, fill_stream};
+use std::io::{Read, Write};
+use std::net::{SocketAddrV4, TcpListener};
+use std::time::Duration;
+
+/// Connects, sends `total` bytes of a known stream, reads them back (the
+/// kernel side echoes), then closes.
+struct EchoClient {
+    remote: SocketAddrV4,
+    total: u64,
+    h: Option<SocketHandle>,
+    sent: u64,
+    received: u64,
+    buf: Vec<u8>,
+    error: Option<String>,
+}
+
+impl EchoClient {
+    fn pump(&mut self, cx: &mut Context<'_>) {
+        let Some(h) = self.h else { return };
+        while self.sent < self.total {
+            let n = ((self.total - self.sent) as usize).min(self.buf.len());
+            fill_stream(1, self.sent, &mut self.buf[..n]);
+            match cx.send(h, &self.buf[..n]) {
+                Ok(k) => self.sent += k as u64,
+                Err(SocketError::WouldBlock) => break,
+                Err(e) => {
+                    self.error = Some(format!("send: {e}"));
+                    cx.stop(StopMode::Reset);
+                    return;
+                }
+            }
+        }
+        loop {
+            match cx.recv(h, &mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if let Some(at) = check_stream(1, self.received, &self.buf[..n]) {
+                        self.error = Some(format!("corrupt at {at}"));
+                    }
+                    self.received += n as u64;
+                }
+                Err(SocketError::WouldBlock) => break,
+                Err(e) => {
+                    self.error = Some(format!("recv: {e}"));
+                    cx.stop(StopMode::Reset);
+                    return;
+                }
+            }
+        }
+        if self.received == self.total {
+            let _ = cx.close(h);
+            cx.stop(StopMode::Graceful(Duration::from_secs(5)));
+        }
+    }
+}
+
+impl Handler for EchoClient {
+    fn on_start(&mut self, cx: &mut Context<'_>) {
+        self.h = Some(cx.connect(self.remote).expect("connect"));
+    }
+    fn on_event(&mut self, cx: &mut Context<'_>, event: Event) {
+        match event {
+            Event::Error(_, e) => {
+                self.error = Some(format!("{e}"));
+                cx.stop(StopMode::Reset);
+            }
+            _ => self.pump(cx),
+        }
+    }
+}
+
+#[test]
+fn inloop_echo_with_kernel() {
+    let Some(mut lab) = lab_or_skip("inloop_echo_with_kernel") else {
+        return;
+    };
+    let listener = TcpListener::bind((KERNEL_ADDR, 7000)).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            s.write_all(&buf[..n]).unwrap();
+        }
+    });
+    let tun = lab.take_tun();
+    let mut driver = Driver::new(tun, RuntimeConfig::new(StackConfig::new(STACK_ADDR, 1))).unwrap();
+    let mut app = EchoClient {
+        remote: SocketAddrV4::new(KERNEL_ADDR, 7000),
+        total: 20_000_000,
+        h: None,
+        sent: 0,
+        received: 0,
+        buf: vec![0u8; 65536],
+        error: None,
+    };
+    driver.run(&mut app).unwrap();
+    assert_eq!(app.error, None);
+    assert_eq!(app.received, app.total);
+    server.join().unwrap();
+    eprintln!("{:?}", driver.stats());
+    eprintln!("{:?}", driver.stack().counters());
+}
