@@ -24,3 +24,4 @@ pub mod sim;
 pub mod device;
 pub mod lab;
 pub mod runtime;
+pub mod api;

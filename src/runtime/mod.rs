@@ -123,6 +123,7 @@ pub struct Context<'a> {
     stack: &'a mut Stack,
     now: Instant,
     stop: &'a mut Option<StopMode>,
+    stats: &'a RuntimeStats,
 }
 
 impl<'a> Context<'a> {
@@ -165,6 +166,11 @@ impl<'a> Context<'a> {
 
     pub fn abort(&mut self, h: SocketHandle) -> Result<(), SocketError> {
         self.stack.abort(self.now, h)
+    }
+
+    /// The loop's own counters.
+    pub fn runtime_stats(&self) -> &RuntimeStats {
+        self.stats
     }
 
     /// Ends the loop after this turn.
@@ -315,6 +321,7 @@ impl Driver {
                 stack: &mut self.stack,
                 now,
                 stop: &mut self.stop,
+                stats: &self.stats,
             };
             handler.on_start(&mut cx);
         }
@@ -347,7 +354,7 @@ impl Driver {
                         }
                     }
                 });
-                let idle = self.stack.connection_count() == 0;
+                let idle = self.stack.active_connection_count() == 0;
                 if idle || now >= deadline {
                     if !idle {
                         let handles: Vec<_> = self.stack.handles().collect();
@@ -382,6 +389,7 @@ impl Driver {
             stack: &mut self.stack,
             now,
             stop: &mut self.stop,
+            stats: &self.stats,
         };
         if self.woke {
             self.woke = false;
@@ -787,4 +795,38 @@ fn build_ring(entries: u32) -> io::Result<IoUring> {
         e.kind(),
         format!("cannot create an io_uring ({e}); is io_uring disabled (sysctl kernel.io_uring_disabled)?"),
     ))
+}
+
+/// Runs a simulator [`App`](crate::sim::App) on the real device: the same
+/// application code drives the stack in simulation and over the TUN. The
+/// loop stops (gracefully) when the application says it is done.
+#[derive(Debug)]
+pub struct RunApp<A> {
+    pub app: A,
+    /// How long the graceful stop may take once the app is done.
+    pub linger: Duration,
+}
+
+impl<A: crate::sim::App> RunApp<A> {
+    pub fn new(app: A) -> RunApp<A> {
+        RunApp {
+            app,
+            linger: Duration::from_secs(2),
+        }
+    }
+}
+
+impl<A: crate::sim::App> Handler for RunApp<A> {
+    fn on_event(&mut self, cx: &mut Context<'_>, event: Event) {
+        let now = cx.now();
+        self.app.on_event(now, cx.stack(), event);
+    }
+
+    fn on_turn(&mut self, cx: &mut Context<'_>) {
+        let now = cx.now();
+        self.app.poll(now, cx.stack());
+        if self.app.done() {
+            cx.stop(StopMode::Graceful(self.linger));
+        }
+    }
 }

@@ -84,9 +84,6 @@ impl BufRing {
         Ok(br)
     }
 
-    pub(crate) fn buf_size(&self) -> usize {
-        self.buf_size
-    }
 
     /// Queues buffer `bid` for the kernel (visible after [`publish`]).
     ///

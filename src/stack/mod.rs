@@ -338,6 +338,19 @@ impl Stack {
         self.conns.len()
     }
 
+    /// Connections that still have work to do: not in TIME-WAIT, and not
+    /// CLOSED with nothing left to send.
+    pub fn active_connection_count(&self) -> usize {
+        self.conns
+            .iter()
+            .filter(|(_, s)| {
+                s.conn
+                    .as_ref()
+                    .is_some_and(|c| !c.is_time_wait() && !(c.is_closed() && !s.in_txq))
+            })
+            .count()
+    }
+
     // ----- inputs -----------------------------------------------------------
 
     /// Takes one IPv4 packet from the device. Malformed packets are dropped

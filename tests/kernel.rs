@@ -1,0 +1,402 @@
+//! ringtcp against the Linux kernel's own TCP, over a real TUN device in a
+//! private network namespace per test. As root (CI) these always run; as an
+//! ordinary user without namespaces they print SKIPPED.
+
+use ringtcp::api::{Runtime, RuntimeConfig, StopMode};
+use ringtcp::device::{FaultConfig, Faults};
+use ringtcp::lab::{KERNEL_ADDR, Lab, STACK_ADDR, lab_or_skip};
+use ringtcp::runtime::{Driver, RunApp};
+use ringtcp::sim::apps::{BulkPeer, Role, check_stream, client_seed, fill_stream, server_seed};
+use ringtcp::stack::StackConfig;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+const MB: u64 = 1_000_000;
+
+fn config(seed: u64) -> RuntimeConfig {
+    RuntimeConfig::new(StackConfig::new(STACK_ADDR, seed))
+}
+
+fn runtime(lab: &mut Lab, cfg: RuntimeConfig) -> Runtime {
+    Runtime::start(lab.take_tun(), cfg).expect("runtime starts")
+}
+
+/// Writes `len` bytes of stream `seed`.
+fn send_stream(mut w: impl Write, seed: u64, len: u64) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pos = 0;
+    while pos < len {
+        let n = ((len - pos) as usize).min(buf.len());
+        fill_stream(seed, pos, &mut buf[..n]);
+        w.write_all(&buf[..n]).expect("write");
+        pos += n as u64;
+    }
+}
+
+/// Reads to EOF and checks every byte against stream `seed`; returns the
+/// byte count.
+#[track_caller]
+fn recv_stream(mut r: impl Read, seed: u64) -> u64 {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pos = 0u64;
+    loop {
+        let n = r.read(&mut buf).expect("read");
+        if n == 0 {
+            return pos;
+        }
+        if let Some(at) = check_stream(seed, pos, &buf[..n]) {
+            panic!("byte {at} differs from what was sent");
+        }
+        pos += n as u64;
+    }
+}
+
+#[test]
+fn stack_connects_to_kernel_listener() {
+    let Some(mut lab) = lab_or_skip("stack_connects_to_kernel_listener") else {
+        return;
+    };
+    let listener = TcpListener::bind((KERNEL_ADDR, 5000)).unwrap();
+    let server = thread::spawn(move || {
+        let (s, peer) = listener.accept().unwrap();
+        let got = recv_stream(&s, 11);
+        send_stream(&s, 12, got);
+        (got, peer)
+    });
+    let rt = runtime(&mut lab, config(1));
+    let s = rt.connect((KERNEL_ADDR, 5000)).unwrap();
+    assert_eq!(s.peer_addr().unwrap(), SocketAddr::from((KERNEL_ADDR, 5000)));
+    let local = s.local_addr().unwrap();
+    assert_eq!(local.ip(), std::net::IpAddr::V4(STACK_ADDR));
+    assert!((49152..=65535).contains(&local.port()));
+    send_stream(&s, 11, 3 * MB);
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(recv_stream(&s, 12), 3 * MB);
+    let (got, peer) = server.join().unwrap();
+    assert_eq!(got, 3 * MB);
+    assert_eq!(peer, local);
+}
+
+#[test]
+fn kernel_connects_to_stack_listener() {
+    let Some(mut lab) = lab_or_skip("kernel_connects_to_stack_listener") else {
+        return;
+    };
+    let rt = runtime(&mut lab, config(2));
+    let listener = rt.bind((STACK_ADDR, 8080)).unwrap();
+    let client = thread::spawn(move || {
+        let s = TcpStream::connect((STACK_ADDR, 8080)).unwrap();
+        send_stream(&s, 21, 2 * MB);
+        s.shutdown(Shutdown::Write).unwrap();
+        recv_stream(&s, 22)
+    });
+    let (s, peer) = listener.accept().unwrap();
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(KERNEL_ADDR));
+    assert_eq!(recv_stream(&s, 21), 2 * MB);
+    send_stream(&s, 22, 2 * MB);
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(client.join().unwrap(), 2 * MB);
+}
+
+/// 200 MB from the stack to the kernel, then 200 MB back, on one
+/// connection through the blocking API.
+#[test]
+fn bulk_200mb_each_way_one_connection() {
+    let Some(mut lab) = lab_or_skip("bulk_200mb_each_way_one_connection") else {
+        return;
+    };
+    let listener = TcpListener::bind((KERNEL_ADDR, 5001)).unwrap();
+    let server = thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let got = recv_stream(&s, 31);
+        send_stream(&s, 32, 200 * MB);
+        s.shutdown(Shutdown::Write).unwrap();
+        got
+    });
+    let rt = runtime(&mut lab, config(3));
+    let s = rt.connect((KERNEL_ADDR, 5001)).unwrap();
+    send_stream(&s, 31, 200 * MB);
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(recv_stream(&s, 32), 200 * MB);
+    assert_eq!(server.join().unwrap(), 200 * MB);
+}
+
+/// Kernel-side peer for [`BulkPeer`] clients: for each connection, sends the
+/// server stream and verifies the client stream, both at once.
+fn kernel_bulk_server(listener: TcpListener, connections: usize, bytes: u64) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut workers = Vec::new();
+        for _ in 0..connections {
+            let (s, peer) = listener.accept().unwrap();
+            let port = peer.port();
+            workers.push(thread::spawn(move || {
+                let s = Arc::new(s);
+                let w = s.clone();
+                let writer = thread::spawn(move || {
+                    send_stream(&*w, server_seed(port), bytes);
+                    w.shutdown(Shutdown::Write).unwrap();
+                });
+                let got = recv_stream(&*s, client_seed(port));
+                writer.join().unwrap();
+                assert_eq!(got, bytes, "connection from port {port}");
+            }));
+        }
+        for w in workers {
+            w.join().unwrap();
+        }
+    })
+}
+
+fn run_bulk(lab: &mut Lab, cfg: RuntimeConfig, port: u16, connections: usize, bytes: u64) -> Driver {
+    let listener = TcpListener::bind((KERNEL_ADDR, port)).unwrap();
+    let server = kernel_bulk_server(listener, connections, bytes);
+    let mut driver = Driver::new(lab.take_tun(), cfg).unwrap();
+    let client = BulkPeer::new(
+        Role::Client {
+            remote: SocketAddrV4::new(KERNEL_ADDR, port),
+            connections,
+        },
+        bytes,
+        bytes,
+    );
+    let mut app = RunApp::new(client);
+    driver.run(&mut app).unwrap();
+    assert!(app.app.errors.is_empty(), "{:?}", &app.app.errors[..app.app.errors.len().min(5)]);
+    assert_eq!(app.app.completed(), connections);
+    assert_eq!(app.app.bytes_verified, connections as u64 * bytes);
+    server.join().unwrap();
+    driver
+}
+
+#[test]
+fn bulk_200mb_both_directions_at_once() {
+    let Some(mut lab) = lab_or_skip("bulk_200mb_both_directions_at_once") else {
+        return;
+    };
+    run_bulk(&mut lab, config(4), 5002, 1, 200 * MB);
+}
+
+#[test]
+fn five_hundred_concurrent_connections_1mb_each() {
+    let Some(mut lab) = lab_or_skip("five_hundred_concurrent_connections_1mb_each") else {
+        return;
+    };
+    run_bulk(&mut lab, config(5), 5003, 500, MB);
+}
+
+#[test]
+fn transfers_survive_2_percent_loss_and_reordering() {
+    let Some(mut lab) = lab_or_skip("transfers_survive_2_percent_loss_and_reordering") else {
+        return;
+    };
+    let mut cfg = config(6);
+    cfg.faults = Some(Faults::symmetric(
+        FaultConfig {
+            loss: 0.02,
+            reorder: 0.02,
+            ..FaultConfig::NONE
+        },
+        99,
+    ));
+    let driver = run_bulk(&mut lab, cfg, 5004, 4, 5 * MB);
+    let st = driver.stats();
+    assert!(st.faults_dropped > 100, "faults were applied: {st:?}");
+    assert!(st.faults_reordered > 100, "faults were applied: {st:?}");
+}
+
+#[test]
+fn close_initiated_by_either_side() {
+    let Some(mut lab) = lab_or_skip("close_initiated_by_either_side") else {
+        return;
+    };
+    let rt = runtime(&mut lab, config(7));
+    let listener = TcpListener::bind((KERNEL_ADDR, 5005)).unwrap();
+    // The kernel closes first: the stack reads EOF, then closes.
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(b"bye").unwrap();
+        drop(s);
+        let (s, _) = listener.accept().unwrap();
+        // The stack closes first: the kernel reads EOF.
+        let mut v = Vec::new();
+        (&s).read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut a = rt.connect((KERNEL_ADDR, 5005)).unwrap();
+    let mut v = Vec::new();
+    a.read_to_end(&mut v).unwrap();
+    assert_eq!(v, b"bye");
+    drop(a);
+    let mut b = rt.connect((KERNEL_ADDR, 5005)).unwrap();
+    b.write_all(b"done").unwrap();
+    drop(b);
+    assert_eq!(server.join().unwrap(), b"done");
+}
+
+#[test]
+fn half_close_keeps_the_other_direction_open() {
+    let Some(mut lab) = lab_or_skip("half_close_keeps_the_other_direction_open") else {
+        return;
+    };
+    let rt = runtime(&mut lab, config(8));
+    let listener = TcpListener::bind((KERNEL_ADDR, 5006)).unwrap();
+    let server = thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        // Read the stack's data up to its FIN, then keep sending for a while.
+        let got = recv_stream(&s, 41);
+        send_stream(&s, 42, 5 * MB);
+        s.shutdown(Shutdown::Write).unwrap();
+        got
+    });
+    let s = rt.connect((KERNEL_ADDR, 5006)).unwrap();
+    send_stream(&s, 41, MB);
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!((&s).write(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+    assert_eq!(recv_stream(&s, 42), 5 * MB);
+    assert_eq!(server.join().unwrap(), MB);
+
+    // And the other way: the kernel half-closes, the stack keeps sending.
+    let rt_listener = rt.bind((STACK_ADDR, 9000)).unwrap();
+    let client = thread::spawn(move || {
+        let s = TcpStream::connect((STACK_ADDR, 9000)).unwrap();
+        send_stream(&s, 43, MB);
+        s.shutdown(Shutdown::Write).unwrap();
+        recv_stream(&s, 44)
+    });
+    let (s, _) = rt_listener.accept().unwrap();
+    assert_eq!(recv_stream(&s, 43), MB);
+    send_stream(&s, 44, 3 * MB);
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(client.join().unwrap(), 3 * MB);
+}
+
+#[test]
+fn abortive_close_surfaces_as_connection_reset() {
+    let Some(mut lab) = lab_or_skip("abortive_close_surfaces_as_connection_reset") else {
+        return;
+    };
+    let rt = runtime(&mut lab, config(9));
+    // The kernel aborts (SO_LINGER 0 sends a RST on close).
+    let listener = TcpListener::bind((KERNEL_ADDR, 5007)).unwrap();
+    let server = thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let mut b = [0u8; 4];
+        (&s).read_exact(&mut b).unwrap();
+        set_linger_zero(&s);
+        drop(s);
+    });
+    let s = rt.connect((KERNEL_ADDR, 5007)).unwrap();
+    (&s).write_all(b"ping").unwrap();
+    server.join().unwrap();
+    let err = (&s).read(&mut [0u8; 16]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+
+    // The stack aborts: the kernel's read fails with ECONNRESET. Unread data
+    // at close makes ringtcp send a RST, as Linux does.
+    let listener = rt.bind((STACK_ADDR, 9001)).unwrap();
+    let client = thread::spawn(move || {
+        let mut s = TcpStream::connect((STACK_ADDR, 9001)).unwrap();
+        s.write_all(b"unread").unwrap();
+        let mut b = [0u8; 16];
+        s.read(&mut b)
+    });
+    let (s, _) = listener.accept().unwrap();
+    // Wait until the data is here, then drop without reading it.
+    thread::sleep(Duration::from_millis(100));
+    drop(s);
+    let res = client.join().unwrap();
+    assert_eq!(res.map_err(|e| e.kind()), Err(ErrorKind::ConnectionReset));
+}
+
+fn set_linger_zero(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a correctly sized option value.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
+#[test]
+fn connect_to_closed_port_is_refused() {
+    let Some(mut lab) = lab_or_skip("connect_to_closed_port_is_refused") else {
+        return;
+    };
+    let rt = runtime(&mut lab, config(10));
+    let err = rt.connect((KERNEL_ADDR, 1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn connect_to_silent_address_times_out() {
+    let Some(mut lab) = lab_or_skip("connect_to_silent_address_times_out") else {
+        return;
+    };
+    // Nobody answers for 192.0.2.3: the kernel routes it into the TUN, and
+    // the stack does not own it.
+    let mut cfg = config(11);
+    cfg.stack.tcp.initial_rto = Duration::from_millis(200);
+    cfg.stack.tcp.syn_retries = 2;
+    let rt = runtime(&mut lab, cfg);
+    let silent = SocketAddr::from(([192, 0, 2, 3], 80));
+    let err = rt.connect_timeout(&silent, Duration::from_millis(300)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    // Without a caller timeout, the stack's own SYN retries run out.
+    let err = rt.connect(silent).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+}
+
+#[test]
+fn kernel_ping_gets_replies() {
+    let Some(mut lab) = lab_or_skip("kernel_ping_gets_replies") else {
+        return;
+    };
+    let rt = runtime(&mut lab, config(12));
+    // A child process runs in the network namespace of the thread that
+    // spawns it: this one.
+    let out = std::process::Command::new("ping")
+        .args(["-c", "3", "-i", "0.2", "-W", "2", "192.0.2.2"])
+        .output()
+        .expect("ping is installed (scripts/install-deps.sh)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "ping failed: {text}");
+    assert!(text.contains("3 received"), "{text}");
+    let (_, counters) = rt.stats().unwrap();
+    assert!(counters.icmp_echo_replies >= 3);
+}
+
+#[test]
+fn handshake_negotiates_what_both_support() {
+    let Some(mut lab) = lab_or_skip("handshake_negotiates_what_both_support") else {
+        return;
+    };
+    let listener = TcpListener::bind((KERNEL_ADDR, 5008)).unwrap();
+    let server = thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let mut v = Vec::new();
+        (&s).read_to_end(&mut v).unwrap();
+    });
+    let rt = runtime(&mut lab, config(13));
+    // Stack opens.
+    let s = rt.connect((KERNEL_ADDR, 5008)).unwrap();
+    let st = s.stats().unwrap();
+    drop(st);
+    drop(s);
+    server.join().unwrap();
+    // The negotiated options are visible through the in-loop API too; see
+    // tests/kernel_inloop.rs for the per-option assertions.
+    rt.shutdown(StopMode::Reset).unwrap();
+}
