@@ -10,7 +10,7 @@
 use crate::runtime::{Context, Driver, Handler, RuntimeConfig, RuntimeStats, StopMode, Waker};
 use crate::stack::{ConnectError, Counters, Event, ListenError, ListenerHandle, SocketError, SocketHandle};
 use crate::device::Tun;
-use crate::tcp::{ConnError, TcpStats};
+use crate::tcp::{ConnError, TcpInfo};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, ToSocketAddrs};
@@ -50,7 +50,7 @@ struct SockState {
     released: bool,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
-    stats: Option<TcpStats>,
+    info: Option<TcpInfo>,
 }
 
 #[derive(Debug)]
@@ -79,7 +79,7 @@ impl Sock {
                 released: false,
                 read_timeout: None,
                 write_timeout: None,
-                stats: None,
+                info: None,
             }),
             cv: Condvar::new(),
         })
@@ -118,7 +118,7 @@ enum Cmd {
     Pump(Arc<Sock>),
     Abort(Arc<Sock>),
     Nodelay(Arc<Sock>, bool),
-    Stats(Arc<Sock>),
+    Info(Arc<Sock>),
     RuntimeStats(mpsc::Sender<(RuntimeStats, Counters)>),
     Stop(StopMode),
 }
@@ -435,16 +435,17 @@ impl TcpStream {
         Ok(self.sock.lock().write_timeout)
     }
 
-    /// Per-connection statistics (in the spirit of Linux `tcp_info`).
-    pub fn stats(&self) -> io::Result<TcpStats> {
+    /// A snapshot of the connection: state, negotiated options, congestion
+    /// state and counters (in the spirit of Linux `tcp_info`).
+    pub fn info(&self) -> io::Result<TcpInfo> {
         {
-            self.sock.lock().stats = None;
+            self.sock.lock().info = None;
         }
-        self.shared.send(Cmd::Stats(self.sock.clone()))?;
+        self.shared.send(Cmd::Info(self.sock.clone()))?;
         let deadline = StdInstant::now() + Duration::from_secs(10);
         let mut st = self.sock.lock();
         loop {
-            if let Some(s) = st.stats.take() {
+            if let Some(s) = st.info.take() {
                 return Ok(s);
             }
             if st.handle.is_none() || StdInstant::now() >= deadline {
@@ -701,7 +702,7 @@ impl Bridge {
         let mut socks: Vec<Arc<Sock>> = self.socks.values().cloned().collect();
         for c in pending {
             match c {
-                Cmd::Connect(s, _) | Cmd::Pump(s) | Cmd::Abort(s) | Cmd::Nodelay(s, _) | Cmd::Stats(s) => socks.push(s),
+                Cmd::Connect(s, _) | Cmd::Pump(s) | Cmd::Abort(s) | Cmd::Nodelay(s, _) | Cmd::Info(s) => socks.push(s),
                 Cmd::Listen(l, ..) | Cmd::Unlisten(l) => {
                     l.lock().error = Some((ErrorKind::NotConnected, why.clone()));
                     l.cv.notify_all();
@@ -869,10 +870,10 @@ impl Bridge {
                     let _ = cx.stack().set_nodelay(h, on);
                 }
             }
-            Cmd::Stats(sock) => {
+            Cmd::Info(sock) => {
                 let mut st = sock.lock();
                 if let Some(h) = st.handle {
-                    st.stats = cx.stack().stats(h).ok();
+                    st.info = cx.stack().info(h).ok();
                 }
                 drop(st);
                 sock.cv.notify_all();

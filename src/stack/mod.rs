@@ -915,6 +915,12 @@ impl Stack {
         self.conn(h)
     }
 
+    /// A `tcp_info`-like snapshot of the connection.
+    pub fn info(&self, h: SocketHandle) -> Result<crate::tcp::TcpInfo, SocketError> {
+        let conn = self.conn(h)?;
+        Ok(conn.tcb().info(conn.name()))
+    }
+
     pub fn stats(&self, h: SocketHandle) -> Result<TcpStats, SocketError> {
         Ok(self.conn(h)?.tcb().stats().clone())
     }

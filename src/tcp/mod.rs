@@ -31,7 +31,7 @@ pub use state::{
     SynReceived,
     SynSent, TimeWait,
 };
-pub use tcb::{ConnError, Tcb, TcpStats};
+pub use tcb::{ConnError, Tcb, TcpInfo, TcpStats};
 
 use std::time::Duration;
 

@@ -65,6 +65,35 @@ pub struct TcpStats {
     pub challenge_acks: u64,
 }
 
+/// A snapshot of one connection, in the spirit of Linux `tcp_info`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpInfo {
+    /// RFC 9293 spelling of the state.
+    pub state: &'static str,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    /// The options of the peer's SYN (or SYN-ACK), as received.
+    pub peer_syn: Option<TcpOptions>,
+    /// The options of our SYN (or SYN-ACK), as sent.
+    pub our_syn: Option<TcpOptions>,
+    /// Largest payload we send (the peer's MSS, 536 when it gave none).
+    pub snd_mss: usize,
+    /// The MSS we announced.
+    pub rcv_mss: usize,
+    /// (peer's shift, our shift) when window scaling was negotiated.
+    pub window_scale: Option<(u8, u8)>,
+    pub snd_wnd: u32,
+    pub rcv_wnd: u32,
+    pub cwnd: usize,
+    pub ssthresh: usize,
+    pub srtt: Option<Duration>,
+    pub rttvar: Duration,
+    pub rto: Duration,
+    pub congestion: cc::CcAlgorithm,
+    pub bytes_in_flight: usize,
+    pub stats: TcpStats,
+}
+
 /// Largest window a segment header can carry unscaled.
 const MAX_UNSCALED_WINDOW: usize = 65_535;
 /// RFC 7323 2.3: shifts above 14 are treated as 14.
@@ -100,6 +129,10 @@ pub struct Tcb {
     pub(crate) send_buf: SendBuffer,
     /// The application shut down its write side: a FIN follows the data.
     pub(crate) fin_queued: bool,
+    /// The peer acknowledged our FIN. Kept as a flag because once SND.UNA
+    /// has passed the FIN, `data_start() + send_buf.len()` no longer
+    /// names the FIN's sequence number.
+    pub(crate) our_fin_acked: bool,
 
     // Receive sequence space.
     pub(crate) irs: SeqNum,
@@ -159,6 +192,9 @@ pub struct Tcb {
     pub(crate) want_writable: bool,
     pub(crate) error: Option<ConnError>,
     pub(crate) stats: TcpStats,
+    /// Options of the peer's SYN and of ours, for diagnostics.
+    pub(crate) peer_syn: Option<TcpOptions>,
+    pub(crate) our_syn: Option<TcpOptions>,
 }
 
 /// What the shared arrival steps decided.
@@ -206,6 +242,7 @@ impl Tcb {
             snd_wscale: 0,
             send_buf: SendBuffer::new(cfg.send_buffer),
             fin_queued: false,
+            our_fin_acked: false,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_wscale,
@@ -240,6 +277,8 @@ impl Tcb {
             want_writable: false,
             error: None,
             stats: TcpStats::default(),
+            peer_syn: None,
+            our_syn: None,
         }
     }
 
@@ -293,6 +332,30 @@ impl Tcb {
 
     pub fn window_scaling(&self) -> Option<(u8, u8)> {
         self.ws_enabled.then_some((self.snd_wscale, self.rcv_wscale))
+    }
+
+    /// A snapshot for [`TcpInfo`]; `state` is filled by the caller.
+    pub fn info(&self, state: &'static str) -> TcpInfo {
+        TcpInfo {
+            state,
+            local: self.local,
+            remote: self.remote,
+            peer_syn: self.peer_syn,
+            our_syn: self.our_syn,
+            snd_mss: self.snd_mss,
+            rcv_mss: self.cfg.mss as usize,
+            window_scale: self.window_scaling(),
+            snd_wnd: self.snd_wnd,
+            rcv_wnd: self.rcv_wnd(),
+            cwnd: self.cc.cwnd(),
+            ssthresh: self.cc.ssthresh(),
+            srtt: self.rtt.srtt(),
+            rttvar: self.rtt.rttvar(),
+            rto: self.rtt.rto(),
+            congestion: self.cc.algorithm(),
+            bytes_in_flight: self.flight(),
+            stats: self.stats.clone(),
+        }
     }
 
     pub(crate) fn set_nodelay(&mut self, on: bool) {
@@ -363,16 +426,21 @@ impl Tcb {
 
     /// Sequence number of our FIN, if the application queued one.
     pub(crate) fn fin_seq(&self) -> Option<SeqNum> {
+        // RFC 9293 3.10.7.4 fifth (FIN-WAIT-1, CLOSING, LAST-ACK): "our FIN
+        // is now acknowledged" must stay true once SND.UNA has passed it.
+        // Derived from SND.UNA alone, the FIN would move to SND.UNA after
+        // its ACK, be taken for unacknowledged and sent again one sequence
+        // number later.
+        if self.our_fin_acked {
+            return Some(self.snd_una - 1);
+        }
         self.fin_queued
             .then(|| self.data_start() + self.send_buf.len())
     }
 
     /// Our FIN was sent and acknowledged.
     pub(crate) fn fin_acked(&self) -> bool {
-        match self.fin_seq() {
-            Some(f) => self.snd_una > f,
-            None => false,
-        }
+        self.our_fin_acked
     }
 
     fn flight(&self) -> usize {
@@ -388,12 +456,22 @@ impl Tcb {
         self.recv_buf.window() as u32
     }
 
+    /// The right edge the window could reach now: free buffer space from
+    /// RCV.NXT, limited to what the window field can carry (65535, scaled
+    /// except in a SYN, RFC 7323 2.2).
+    fn open_edge(&self, syn: bool) -> SeqNum {
+        let shift = if syn || !self.ws_enabled { 0 } else { self.rcv_wscale };
+        let max = (MAX_UNSCALED_WINDOW as u32) << shift;
+        self.rcv_nxt + self.rcv_wnd().min(max)
+    }
+
     /// The window field for an outgoing segment, with receiver-side silly
     /// window avoidance (RFC 9293 3.8.6.2.2): the right edge moves only in
     /// steps of at least min(buffer / 2, MSS), and never moves left.
+    /// `rcv_adv` records the edge advertised, which is RCV.NXT + RCV.WND
+    /// for the acceptability test.
     fn window_to_advertise(&mut self, syn: bool) -> u16 {
-        let avail = self.rcv_wnd();
-        let edge = self.rcv_nxt + avail;
+        let edge = self.open_edge(syn);
         let step = (self.recv_buf.capacity() / 2).min(self.cfg.mss as usize) as u32;
         let grow = edge.diff(self.rcv_adv);
         if grow >= step as i32 || self.rcv_adv < self.rcv_nxt {
@@ -413,7 +491,7 @@ impl Tcb {
 
     /// The window increase an update would announce.
     fn window_update_due(&self) -> bool {
-        let edge = self.rcv_nxt + self.rcv_wnd();
+        let edge = self.open_edge(false);
         let grow = edge.diff(self.rcv_adv);
         let threshold = (2 * self.cfg.mss as usize).min(self.recv_buf.capacity() / 2) as i32;
         // An update matters when the peer may be stalled: the advertised
@@ -439,6 +517,7 @@ impl Tcb {
 
     /// Takes the peer's SYN options (RFC 9293 3.7.1: 536 when absent).
     pub(crate) fn apply_peer_syn(&mut self, seg: &TcpRepr<'_>) {
+        self.peer_syn = Some(seg.options);
         let mss = seg.options.mss.map_or(536, usize::from);
         self.snd_mss = mss.clamp(64, self.cfg.mss as usize);
         self.cc = cc::new_controller(self.cfg.congestion, self.snd_mss);
@@ -468,7 +547,12 @@ impl Tcb {
     /// "First, check sequence number": the four acceptability cases.
     pub(crate) fn acceptable(&self, seg: &TcpRepr<'_>) -> bool {
         let len = seg.segment_len() as u32;
-        let wnd = self.rcv_wnd();
+        // RCV.WND is the window we advertised (RCV.NXT to the right edge
+        // of the last window sent), not the free buffer space: that can be
+        // larger while receiver SWS avoidance (RFC 9293 3.8.6.2.2) holds
+        // the edge back or the 16-bit field caps it, and data beyond the
+        // advertised edge is outside the window (RFC 9293 3.10.7.4 first).
+        let wnd = (self.rcv_adv.diff(self.rcv_nxt).max(0) as u32).min(self.rcv_wnd());
         let nxt = self.rcv_nxt;
         match (len, wnd) {
             (0, 0) => seg.seq == nxt,
@@ -609,8 +693,10 @@ impl Tcb {
         }
         if let Some(f) = self.fin_seq()
             && ack > f
+            && !self.our_fin_acked
         {
             acked -= 1; // the FIN
+            self.our_fin_acked = true;
         }
         let acked = acked as usize;
         self.send_buf.consume(acked);
@@ -698,13 +784,17 @@ impl Tcb {
                 self.ack_now = true;
             } else {
                 let data = &payload[skip..];
+                // RFC 5681 4.2: a segment that fills all or part of a gap
+                // is ACKed at once; after the insert the last gap is gone,
+                // so look before.
+                let had_holes = self.recv_buf.has_holes();
                 let ins = self.recv_buf.insert(off, data);
                 if off + data.len() > self.recv_buf.window() + ins.advanced {
                     // Part of it fell beyond the window: a FIN there is not
                     // accepted either.
                     fin_in_seg = false;
                 }
-                if ins.out_of_order || ins.rejected || self.recv_buf.has_holes() {
+                if ins.out_of_order || ins.rejected || had_holes || self.recv_buf.has_holes() {
                     // RFC 5681 4.2: out-of-order data and data that fills a
                     // hole are acknowledged at once.
                     self.ack_now = true;
@@ -1041,6 +1131,7 @@ impl Tcb {
             return None;
         }
         let opts = self.syn_options(peer);
+        self.our_syn = Some(opts);
         let iss = self.iss;
         let n = self.emit(now, buf, iss, flags, (0, 0), opts)?;
         self.syn_pending = false;
