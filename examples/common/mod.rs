@@ -1,0 +1,112 @@
+//! What every program shares: the device flags, opening the device with a
+//! message a user can act on, and one-line fatal errors.
+#![allow(dead_code)]
+
+use clap::Args;
+use ringtcp::api::RuntimeConfig;
+use ringtcp::device::{FaultConfig, Faults, Tun, TunConfig};
+use ringtcp::stack::StackConfig;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// Flags that choose and shape the device the stack runs on.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// Attach to this existing TUN device (scripts/setup-tun.sh creates tun0).
+    #[arg(long, value_name = "NAME", default_value = "tun0")]
+    pub tun: String,
+    /// The stack's own IPv4 address.
+    #[arg(long, value_name = "IP", default_value = "192.0.2.2")]
+    pub addr: Ipv4Addr,
+    /// The kernel side of the TUN device (the default peer and route).
+    #[arg(long, value_name = "IP", default_value = "192.0.2.1")]
+    pub gateway: Ipv4Addr,
+    /// Capture every packet the device reads and writes to FILE (pcap).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Drop this fraction of packets each way (0 to 1), to see how the
+    /// workload behaves on a bad network.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub loss: f64,
+    /// Delay this fraction of packets behind the next one (0 to 1).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub reorder: f64,
+    /// Deliver this fraction of packets twice (0 to 1).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub duplicate: f64,
+    /// Flip one bit in this fraction of packets (0 to 1); checksums catch it.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub corrupt: f64,
+    /// Seed for the fault injector and the stack's ISN and port keys.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    let p: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number; give a probability such as 0.01"))?;
+    if !(0.0..=1.0).contains(&p) {
+        return Err(format!("{p} is not between 0 and 1"));
+    }
+    Ok(p)
+}
+
+impl DeviceArgs {
+    /// The runtime settings these flags ask for.
+    pub fn runtime_config(&self) -> RuntimeConfig {
+        let mut cfg = RuntimeConfig::new(StackConfig::new(self.addr, self.seed));
+        cfg.pcap = self.pcap.clone();
+        let faults = FaultConfig {
+            loss: self.loss,
+            reorder: self.reorder,
+            duplicate: self.duplicate,
+            corrupt: self.corrupt,
+            seed: self.seed,
+        };
+        if !faults.is_noop() {
+            cfg.faults = Some(Faults::symmetric(faults, self.seed));
+        }
+        cfg
+    }
+
+    /// Attaches to the TUN device, or explains in one line what to do.
+    pub fn open(&self) -> Result<Tun, String> {
+        // Attach only: as root, opening a missing name would quietly create
+        // an unconfigured device that carries no traffic.
+        if ringtcp::device::netif::if_index(&self.tun).is_err() {
+            return Err(format!(
+                "there is no TUN device '{0}' here; create it with: sudo scripts/setup-tun.sh --dev {0} (or pass --tun NAME)",
+                self.tun
+            ));
+        }
+        Tun::open(&TunConfig {
+            name: Some(self.tun.clone()),
+            ..TunConfig::default()
+        })
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "{e}; create it with: sudo scripts/setup-tun.sh --dev {} (or pass --tun NAME)",
+                    self.tun
+                )
+            } else {
+                e.to_string()
+            }
+        })
+    }
+}
+
+/// Prints `program: message` and exits with status 1.
+pub fn die(msg: impl std::fmt::Display) -> ! {
+    let prog = std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "ringtcp".into());
+    eprintln!("{prog}: {msg}");
+    std::process::exit(1)
+}
