@@ -30,6 +30,8 @@
 //!
 //! This module is safe code; the system calls live in `device`.
 
+pub mod peer;
+
 use std::fmt;
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
