@@ -371,12 +371,13 @@ mod tests {
             assert!(!rb.insert(2 + i * 2, b"x").rejected);
         }
         assert!(rb.insert(2 + MAX_OOO_RANGES * 2 + 10, b"x").rejected);
-        // Bytes that merge with an existing range are still taken.
-        assert!(!rb.insert(3, b"y").rejected);
-        // And the in-order byte is always taken.
+        // Bytes that merge with an existing range are still taken: [1, 2)
+        // joins [2, 3).
+        assert!(!rb.insert(1, b"y").rejected);
+        // And the in-order byte is always taken, joining [1, 3).
         let r = rb.insert(0, b"z");
         assert!(!r.rejected);
-        assert_eq!(r.advanced, 4);
+        assert_eq!(r.advanced, 3);
     }
 
     #[test]
@@ -385,9 +386,10 @@ mod tests {
         rb.insert(0, b"abcdef");
         let mut out = [0u8; 4];
         rb.read(&mut out);
-        rb.insert(4, b"klmn");
-        rb.insert(2, b"ij");
-        // "mn" fell outside the 6-byte window left after two unread bytes.
+        // Two unread bytes ("ef") leave a 6-byte window; the new bytes wrap
+        // around the end of the 8-byte ring, and "mn" falls outside.
+        rb.insert(2, b"klmn");
+        rb.insert(0, b"ij");
         assert_eq!(read_all(&mut rb), b"efijkl");
     }
 }

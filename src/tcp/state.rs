@@ -196,6 +196,28 @@ impl SynReceived {
 
     /// RFC 9293 3.10.7.4 for SYN-RECEIVED.
     fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+        // RFC 9293 3.5, Figure 8 line 6: in a simultaneous open the peer's
+        // SYN-ACK <SEQ=IRS><ACK=ISS+1> completes the handshake. Its SYN is
+        // the one we already hold (SEQ=IRS lies left of RCV.NXT, so the
+        // sequence check would only answer it with an ACK); take the rest
+        // of the segment as if it started after that SYN.
+        let stripped;
+        let seg = if !self.passive
+            && seg.flags.syn()
+            && seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == self.tcb.irs
+            && seg.ack > self.tcb.snd_una
+            && seg.ack <= self.tcb.snd_max
+        {
+            let mut s = *seg;
+            s.flags = s.flags.without(TcpFlags::SYN);
+            s.seq += 1u32;
+            stripped = s;
+            &stripped
+        } else {
+            seg
+        };
         let tcb = &mut self.tcb;
         // The peer's SYN again: our SYN-ACK was lost.
         if seg.flags.syn() && !seg.flags.rst() && !seg.flags.ack() && seg.seq == tcb.irs {
