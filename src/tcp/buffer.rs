@@ -386,10 +386,11 @@ mod tests {
         rb.insert(0, b"abcdef");
         let mut out = [0u8; 4];
         rb.read(&mut out);
-        // Two unread bytes ("ef") leave a 6-byte window; the new bytes wrap
-        // around the end of the 8-byte ring, and "mn" falls outside.
+        // Two unread bytes ("ef") leave a 6-byte window that the new bytes
+        // fill exactly, wrapping around the end of the 8-byte ring.
         rb.insert(2, b"klmn");
         rb.insert(0, b"ij");
-        assert_eq!(read_all(&mut rb), b"efijkl");
+        assert_eq!(rb.window(), 0);
+        assert_eq!(read_all(&mut rb), b"efijklmn");
     }
 }
