@@ -830,3 +830,27 @@ impl<A: crate::sim::App> Handler for RunApp<A> {
         }
     }
 }
+
+/// CPU time (user, system) the calling thread has used so far.
+pub fn thread_cpu_time() -> io::Result<(Duration, Duration)> {
+    rusage(libc::RUSAGE_THREAD)
+}
+
+/// CPU time (user, system) the whole process has used so far.
+pub fn process_cpu_time() -> io::Result<(Duration, Duration)> {
+    rusage(libc::RUSAGE_SELF)
+}
+
+fn rusage(who: libc::c_int) -> io::Result<(Duration, Duration)> {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole `struct rusage` into the pointer we
+    // pass, which points at enough zeroed, writable memory.
+    let rc = unsafe { libc::getrusage(who, ru.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: zero-initialised and, on success, filled in by the kernel.
+    let ru = unsafe { ru.assume_init() };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Ok((tv(ru.ru_utime), tv(ru.ru_stime)))
+}
