@@ -435,6 +435,9 @@ fn run_inloop(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> Out
     bench.out
 }
 
+/// What one blocking benchmark thread measured: latencies, count, state.
+type ThreadResult = Result<(Option<Histogram<u64>>, u64, Option<TcpInfo>), String>;
+
 fn run_blocking(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> Outcome {
     let rt = Runtime::start(tun, cfg).unwrap_or_else(|e| die(e));
     let cpu0 = process_cpu_time().unwrap_or_default();
@@ -447,7 +450,7 @@ fn run_blocking(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> O
     };
     let receiver0 = plan.receiver_bytes.as_ref().map_or(0, |f| f());
     let start = Instant::now();
-    let results: Vec<Result<(Option<Histogram<u64>>, u64, Option<TcpInfo>), String>> = std::thread::scope(|s| {
+    let results: Vec<ThreadResult> = std::thread::scope(|s| {
         let mut joins = Vec::new();
         for _ in 0..threads {
             let (rt, stop, bytes) = (&rt, stop.clone(), bytes.clone());
@@ -505,7 +508,7 @@ fn run_blocking(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> O
             }));
         }
         let deadline = start + plan.seconds;
-        while Instant::now() < deadline && !plan.bytes.is_some_and(|l| bytes.load(Ordering::Relaxed) >= l) {
+        while Instant::now() < deadline && plan.bytes.is_none_or(|l| bytes.load(Ordering::Relaxed) < l) {
             if joins.iter().all(|j| j.is_finished()) {
                 break;
             }

@@ -132,7 +132,11 @@ fn steady_state_transfer_allocates_nothing() {
         packets_counted: 0,
     };
     driver.run(&mut watch).unwrap();
-    assert!(watch.inner.app.errors.is_empty(), "{:?}", watch.inner.app.errors);
+    assert!(
+        watch.inner.app.errors.is_empty(),
+        "{:?}",
+        watch.inner.app.errors
+    );
     assert_eq!(watch.inner.app.bytes_verified, BYTES);
     assert_eq!(server.join().unwrap(), 0);
     assert!(

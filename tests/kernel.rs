@@ -68,7 +68,10 @@ fn stack_connects_to_kernel_listener() {
     });
     let rt = runtime(&mut lab, config(1));
     let s = rt.connect((KERNEL_ADDR, 5000)).unwrap();
-    assert_eq!(s.peer_addr().unwrap(), SocketAddr::from((KERNEL_ADDR, 5000)));
+    assert_eq!(
+        s.peer_addr().unwrap(),
+        SocketAddr::from((KERNEL_ADDR, 5000))
+    );
     let local = s.local_addr().unwrap();
     assert_eq!(local.ip(), std::net::IpAddr::V4(STACK_ADDR));
     assert!((49152..=65535).contains(&local.port()));
@@ -126,7 +129,11 @@ fn bulk_200mb_each_way_one_connection() {
 
 /// Kernel-side peer for [`BulkPeer`] clients: for each connection, sends the
 /// server stream and verifies the client stream, both at once.
-fn kernel_bulk_server(listener: TcpListener, connections: usize, bytes: u64) -> thread::JoinHandle<()> {
+fn kernel_bulk_server(
+    listener: TcpListener,
+    connections: usize,
+    bytes: u64,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut workers = Vec::new();
         for _ in 0..connections {
@@ -150,7 +157,13 @@ fn kernel_bulk_server(listener: TcpListener, connections: usize, bytes: u64) -> 
     })
 }
 
-fn run_bulk(lab: &mut Lab, cfg: RuntimeConfig, port: u16, connections: usize, bytes: u64) -> Driver {
+fn run_bulk(
+    lab: &mut Lab,
+    cfg: RuntimeConfig,
+    port: u16,
+    connections: usize,
+    bytes: u64,
+) -> Driver {
     let listener = TcpListener::bind((KERNEL_ADDR, port)).unwrap();
     let server = kernel_bulk_server(listener, connections, bytes);
     let mut driver = Driver::new(lab.take_tun(), cfg).unwrap();
@@ -164,7 +177,11 @@ fn run_bulk(lab: &mut Lab, cfg: RuntimeConfig, port: u16, connections: usize, by
     );
     let mut app = RunApp::new(client);
     driver.run(&mut app).unwrap();
-    assert!(app.app.errors.is_empty(), "{:?}", &app.app.errors[..app.app.errors.len().min(5)]);
+    assert!(
+        app.app.errors.is_empty(),
+        "{:?}",
+        &app.app.errors[..app.app.errors.len().min(5)]
+    );
     assert_eq!(app.app.completed(), connections);
     assert_eq!(app.app.bytes_verified, connections as u64 * bytes);
     server.join().unwrap();
@@ -352,7 +369,9 @@ fn connect_to_silent_address_times_out() {
     cfg.stack.tcp.syn_retries = 2;
     let rt = runtime(&mut lab, cfg);
     let silent = SocketAddr::from(([192, 0, 2, 3], 80));
-    let err = rt.connect_timeout(&silent, Duration::from_millis(300)).unwrap_err();
+    let err = rt
+        .connect_timeout(&silent, Duration::from_millis(300))
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut);
     // Without a caller timeout, the stack's own SYN retries run out.
     let err = rt.connect(silent).unwrap_err();
@@ -389,9 +408,16 @@ fn assert_negotiated(info: &ringtcp::tcp::TcpInfo, kernel_opened: bool) {
     assert_eq!(peer.mss, Some(1460), "kernel SYN: {peer:?}");
     assert!(peer.window_scale.is_some(), "kernel SYN: {peer:?}");
     assert_eq!(peer.sack_permitted, kernel_opened, "kernel SYN: {peer:?}");
-    assert_eq!(peer.timestamps.is_some(), kernel_opened, "kernel SYN: {peer:?}");
+    assert_eq!(
+        peer.timestamps.is_some(),
+        kernel_opened,
+        "kernel SYN: {peer:?}"
+    );
     // What ringtcp does not implement yet, it neither offers nor accepts.
-    assert!(!ours.sack_permitted && ours.timestamps.is_none(), "our SYN: {ours:?}");
+    assert!(
+        !ours.sack_permitted && ours.timestamps.is_none(),
+        "our SYN: {ours:?}"
+    );
     assert_eq!(ours.mss, Some(1460));
     assert!(ours.window_scale.is_some(), "our SYN: {ours:?}");
     assert_eq!(info.snd_mss, 1460);

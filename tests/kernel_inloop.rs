@@ -2,8 +2,8 @@
 
 use ringtcp::lab::{KERNEL_ADDR, STACK_ADDR, lab_or_skip};
 use ringtcp::runtime::{Context, Driver, Handler, RuntimeConfig, StopMode};
-use ringtcp::stack::{Event, SocketError, SocketHandle, StackConfig};
 use ringtcp::sim::apps::{check_stream, fill_stream};
+use ringtcp::stack::{Event, SocketError, SocketHandle, StackConfig};
 use std::io::{Read, Write};
 use std::net::{SocketAddrV4, TcpListener};
 use std::time::Duration;

@@ -107,7 +107,10 @@ fn lossy_link_5_percent() {
     let mut run = pair(2, link, 1, 10 * MB);
     run.run_ok(Duration::from_secs(3600));
     assert_eq!(run.verified(), (10 * MB, 10 * MB));
-    assert!(run.net.link_stats(0).lost > 100, "the link did lose packets");
+    assert!(
+        run.net.link_stats(0).lost > 100,
+        "the link did lose packets"
+    );
     let st = run.net.stack(0).counters().clone();
     assert!(st.packets_sent > 0);
 }
@@ -152,7 +155,10 @@ fn corruption_1_percent_caught_by_checksums() {
                 + c.tcp_no_socket
         })
         .sum();
-    assert_eq!(caught, corrupted, "each corrupted packet is caught exactly once");
+    assert_eq!(
+        caught, corrupted,
+        "each corrupted packet is caught exactly once"
+    );
 }
 
 #[test]

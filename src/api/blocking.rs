@@ -7,9 +7,11 @@
 //! full to not full (reads). That hop costs a copy each way and a wake-up:
 //! the in-loop API avoids both.
 
-use crate::runtime::{Context, Driver, Handler, RuntimeConfig, RuntimeStats, StopMode, Waker};
-use crate::stack::{ConnectError, Counters, Event, ListenError, ListenerHandle, SocketError, SocketHandle};
 use crate::device::Tun;
+use crate::runtime::{Context, Driver, Handler, RuntimeConfig, RuntimeStats, StopMode, Waker};
+use crate::stack::{
+    ConnectError, Counters, Event, ListenError, ListenerHandle, SocketError, SocketHandle,
+};
 use crate::tcp::{ConnError, TcpInfo};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
@@ -134,9 +136,15 @@ struct Shared {
 impl Shared {
     fn send(&self, cmd: Cmd) -> io::Result<()> {
         if let Some(why) = self.dead.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            return Err(io::Error::new(ErrorKind::NotConnected, format!("ringtcp runtime stopped: {why}")));
+            return Err(io::Error::new(
+                ErrorKind::NotConnected,
+                format!("ringtcp runtime stopped: {why}"),
+            ));
         }
-        self.cmds.lock().unwrap_or_else(|e| e.into_inner()).push_back(cmd);
+        self.cmds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(cmd);
         self.waker.wake();
         Ok(())
     }
@@ -180,9 +188,12 @@ impl Runtime {
     /// Makes this runtime the one [`TcpStream::connect`] and
     /// [`TcpListener::bind`] use. Fails if one is installed already.
     pub fn install_global(self) -> io::Result<&'static Runtime> {
-        GLOBAL
-            .set(self)
-            .map_err(|_| io::Error::new(ErrorKind::AlreadyExists, "a global ringtcp runtime is installed already"))?;
+        GLOBAL.set(self).map_err(|_| {
+            io::Error::new(
+                ErrorKind::AlreadyExists,
+                "a global ringtcp runtime is installed already",
+            )
+        })?;
         Ok(GLOBAL.get().expect("just set"))
     }
 
@@ -211,21 +222,30 @@ impl Runtime {
                     Err(e) => last = Some(e),
                 },
                 SocketAddr::V6(_) => {
-                    last.get_or_insert_with(|| io::Error::new(ErrorKind::Unsupported, "ringtcp speaks IPv4 only"));
+                    last.get_or_insert_with(|| {
+                        io::Error::new(ErrorKind::Unsupported, "ringtcp speaks IPv4 only")
+                    });
                 }
             }
         }
-        Err(last.unwrap_or_else(|| io::Error::new(ErrorKind::InvalidInput, "no address to connect to")))
+        Err(last
+            .unwrap_or_else(|| io::Error::new(ErrorKind::InvalidInput, "no address to connect to")))
     }
 
     /// Opens a connection, giving up after `timeout`.
     pub fn connect_timeout(&self, addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
-            return Err(io::Error::new(ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
         }
         match addr {
             SocketAddr::V4(v4) => self.connect_v4(*v4, Some(timeout)),
-            SocketAddr::V6(_) => Err(io::Error::new(ErrorKind::Unsupported, "ringtcp speaks IPv4 only")),
+            SocketAddr::V6(_) => Err(io::Error::new(
+                ErrorKind::Unsupported,
+                "ringtcp speaks IPv4 only",
+            )),
         }
     }
 
@@ -238,7 +258,10 @@ impl Runtime {
             match st.phase {
                 Phase::Open => break,
                 Phase::Failed => {
-                    let (kind, msg) = st.error.clone().unwrap_or((ErrorKind::Other, "connect failed".into()));
+                    let (kind, msg) = st
+                        .error
+                        .clone()
+                        .unwrap_or((ErrorKind::Other, "connect failed".into()));
                     drop(st);
                     let _ = self.shared.send(Cmd::Abort(sock.clone()));
                     return Err(io::Error::new(kind, msg));
@@ -251,9 +274,15 @@ impl Runtime {
                     if now >= d {
                         drop(st);
                         let _ = self.shared.send(Cmd::Abort(sock.clone()));
-                        return Err(io::Error::new(ErrorKind::TimedOut, format!("connection to {addr} timed out")));
+                        return Err(io::Error::new(
+                            ErrorKind::TimedOut,
+                            format!("connection to {addr} timed out"),
+                        ));
                     }
-                    sock.cv.wait_timeout(st, d - now).unwrap_or_else(|e| e.into_inner()).0
+                    sock.cv
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
                 }
                 None => sock.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
             };
@@ -273,18 +302,31 @@ impl Runtime {
                 SocketAddr::V4(v4) => Some(v4),
                 SocketAddr::V6(_) => None,
             })
-            .ok_or_else(|| io::Error::new(ErrorKind::InvalidInput, "ringtcp listens on IPv4 addresses only"))?;
+            .ok_or_else(|| {
+                io::Error::new(
+                    ErrorKind::InvalidInput,
+                    "ringtcp listens on IPv4 addresses only",
+                )
+            })?;
         if !addr.ip().is_unspecified() && *addr.ip() != self.shared.addr {
             return Err(io::Error::new(
                 ErrorKind::AddrNotAvailable,
-                format!("{} is not this stack's address ({})", addr.ip(), self.shared.addr),
+                format!(
+                    "{} is not this stack's address ({})",
+                    addr.ip(),
+                    self.shared.addr
+                ),
             ));
         }
         if addr.port() == 0 {
-            return Err(io::Error::new(ErrorKind::InvalidInput, "listening needs a port number"));
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                "listening needs a port number",
+            ));
         }
         let lis = Arc::new(Lis::default());
-        self.shared.send(Cmd::Listen(lis.clone(), addr.port(), 1024))?;
+        self.shared
+            .send(Cmd::Listen(lis.clone(), addr.port(), 1024))?;
         let mut st = lis.lock();
         while !st.ready && st.error.is_none() {
             st = lis.cv.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -413,7 +455,10 @@ impl TcpStream {
 
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         if t.is_some_and(|t| t.is_zero()) {
-            return Err(io::Error::new(ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
         }
         self.sock.lock().read_timeout = t;
         Ok(())
@@ -421,7 +466,10 @@ impl TcpStream {
 
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         if t.is_some_and(|t| t.is_zero()) {
-            return Err(io::Error::new(ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
         }
         self.sock.lock().write_timeout = t;
         Ok(())
@@ -449,9 +497,17 @@ impl TcpStream {
                 return Ok(s);
             }
             if st.handle.is_none() || StdInstant::now() >= deadline {
-                return Err(io::Error::new(ErrorKind::NotConnected, "no statistics for this socket"));
+                return Err(io::Error::new(
+                    ErrorKind::NotConnected,
+                    "no statistics for this socket",
+                ));
             }
-            st = self.sock.cv.wait_timeout(st, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0;
+            st = self
+                .sock
+                .cv
+                .wait_timeout(st, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -491,7 +547,11 @@ impl TcpStream {
                     if now >= d {
                         return Err(io::Error::new(ErrorKind::WouldBlock, "read timed out"));
                     }
-                    self.sock.cv.wait_timeout(st, d - now).unwrap_or_else(|e| e.into_inner()).0
+                    self.sock
+                        .cv
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
                 }
                 None => self.sock.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
             };
@@ -511,7 +571,10 @@ impl TcpStream {
                 return Err(io::Error::new(kind, msg));
             }
             if st.tx_shut {
-                return Err(io::Error::new(ErrorKind::BrokenPipe, "socket is shut down for writing"));
+                return Err(io::Error::new(
+                    ErrorKind::BrokenPipe,
+                    "socket is shut down for writing",
+                ));
             }
             let room = QUEUE_CAP.saturating_sub(st.tx.len());
             if room > 0 {
@@ -534,7 +597,11 @@ impl TcpStream {
                     if now >= d {
                         return Err(io::Error::new(ErrorKind::WouldBlock, "write timed out"));
                     }
-                    self.sock.cv.wait_timeout(st, d - now).unwrap_or_else(|e| e.into_inner()).0
+                    self.sock
+                        .cv
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
                 }
                 None => self.sock.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
             };
@@ -605,7 +672,9 @@ pub struct TcpListener {
 
 impl std::fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TcpListener").field("local", &self.local).finish()
+        f.debug_struct("TcpListener")
+            .field("local", &self.local)
+            .finish()
     }
 }
 
@@ -630,10 +699,9 @@ impl TcpListener {
                     shared: self.shared.clone(),
                     sock,
                 };
-                let peer = peer.map(SocketAddr::V4).unwrap_or(SocketAddr::V4(SocketAddrV4::new(
-                    Ipv4Addr::UNSPECIFIED,
-                    0,
-                )));
+                let peer = peer
+                    .map(SocketAddr::V4)
+                    .unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
                 return Ok((stream, peer));
             }
             if let Some((kind, msg)) = st.error.clone() {
@@ -698,11 +766,21 @@ impl Bridge {
             Err(e) => format!("runtime failed: {e}"),
         };
         *self.shared.dead.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
-        let pending: Vec<Cmd> = self.shared.cmds.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+        let pending: Vec<Cmd> = self
+            .shared
+            .cmds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
         let mut socks: Vec<Arc<Sock>> = self.socks.values().cloned().collect();
         for c in pending {
             match c {
-                Cmd::Connect(s, _) | Cmd::Pump(s) | Cmd::Abort(s) | Cmd::Nodelay(s, _) | Cmd::Info(s) => socks.push(s),
+                Cmd::Connect(s, _)
+                | Cmd::Pump(s)
+                | Cmd::Abort(s)
+                | Cmd::Nodelay(s, _)
+                | Cmd::Info(s) => socks.push(s),
                 Cmd::Listen(l, ..) | Cmd::Unlisten(l) => {
                     l.lock().error = Some((ErrorKind::NotConnected, why.clone()));
                     l.cv.notify_all();
@@ -841,7 +919,10 @@ impl Bridge {
                         st.error = Some((ErrorKind::AddrInUse, format!("port {port} is in use")));
                     }
                     Err(ListenError::InvalidPort) => {
-                        st.error = Some((ErrorKind::InvalidInput, format!("cannot listen on port {port}")));
+                        st.error = Some((
+                            ErrorKind::InvalidInput,
+                            format!("cannot listen on port {port}"),
+                        ));
                     }
                 }
                 lis.cv.notify_all();
@@ -901,7 +982,9 @@ fn socket_error(e: SocketError) -> (ErrorKind, String) {
     match e {
         SocketError::Failed(c) => conn_error(c),
         SocketError::NotWritable => (ErrorKind::BrokenPipe, e.to_string()),
-        SocketError::NotConnected | SocketError::InvalidHandle => (ErrorKind::NotConnected, e.to_string()),
+        SocketError::NotConnected | SocketError::InvalidHandle => {
+            (ErrorKind::NotConnected, e.to_string())
+        }
         SocketError::WouldBlock => (ErrorKind::WouldBlock, e.to_string()),
     }
 }

@@ -100,7 +100,10 @@ impl Drop for KernelPeer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for port in [DOWNLOAD_PORT, UPLOAD_PORT, PINGPONG_PORT, CONNECT_PORT] {
-            let _ = TcpStream::connect_timeout(&SocketAddrV4::new(self.addr, port).into(), Duration::from_millis(100));
+            let _ = TcpStream::connect_timeout(
+                &SocketAddrV4::new(self.addr, port).into(),
+                Duration::from_millis(100),
+            );
         }
     }
 }

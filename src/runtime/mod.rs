@@ -19,8 +19,10 @@
 mod uring;
 
 use crate::device::{FaultAction, FaultInjector, Faults, PcapWriter, Tun};
-use crate::stack::{Event, ListenError, ListenerHandle, SocketError, SocketHandle, Stack, StackConfig};
 use crate::stack::ConnectError;
+use crate::stack::{
+    Event, ListenError, ListenerHandle, SocketError, SocketHandle, Stack, StackConfig,
+};
 use crate::time::Instant;
 use io_uring::{IoUring, opcode, squeue, types};
 use std::io::{self, BufWriter};
@@ -240,14 +242,22 @@ impl Driver {
         cfg.stack.tcp.mss = cfg.stack.tcp.mss.min((mtu - 40).min(65_535) as u16);
         let mut stats = RuntimeStats::default();
         let (ring, rx, tx) = build_io(&cfg, mtu, &mut stats)?;
-        let faults = cfg.faults.as_ref().filter(|f| !(f.rx.is_noop() && f.tx.is_noop()));
+        let faults = cfg
+            .faults
+            .as_ref()
+            .filter(|f| !(f.rx.is_noop() && f.tx.is_noop()));
         if let Some(f) = faults {
-            f.rx.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            f.tx.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            f.rx.validate()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            f.tx.validate()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         }
         let pcap = match &cfg.pcap {
             Some(path) => Some(PcapWriter::create(path).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot write capture {}: {e}", path.display()))
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot write capture {}: {e}", path.display()),
+                )
             })?),
             None => None,
         };
@@ -470,7 +480,11 @@ impl Driver {
     fn reap(&mut self) -> io::Result<()> {
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.clear();
-        cqes.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+        cqes.extend(
+            self.ring
+                .completion()
+                .map(|c| (c.user_data(), c.result(), c.flags())),
+        );
         let mut published = false;
         for &(ud, res, flags) in &cqes {
             match ud & TAG_MASK {
@@ -676,9 +690,13 @@ impl Driver {
     }
 
     fn write(&mut self, idx: u16, len: usize) -> io::Result<()> {
-        let sqe = opcode::Write::new(types::Fd(self.tun.as_raw_fd()), self.tx.ptr(idx), len as u32)
-            .build()
-            .user_data(TAG_TX | u64::from(idx));
+        let sqe = opcode::Write::new(
+            types::Fd(self.tun.as_raw_fd()),
+            self.tx.ptr(idx),
+            len as u32,
+        )
+        .build()
+        .user_data(TAG_TX | u64::from(idx));
         self.push_sqe(&sqe)?;
         self.tx_inflight += 1;
         Ok(())
@@ -701,7 +719,14 @@ impl Driver {
         };
         match res {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -725,7 +750,9 @@ impl Driver {
             p.flush()?;
         }
         if self.rx_armed || self.tx_inflight > 0 {
-            return Err(io::Error::other("io_uring operations did not complete at shutdown"));
+            return Err(io::Error::other(
+                "io_uring operations did not complete at shutdown",
+            ));
         }
         Ok(())
     }
@@ -747,13 +774,22 @@ impl Drop for Driver {
 }
 
 /// The ring, the receive side and the transmit pool for a device of `mtu`.
-fn build_io(cfg: &RuntimeConfig, mtu: usize, stats: &mut RuntimeStats) -> io::Result<(IoUring, Rx, TxPool)> {
+fn build_io(
+    cfg: &RuntimeConfig,
+    mtu: usize,
+    stats: &mut RuntimeStats,
+) -> io::Result<(IoUring, Rx, TxPool)> {
     let entries = (u32::from(cfg.rx_buffers) + u32::from(cfg.tx_buffers) + 8).next_power_of_two();
     let ring = build_ring(entries)?;
     let buf_size = mtu.max(2048).next_multiple_of(64);
     stats.multishot = false;
     let rx = if cfg.multishot {
-        match BufRing::new(&ring, cfg.rx_buffers.max(2).next_power_of_two(), buf_size, BGID) {
+        match BufRing::new(
+            &ring,
+            cfg.rx_buffers.max(2).next_power_of_two(),
+            buf_size,
+            BGID,
+        ) {
             Ok(br) => {
                 stats.multishot = true;
                 Rx::Multi(br)
@@ -793,7 +829,9 @@ fn build_ring(entries: u32) -> io::Result<IoUring> {
     let e = last.unwrap_or_else(|| io::Error::other("io_uring setup failed"));
     Err(io::Error::new(
         e.kind(),
-        format!("cannot create an io_uring ({e}); is io_uring disabled (sysctl kernel.io_uring_disabled)?"),
+        format!(
+            "cannot create an io_uring ({e}); is io_uring disabled (sysctl kernel.io_uring_disabled)?"
+        ),
     ))
 }
 

@@ -27,7 +27,10 @@ impl Region {
         // SAFETY: the layout has a non-zero size (at least one page).
         let ptr = unsafe { alloc_zeroed(layout) };
         if ptr.is_null() {
-            return Err(io::Error::new(io::ErrorKind::OutOfMemory, "cannot allocate packet buffers"));
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "cannot allocate packet buffers",
+            ));
         }
         Ok(Region { ptr, layout })
     }
@@ -58,7 +61,12 @@ const BUF_ENTRY: usize = 16;
 
 impl BufRing {
     /// Registers a ring of `entries` (a power of two) buffers of `buf_size`.
-    pub(crate) fn new(ring: &IoUring, entries: u16, buf_size: usize, bgid: u16) -> io::Result<BufRing> {
+    pub(crate) fn new(
+        ring: &IoUring,
+        entries: u16,
+        buf_size: usize,
+        bgid: u16,
+    ) -> io::Result<BufRing> {
         assert!(entries.is_power_of_two());
         let rregion = Region::new(entries as usize * BUF_ENTRY)?;
         let bregion = Region::new(entries as usize * buf_size)?;
@@ -83,7 +91,6 @@ impl BufRing {
         br.publish();
         Ok(br)
     }
-
 
     /// Queues buffer `bid` for the kernel (visible after [`publish`]).
     ///
@@ -120,7 +127,9 @@ impl BufRing {
         // SAFETY: the kernel handed buffer `bid` back with this completion
         // and will not touch it until we push it again; the slice lies
         // inside the buffer region.
-        unsafe { std::slice::from_raw_parts_mut(self.bufs.ptr.add(bid as usize * self.buf_size), len) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.bufs.ptr.add(bid as usize * self.buf_size), len)
+        }
     }
 }
 
@@ -151,15 +160,14 @@ impl TxPool {
         self.free.push(idx);
     }
 
-
-
-
     /// Buffer `idx`, which the caller has taken and not yet submitted.
     pub(crate) fn buf(&mut self, idx: u16) -> &mut [u8] {
         assert!(idx < self.count);
         // SAFETY: idx < count, so the slice lies in the region; a taken
         // buffer is not in the kernel's hands until submitted.
-        unsafe { std::slice::from_raw_parts_mut(self.region.ptr.add(idx as usize * self.size), self.size) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.region.ptr.add(idx as usize * self.size), self.size)
+        }
     }
 
     pub(crate) fn ptr(&self, idx: u16) -> *const u8 {

@@ -28,7 +28,7 @@ pub mod ports;
 pub mod rand;
 pub mod timer;
 
-use crate::tcp::{Conn, ConnError, ListenReply, Listen, SynSent, TcpConfig, TcpStats};
+use crate::tcp::{Conn, ConnError, Listen, ListenReply, SynSent, TcpConfig, TcpStats};
 use crate::time::Instant;
 use crate::wire::icmp::{IcmpRepr, parse_quoted_tcp};
 use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_ICMP, PROTO_TCP, parse_ipv4};
@@ -346,7 +346,7 @@ impl Stack {
             .filter(|(_, s)| {
                 s.conn
                     .as_ref()
-                    .is_some_and(|c| !c.is_time_wait() && !(c.is_closed() && !s.in_txq))
+                    .is_some_and(|c| !c.is_time_wait() && (!c.is_closed() || s.in_txq))
             })
             .count()
     }
@@ -532,7 +532,10 @@ impl Stack {
         }
         while let Some(&idx) = self.txq.front() {
             let slot = &mut self.conns[idx];
-            let conn = slot.conn.as_mut().expect("connection present outside transitions");
+            let conn = slot
+                .conn
+                .as_mut()
+                .expect("connection present outside transitions");
             match conn.poll_transmit(now, buf) {
                 Some(n) => {
                     // Round robin: this connection goes to the back.
@@ -572,7 +575,7 @@ impl Stack {
             } => {
                 let mut flags = TcpFlags::RST;
                 if ack.is_some() {
-                    flags = flags | TcpFlags::ACK;
+                    flags |= TcpFlags::ACK;
                 }
                 let repr = TcpRepr {
                     src_port: *src_port,
@@ -640,7 +643,11 @@ impl Stack {
     /// Opens a connection to `remote` (RFC 9293 3.10.1, active OPEN). The
     /// SYN goes out on the next `poll_transmit`; [`Event::Connected`] or
     /// [`Event::Error`] tells how it went.
-    pub fn connect(&mut self, now: Instant, remote: SocketAddrV4) -> Result<SocketHandle, ConnectError> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddrV4,
+    ) -> Result<SocketHandle, ConnectError> {
         self.connect_with(now, remote, self.cfg.tcp)
     }
 
@@ -1069,7 +1076,8 @@ impl Stack {
         let slot = self.conns.remove(idx);
         if let Some(conn) = slot.conn {
             let tcb = conn.tcb();
-            self.tuples.remove(&tuple_key(tcb.local().port(), tcb.remote()));
+            self.tuples
+                .remove(&tuple_key(tcb.local().port(), tcb.remote()));
         }
     }
 }

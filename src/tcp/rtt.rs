@@ -45,7 +45,7 @@ impl RttEstimator {
             }
             Some(srtt) => {
                 // (2.3): RTTVAR first, with the old SRTT.
-                let delta = if srtt > rtt { srtt - rtt } else { rtt - srtt };
+                let delta = srtt.abs_diff(rtt);
                 self.rttvar = (self.rttvar * 3 + delta) / 4;
                 self.srtt = Some((srtt * 7 + rtt) / 8);
             }

@@ -4,11 +4,11 @@
 //! Every `on_segment`, `on_timeout`, `shutdown` and `abort` takes the state by
 //! value and returns the next [`Conn`]; the state that was left is gone.
 
-use super::tcb::{Arrival, ConnError, Tcb, ev};
 use super::TcpConfig;
+use super::tcb::{Arrival, ConnError, Tcb, ev};
 use crate::time::Instant;
-use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::SeqNum;
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use core::fmt;
 use std::net::SocketAddrV4;
 
@@ -497,10 +497,7 @@ impl Conn {
     /// then CLOSED.
     #[must_use]
     pub fn abort(self) -> Conn {
-        let sends_rst = !matches!(
-            self,
-            Conn::SynSent(_) | Conn::TimeWait(_) | Conn::Closed(_)
-        );
+        let sends_rst = !matches!(self, Conn::SynSent(_) | Conn::TimeWait(_) | Conn::Closed(_));
         let mut tcb = self.into_tcb();
         if sends_rst {
             tcb.rst_pending = Some(tcb.snd_nxt.max(tcb.snd_una));

@@ -6,9 +6,9 @@ use super::cc::{self, CongestionControl};
 use super::rtt::RttEstimator;
 use super::{Keepalive, TcpConfig};
 use crate::time::Instant;
+use crate::wire::SeqNum;
 use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_TCP};
 use crate::wire::tcp::{TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpRepr, fill_checksum};
-use crate::wire::SeqNum;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
@@ -331,7 +331,8 @@ impl Tcb {
     }
 
     pub fn window_scaling(&self) -> Option<(u8, u8)> {
-        self.ws_enabled.then_some((self.snd_wscale, self.rcv_wscale))
+        self.ws_enabled
+            .then_some((self.snd_wscale, self.rcv_wscale))
     }
 
     /// A snapshot for [`TcpInfo`]; `state` is filled by the caller.
@@ -460,7 +461,11 @@ impl Tcb {
     /// RCV.NXT, limited to what the window field can carry (65535, scaled
     /// except in a SYN, RFC 7323 2.2).
     fn open_edge(&self, syn: bool) -> SeqNum {
-        let shift = if syn || !self.ws_enabled { 0 } else { self.rcv_wscale };
+        let shift = if syn || !self.ws_enabled {
+            0
+        } else {
+            self.rcv_wscale
+        };
         let max = (MAX_UNSCALED_WINDOW as u32) << shift;
         self.rcv_nxt + self.rcv_wnd().min(max)
     }
@@ -809,7 +814,8 @@ impl Tcb {
                         self.want_readable = false;
                         self.raise(ev::READABLE);
                     }
-                    if data.len() >= self.cfg.mss as usize || ins.advanced >= self.cfg.mss as usize {
+                    if data.len() >= self.cfg.mss as usize || ins.advanced >= self.cfg.mss as usize
+                    {
                         self.unacked_segs += 1;
                     }
                     // Delayed ACK: at least every second full segment
@@ -883,10 +889,15 @@ impl Tcb {
 
     /// The earliest deadline among this connection's timers.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [self.rto_at, self.delack_at, self.persist_at, self.keepalive_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rto_at,
+            self.delack_at,
+            self.persist_at,
+            self.keepalive_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs the timers that are due. Returns an error if the connection
@@ -1027,7 +1038,7 @@ impl Tcb {
                 let len = avail.min(mss).min((self.snd_max - self.snd_una) as usize);
                 let mut flags = TcpFlags::ACK;
                 if fin_seq == Some(self.snd_una + len) && self.snd_max > self.snd_una + len {
-                    flags = flags | TcpFlags::FIN;
+                    flags |= TcpFlags::FIN;
                 }
                 if len > 0 || flags.fin() {
                     self.stats.segments_retransmitted += 1;
@@ -1062,13 +1073,13 @@ impl Tcb {
                     || retransmission
                     || (all && (self.cfg.nodelay || in_flight == 0 || send_fin))
                     || len as u32 >= self.max_snd_wnd / 2);
-            if send_data || (send_fin && (len == 0 || send_data)) {
+            if send_data || (send_fin && len == 0) {
                 let mut flags = TcpFlags::ACK;
                 if all && len > 0 {
-                    flags = flags | TcpFlags::PSH;
+                    flags |= TcpFlags::PSH;
                 }
                 if send_fin {
-                    flags = flags | TcpFlags::FIN;
+                    flags |= TcpFlags::FIN;
                 }
                 let seq = self.snd_nxt;
                 let n = self.emit(now, buf, seq, flags, (off, len), TcpOptions::default())?;
