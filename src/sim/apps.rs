@@ -89,7 +89,10 @@ struct Flow {
 #[derive(Debug, Clone)]
 pub enum Role {
     /// Opens `connections` connections to `remote`.
-    Client { remote: SocketAddrV4, connections: usize },
+    Client {
+        remote: SocketAddrV4,
+        connections: usize,
+    },
     /// Listens on `port` and serves `connections` connections.
     Server { port: u16, connections: usize },
 }
@@ -240,9 +243,10 @@ impl App for BulkPeer {
                     self.pump(now, stack, h);
                 }
             }
-            Event::Connected(h) | Event::Readable(h) | Event::Writable(h) | Event::PeerClosed(h) => {
-                self.pump(now, stack, h)
-            }
+            Event::Connected(h)
+            | Event::Readable(h)
+            | Event::Writable(h)
+            | Event::PeerClosed(h) => self.pump(now, stack, h),
             Event::Error(h, e) => {
                 if self.flows.get(&h).is_some_and(|f| !f.closed) {
                     self.errors.push(format!("{h:?} failed: {e}"));

@@ -169,8 +169,11 @@ pub struct Network {
     pool: Vec<Vec<u8>>,
     steps: u64,
     /// Optional observer of every packet put on a link: (time, from, bytes).
-    tap: Option<Box<dyn FnMut(Instant, usize, &[u8])>>,
+    tap: Option<Tap>,
 }
+
+/// An observer of every packet put on a link: (time, from node, bytes).
+type Tap = Box<dyn FnMut(Instant, usize, &[u8])>;
 
 impl core::fmt::Debug for Network {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -240,9 +243,7 @@ impl Network {
     /// the node's application type.
     pub fn app<T: App>(&self, node: usize) -> &T {
         let app: &dyn core::any::Any = &*self.nodes[node].app;
-        app
-            .downcast_ref::<T>()
-            .expect("app type")
+        app.downcast_ref::<T>().expect("app type")
     }
 
     /// Watches every packet put on any link.
@@ -317,7 +318,9 @@ impl Network {
             let mut at = depart + link.latency;
             if link.reorder > 0.0 && self.rng.gen_bool(link.reorder) {
                 node.stats.reordered += 1;
-                let extra = self.rng.gen_range(1..link.reorder_delay.as_micros().max(2) as u64);
+                let extra = self
+                    .rng
+                    .gen_range(1..link.reorder_delay.as_micros().max(2) as u64);
                 at += Duration::from_micros(extra);
             }
             let mut data = self.pool.pop().unwrap_or_default();
@@ -356,7 +359,11 @@ impl Network {
     /// The time of the next thing that will happen.
     fn next_event(&self) -> Option<Instant> {
         let packet = self.in_flight.peek().map(|Reverse(p)| p.at);
-        let timer = self.nodes.iter().filter_map(|n| n.stack.poll_timeout()).min();
+        let timer = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.stack.poll_timeout())
+            .min();
         match (packet, timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

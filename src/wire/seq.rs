@@ -96,7 +96,10 @@ impl Sub<SeqNum> for SeqNum {
     #[inline]
     fn sub(self, rhs: SeqNum) -> u32 {
         let d = self.diff(rhs);
-        debug_assert!(d >= 0, "sequence subtraction went negative: {self:?} - {rhs:?}");
+        debug_assert!(
+            d >= 0,
+            "sequence subtraction went negative: {self:?} - {rhs:?}"
+        );
         d.max(0) as u32
     }
 }
