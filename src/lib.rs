@@ -16,12 +16,12 @@
 //! randomness from a seed the stack was built with, so every run is
 //! reproducible.
 
-pub mod time;
-pub mod wire;
-pub mod tcp;
-pub mod stack;
-pub mod sim;
+pub mod api;
 pub mod device;
 pub mod lab;
 pub mod runtime;
-pub mod api;
+pub mod sim;
+pub mod stack;
+pub mod tcp;
+pub mod time;
+pub mod wire;

@@ -209,6 +209,11 @@ pub struct Driver {
     tun: Tun,
     stack: Stack,
     epoch: std::time::Instant,
+    /// CLOCK_MONOTONIC at `epoch`, in microseconds: the stack's clock reads
+    /// the system-wide monotonic clock, so the RFC 6528 ISN timer keeps
+    /// running across processes (a restarted program does not reuse the ISNs
+    /// of its previous run while the peer still holds them in TIME-WAIT).
+    epoch_micros: u64,
     rx: Rx,
     tx: TxPool,
     wake_fd: Arc<OwnedFd>,
@@ -262,13 +267,15 @@ impl Driver {
             None => None,
         };
         let epoch = std::time::Instant::now();
+        let epoch_micros = monotonic_micros();
         Ok(Driver {
             owner: std::thread::current().id(),
             cfg: cfg.clone(),
-            stack: Stack::new(cfg.stack.clone(), Instant::ZERO),
+            stack: Stack::new(cfg.stack.clone(), Instant::from_micros(epoch_micros)),
             ring,
             tun,
             epoch,
+            epoch_micros,
             rx,
             tx,
             wake_fd: Arc::new(uring::eventfd()?),
@@ -304,9 +311,9 @@ impl Driver {
         &self.tun
     }
 
-    /// Microseconds since the loop was built, as the stack's clock.
+    /// The stack's clock: CLOCK_MONOTONIC in microseconds.
     pub fn now(&self) -> Instant {
-        Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
+        Instant::from_micros(self.epoch_micros + self.epoch.elapsed().as_micros() as u64)
     }
 
     /// Runs `handler` in the loop until it calls [`Context::stop`] (and the
@@ -867,6 +874,21 @@ impl<A: crate::sim::App> Handler for RunApp<A> {
             cx.stop(StopMode::Graceful(self.linger));
         }
     }
+}
+
+/// CLOCK_MONOTONIC in microseconds.
+fn monotonic_micros() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the pointer, which
+    // points at a valid local.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
 /// CPU time (user, system) the calling thread has used so far.
