@@ -128,7 +128,8 @@ fn main() {
             ..LabConfig::default()
         })
         .unwrap_or_else(|e| die(format!("cannot make the lab namespace: {e} (run as root, or without --lab against a TUN made by scripts/setup-tun.sh)")));
-        let p = KernelPeer::start(KERNEL_ADDR).unwrap_or_else(|e| die(format!("cannot start the kernel peer: {e}")));
+        let p = KernelPeer::start(KERNEL_ADDR)
+            .unwrap_or_else(|e| die(format!("cannot start the kernel peer: {e}")));
         lab = Some(l);
         kernel_peer = Some(p);
         let port = match cli.mode {
@@ -457,12 +458,16 @@ fn run_blocking(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> O
             joins.push(s.spawn(move || -> Result<_, String> {
                 let mut buf = vec![0u8; 256 * 1024];
                 let msg = vec![0x42u8; plan.size];
-                let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+                let mut hist =
+                    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
                 let mut count = 0u64;
-                let limit = |b: &AtomicU64| plan.bytes.is_some_and(|l| b.load(Ordering::Relaxed) >= l);
+                let limit =
+                    |b: &AtomicU64| plan.bytes.is_some_and(|l| b.load(Ordering::Relaxed) >= l);
                 match plan.mode {
                     Mode::Download | Mode::Streams | Mode::Upload => {
-                        let mut st = rt.connect(plan.remote).map_err(|e| format!("connect: {e}"))?;
+                        let mut st = rt
+                            .connect(plan.remote)
+                            .map_err(|e| format!("connect: {e}"))?;
                         while !stop.load(Ordering::Relaxed) && !limit(&bytes) {
                             let n = if plan.mode == Mode::Upload {
                                 st.write(&buf).map_err(|e| format!("write: {e}"))?
@@ -479,12 +484,15 @@ fn run_blocking(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> O
                         Ok((None, 0, info))
                     }
                     Mode::Pingpong => {
-                        let mut st = rt.connect(plan.remote).map_err(|e| format!("connect: {e}"))?;
+                        let mut st = rt
+                            .connect(plan.remote)
+                            .map_err(|e| format!("connect: {e}"))?;
                         st.set_nodelay(true).map_err(|e| e.to_string())?;
                         while !stop.load(Ordering::Relaxed) {
                             let t0 = Instant::now();
                             st.write_all(&msg).map_err(|e| format!("write: {e}"))?;
-                            st.read_exact(&mut buf[..plan.size]).map_err(|e| format!("read: {e}"))?;
+                            st.read_exact(&mut buf[..plan.size])
+                                .map_err(|e| format!("read: {e}"))?;
                             let _ = hist.record((t0.elapsed().as_nanos() as u64 / 1000).max(1));
                             count += 1;
                         }
@@ -494,10 +502,13 @@ fn run_blocking(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> O
                     Mode::Connect => {
                         while !stop.load(Ordering::Relaxed) {
                             let t0 = Instant::now();
-                            let mut st = rt.connect(plan.remote).map_err(|e| format!("connect: {e}"))?;
+                            let mut st = rt
+                                .connect(plan.remote)
+                                .map_err(|e| format!("connect: {e}"))?;
                             st.set_nodelay(true).map_err(|e| e.to_string())?;
                             st.write_all(&msg).map_err(|e| format!("write: {e}"))?;
-                            st.read_exact(&mut buf[..plan.size]).map_err(|e| format!("read: {e}"))?;
+                            st.read_exact(&mut buf[..plan.size])
+                                .map_err(|e| format!("read: {e}"))?;
                             drop(st);
                             let _ = hist.record((t0.elapsed().as_nanos() as u64 / 1000).max(1));
                             count += 1;
@@ -508,7 +519,9 @@ fn run_blocking(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> O
             }));
         }
         let deadline = start + plan.seconds;
-        while Instant::now() < deadline && plan.bytes.is_none_or(|l| bytes.load(Ordering::Relaxed) < l) {
+        while Instant::now() < deadline
+            && plan.bytes.is_none_or(|l| bytes.load(Ordering::Relaxed) < l)
+        {
             if joins.iter().all(|j| j.is_finished()) {
                 break;
             }
@@ -516,7 +529,13 @@ fn run_blocking(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> O
         }
         stop.store(true, Ordering::Relaxed);
         out.elapsed = start.elapsed();
-        joins.into_iter().map(|j| j.join().unwrap_or_else(|_| Err("a benchmark thread panicked".into()))).collect()
+        joins
+            .into_iter()
+            .map(|j| {
+                j.join()
+                    .unwrap_or_else(|_| Err("a benchmark thread panicked".into()))
+            })
+            .collect()
     });
     out.bytes = match (&plan.receiver_bytes, plan.mode) {
         (Some(f), Mode::Upload) => f() - receiver0,
@@ -549,7 +568,11 @@ fn run_blocking(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> O
 fn report(cli: &Cli, plan: &Plan, out: &Outcome) {
     let secs = out.elapsed.as_secs_f64().max(1e-9);
     let where_ = if cli.lab {
-        format!("lab: kernel {KERNEL_ADDR} <-> ringtcp {}, MTU {}", ringtcp::lab::STACK_ADDR, cli.mtu)
+        format!(
+            "lab: kernel {KERNEL_ADDR} <-> ringtcp {}, MTU {}",
+            ringtcp::lab::STACK_ADDR,
+            cli.mtu
+        )
     } else {
         format!("peer {} via {}", plan.remote, cli.dev.tun)
     };
@@ -577,15 +600,26 @@ fn report(cli: &Cli, plan: &Plan, out: &Outcome) {
             println!(
                 "  throughput   {gbps:>10.3} Gbit/s  ({:.3} GB in {secs:.2} s, {who}, {} connection(s))",
                 out.bytes as f64 / 1e9,
-                if plan.mode == Mode::Streams { plan.connections } else { 1 }
+                if plan.mode == Mode::Streams {
+                    plan.connections
+                } else {
+                    1
+                }
             );
             json.push(("gbps", format!("{gbps:.4}")));
             json.push(("bytes", out.bytes.to_string()));
         }
         Mode::Pingpong | Mode::Connect => {
             let per_sec = out.count as f64 / secs;
-            let what = if plan.mode == Mode::Pingpong { "round trips" } else { "connections" };
-            println!("  rate         {per_sec:>10.0} {what}/s ({} in {secs:.2} s)", out.count);
+            let what = if plan.mode == Mode::Pingpong {
+                "round trips"
+            } else {
+                "connections"
+            };
+            println!(
+                "  rate         {per_sec:>10.0} {what}/s ({} in {secs:.2} s)",
+                out.count
+            );
             json.push(("per_sec", format!("{per_sec:.1}")));
             json.push(("count", out.count.to_string()));
             if let Some(h) = out.hist.as_ref().filter(|h| !h.is_empty()) {
@@ -598,7 +632,12 @@ fn report(cli: &Cli, plan: &Plan, out: &Outcome) {
                     p(0.999),
                     h.max() as f64
                 );
-                for (k, q) in [("p50_us", 0.5), ("p90_us", 0.9), ("p99_us", 0.99), ("p999_us", 0.999)] {
+                for (k, q) in [
+                    ("p50_us", 0.5),
+                    ("p90_us", 0.9),
+                    ("p99_us", 0.99),
+                    ("p999_us", 0.999),
+                ] {
                     json.push((k, format!("{:.1}", p(q))));
                 }
                 json.push(("max_us", format!("{:.1}", h.max() as f64)));
@@ -606,7 +645,11 @@ fn report(cli: &Cli, plan: &Plan, out: &Outcome) {
         }
     }
     let cpu = (out.cpu_user + out.cpu_sys).as_secs_f64();
-    let whose = if cli.api == Api::Inloop { "loop thread" } else { "process" };
+    let whose = if cli.api == Api::Inloop {
+        "loop thread"
+    } else {
+        "process"
+    };
     println!(
         "  cpu          {:>10.0} % of one core ({whose}: user {:.2} s, sys {:.2} s)",
         cpu / secs * 100.0,
@@ -624,8 +667,13 @@ fn report(cli: &Cli, plan: &Plan, out: &Outcome) {
             info.state,
             info.snd_mss,
             info.cwnd,
-            if info.ssthresh == usize::MAX { "inf".to_string() } else { info.ssthresh.to_string() },
-            info.srtt.map_or("-".into(), |d| format!("{} us", d.as_micros())),
+            if info.ssthresh == usize::MAX {
+                "inf".to_string()
+            } else {
+                info.ssthresh.to_string()
+            },
+            info.srtt
+                .map_or("-".into(), |d| format!("{} us", d.as_micros())),
             info.rto.as_millis(),
             info.stats.segments_retransmitted,
             info.stats.timeouts,
@@ -633,7 +681,11 @@ fn report(cli: &Cli, plan: &Plan, out: &Outcome) {
             info.congestion
         );
     }
-    let retrans: u64 = out.infos.iter().map(|i| i.stats.segments_retransmitted).sum();
+    let retrans: u64 = out
+        .infos
+        .iter()
+        .map(|i| i.stats.segments_retransmitted)
+        .sum();
     json.push(("retransmits", retrans.to_string()));
     for e in &out.errors {
         eprintln!("bench: {e}");

@@ -2,7 +2,9 @@
 //! message a user can act on, and one-line fatal errors.
 #![allow(dead_code)]
 
-use clap::Args;
+pub mod http;
+
+use clap::{Args, Parser};
 use ringtcp::api::RuntimeConfig;
 use ringtcp::device::{FaultConfig, Faults, Tun, TunConfig};
 use ringtcp::stack::StackConfig;
@@ -37,9 +39,30 @@ pub struct DeviceArgs {
     /// Flip one bit in this fraction of packets (0 to 1); checksums catch it.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
     pub corrupt: f64,
-    /// Seed for the fault injector and the stack's ISN and port keys.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Seed for the fault injector and the stack's ISN and port keys; give
+    /// the same one to reproduce a run. By default each run draws its own,
+    /// so that a new run does not reuse the ports and initial sequence
+    /// numbers of the last one (a server still holding those connections
+    /// in TIME-WAIT would refuse the first SYN and cost a 1 s retry).
+    #[arg(long, value_name = "N", default_value_t = random_seed(), hide_default_value = true)]
     pub seed: u64,
+}
+
+/// A seed that differs from run to run: from the OS's random source, or
+/// failing that from the clock and the process id.
+fn random_seed() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_le_bytes(b);
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ (u64::from(std::process::id()) << 32)
 }
 
 fn probability(s: &str) -> Result<f64, String> {
@@ -109,4 +132,62 @@ pub fn die(msg: impl std::fmt::Display) -> ! {
         .unwrap_or_else(|| "ringtcp".into());
     eprintln!("{prog}: {msg}");
     std::process::exit(1)
+}
+
+/// Parses the command line like `T::parse()`, but a mistake is reported in
+/// one line (what was wrong, and to see `--help`) with exit status 1, not
+/// clap's multi-line block. `--help` and `--version` behave as usual.
+pub fn parse_args<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || matches!(
+                    e.kind(),
+                    ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                )
+            {
+                e.exit();
+            }
+            die(one_line_clap_error(&e.to_string()));
+        }
+    }
+}
+
+/// clap's error text folded into one line, without its usage block.
+fn one_line_clap_error(text: &str) -> String {
+    let mut parts = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if !line.is_empty() {
+            parts.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    format!("{}; run with --help to see every flag", parts.join(" "))
+}
+
+/// A clap value parser for a positive number of seconds (`2`, `0.5`).
+pub fn seconds(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds, such as 30 or 0.5"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!(
+            "{s} seconds is out of range (more than 0, at most 86400)"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Starts the blocking runtime on the device the flags name, or explains
+/// in one line why it could not.
+pub fn start_runtime(dev: &DeviceArgs) -> Result<ringtcp::api::Runtime, String> {
+    let tun = dev.open()?;
+    let name = tun.name().to_owned();
+    ringtcp::api::Runtime::start(tun, dev.runtime_config())
+        .map_err(|e| format!("cannot start the stack on {name}: {e}"))
 }

@@ -135,7 +135,7 @@ pub(crate) fn ioctl_int_ptr(
 }
 
 /// `ioctl(fd, req, value)` for requests taking an integer by value
-/// (`TUNSETOFFLOAD`).
+/// (`TUNSETOFFLOAD`, `TUNSETPERSIST`).
 pub(crate) fn ioctl_ulong(
     fd: BorrowedFd<'_>,
     req: libc::Ioctl,

@@ -8,9 +8,11 @@
 //! TCP super-packets with partial checksums (`TUN_F_CSUM | TUN_F_TSO4`).
 //!
 //! The descriptor is non-blocking and close-on-exec. A device created here
-//! is not persistent: it disappears when the last descriptor closes. A
-//! persistent device made by `scripts/setup-tun.sh` (or `ip tuntap add`) is
-//! attached to by name and stays.
+//! is not persistent: it disappears when the last descriptor closes, unless
+//! [`Tun::set_persistent`] says otherwise. A persistent device (made that
+//! way, or by `scripts/setup-tun.sh` or `ip tuntap add`) is attached to by
+//! name and stays until it is made non-persistent and closed, or its network
+//! namespace goes away.
 //!
 //! Interface properties (name, MTU) are read once, in the network namespace
 //! of the thread calling [`Tun::open`], and cached: the descriptor itself may
@@ -153,6 +155,24 @@ impl Tun {
     /// Write one packet (non-blocking: `WouldBlock` when the queue is full).
     pub fn write(&self, pkt: &[u8]) -> io::Result<usize> {
         sys::write(self.fd.as_fd(), pkt)
+    }
+
+    /// Make the device outlive this descriptor (`TUNSETPERSIST`), or undo
+    /// that. A persistent device stays, configured, after every descriptor
+    /// is closed, so another process in the same network namespace can
+    /// attach to it by name; it goes when its namespace is destroyed.
+    pub fn set_persistent(&self, on: bool) -> io::Result<()> {
+        sys::ioctl_ulong(
+            self.fd.as_fd(),
+            libc::TUNSETPERSIST,
+            libc::c_ulong::from(on),
+        )
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot make TUN device {} persistent: {e}", self.name),
+            )
+        })
     }
 
     /// Block up to `timeout` until a packet can be read; `Ok(true)` if one

@@ -52,7 +52,7 @@ pub const PREFIX_LEN: u8 = 24;
 pub const DEFAULT_TUN_NAME: &str = "rtun0";
 
 /// How to build a lab. `Default`: `rtun0`, MTU 1500, txqueuelen 1000, no
-/// vnet header, no offloads.
+/// vnet header, no offloads, not persistent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabConfig {
     /// TUN interface name (at most 15 bytes).
@@ -66,6 +66,12 @@ pub struct LabConfig {
     pub vnet_hdr: bool,
     /// Ask for checksum/TSO offloads ([`TunConfig::offloads`]).
     pub offloads: bool,
+    /// Make the TUN device persistent ([`Tun::set_persistent`]): once the
+    /// lab's `Tun` is dropped, the device stays, configured, and a child
+    /// process started from the lab's thread (it inherits the namespace) can
+    /// attach to it by name, e.g. a program run with `--tun rtun0`. It still
+    /// vanishes with the namespace.
+    pub persistent: bool,
 }
 
 impl Default for LabConfig {
@@ -76,6 +82,7 @@ impl Default for LabConfig {
             txqueuelen: 1000,
             vnet_hdr: false,
             offloads: false,
+            persistent: false,
         }
     }
 }
@@ -170,6 +177,9 @@ impl Lab {
             _ => LabError::Io(e),
         })?;
         let name = tun.name().to_owned();
+        if cfg.persistent {
+            tun.set_persistent(true).map_err(LabError::Io)?;
+        }
 
         // The stack is IPv4-only; keep the kernel from sending IPv6 router
         // solicitations and MLD reports into the TUN. Best effort: IPv6 may
@@ -428,6 +438,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn persistent_device_outlives_the_lab_descriptor() {
+        let cfg = LabConfig {
+            persistent: true,
+            ..LabConfig::default()
+        };
+        let Some(mut lab) = lab_or_skip_with("persistent_device_outlives_the_lab_descriptor", cfg)
+        else {
+            return;
+        };
+        drop(lab.take_tun());
+        // Still there, still configured; attach to it again by name.
+        assert!(netif::if_index("rtun0").is_ok());
+        assert_eq!(netif::mtu("rtun0").unwrap(), 1500);
+        let again = Tun::open(&TunConfig {
+            name: Some("rtun0".into()),
+            ..TunConfig::default()
+        })
+        .unwrap();
+        assert_eq!(again.name(), "rtun0");
     }
 
     #[test]
