@@ -161,6 +161,8 @@ pub struct Inserted {
     pub out_of_order: bool,
     /// The segment could not be stored (too many ranges).
     pub rejected: bool,
+    /// Bytes of the segment (within the window) that were already held.
+    pub already_held: usize,
 }
 
 impl RecvBuffer {
@@ -204,6 +206,7 @@ impl RecvBuffer {
             advanced: 0,
             out_of_order: off > 0,
             rejected: false,
+            already_held: 0,
         };
         if off >= window || data.is_empty() {
             return res;
@@ -232,6 +235,11 @@ impl RecvBuffer {
             if s > cursor {
                 let (a, b) = (cursor as usize - off, s as usize - off);
                 self.ring.write_at(base + cursor as usize, &data[a..b]);
+            }
+            // Bytes of this range that the segment covers were held already.
+            let (os, oe) = (s.max(start), e.min(end));
+            if oe > os {
+                res.already_held += (oe - os) as usize;
             }
             cursor = cursor.max(e);
         }

@@ -11,24 +11,45 @@ use std::time::Duration;
 /// Which algorithm a connection uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CcAlgorithm {
-    /// RFC 5681 slow start and congestion avoidance with RFC 6582 recovery.
-    #[default]
+    /// RFC 5681 slow start and congestion avoidance (with RFC 6582 or
+    /// RFC 6675 recovery in the connection).
     NewReno,
+    /// RFC 9438.
+    #[default]
+    Cubic,
 }
 
 impl core::fmt::Display for CcAlgorithm {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             CcAlgorithm::NewReno => f.write_str("newreno"),
+            CcAlgorithm::Cubic => f.write_str("cubic"),
+        }
+    }
+}
+
+impl core::str::FromStr for CcAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "newreno" | "reno" => Ok(CcAlgorithm::NewReno),
+            "cubic" => Ok(CcAlgorithm::Cubic),
+            _ => Err(format!(
+                "unknown congestion control '{s}' (use cubic or newreno)"
+            )),
         }
     }
 }
 
 /// How a congestion window reacts to the events the connection reports.
 pub trait CongestionControl: core::fmt::Debug {
-    /// `acked` new bytes were acknowledged outside loss recovery.
+    /// `acked` new bytes were acknowledged outside loss recovery while the
+    /// connection was limited by the congestion window (RFC 7661: a window
+    /// the sender does not use must not grow).
     fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, srtt: Option<Duration>);
-    /// Loss detected by duplicate ACKs or SACK: entering fast recovery.
+    /// Loss detected by duplicate ACKs or SACK: the multiplicative decrease.
+    /// Afterwards cwnd == ssthresh; the connection adds any temporary
+    /// inflation its recovery algorithm calls for.
     fn on_congestion(&mut self, now: Instant, flight: usize);
     /// Recovery ended (the ACK covered the recovery point).
     fn on_recovery_end(&mut self, now: Instant, flight: usize);
@@ -40,6 +61,9 @@ pub trait CongestionControl: core::fmt::Debug {
     /// Temporarily inflate or deflate during recovery (RFC 6582 3.2).
     fn set_cwnd(&mut self, cwnd: usize);
     fn ssthresh(&self) -> usize;
+    /// Puts back the window of before a congestion event that turned out
+    /// spurious (RFC 3522 / RFC 2883 undo).
+    fn restore(&mut self, cwnd: usize, ssthresh: usize);
     fn algorithm(&self) -> CcAlgorithm;
 }
 
@@ -88,7 +112,7 @@ impl CongestionControl for NewReno {
     fn on_congestion(&mut self, _now: Instant, flight: usize) {
         // RFC 5681 (4)
         self.ssthresh = (flight / 2).max(2 * self.mss);
-        self.cwnd = self.ssthresh + 3 * self.mss;
+        self.cwnd = self.ssthresh;
         self.ca_acked = 0;
     }
 
@@ -120,8 +144,171 @@ impl CongestionControl for NewReno {
         self.ssthresh
     }
 
+    fn restore(&mut self, cwnd: usize, ssthresh: usize) {
+        self.cwnd = self.cwnd.max(cwnd);
+        self.ssthresh = self.ssthresh.max(ssthresh);
+    }
+
     fn algorithm(&self) -> CcAlgorithm {
         CcAlgorithm::NewReno
+    }
+}
+
+/// CUBIC's constant C (RFC 9438 4.1), in segments per second cubed.
+pub const CUBIC_C: f64 = 0.4;
+/// CUBIC's multiplicative decrease factor (RFC 9438 4.6).
+pub const CUBIC_BETA: f64 = 0.7;
+
+/// RFC 9438: the window grows as a cubic function of the time since the
+/// last congestion event, W_cubic(t) = C (t - K)^3 + W_max, with a
+/// Reno-friendly floor (4.3) and fast convergence (4.7).
+#[derive(Debug, Clone)]
+pub struct Cubic {
+    mss: usize,
+    cwnd: usize,
+    ssthresh: usize,
+    /// Window before the last reduction, in segments.
+    w_max: f64,
+    /// Time for the curve to climb back to W_max, in seconds.
+    k: f64,
+    /// Start of the current congestion-avoidance epoch.
+    epoch: Option<Instant>,
+    /// The Reno-friendly estimate (4.3), in segments.
+    w_est: f64,
+    /// Window at the start of the epoch, in segments.
+    cwnd_epoch: f64,
+}
+
+impl Cubic {
+    pub fn new(mss: usize) -> Cubic {
+        Cubic {
+            mss,
+            cwnd: initial_window(mss),
+            ssthresh: usize::MAX,
+            w_max: 0.0,
+            k: 0.0,
+            epoch: None,
+            w_est: 0.0,
+            cwnd_epoch: 0.0,
+        }
+    }
+
+    /// W_cubic(t) in segments (RFC 9438 eq. 1).
+    pub fn w_cubic(&self, t: f64) -> f64 {
+        CUBIC_C * (t - self.k).powi(3) + self.w_max
+    }
+
+    pub fn k(&self) -> f64 {
+        self.k
+    }
+
+    pub fn w_max_segments(&self) -> f64 {
+        self.w_max
+    }
+
+    fn segs(&self, bytes: usize) -> f64 {
+        bytes as f64 / self.mss as f64
+    }
+
+    fn reduce(&mut self, flight: usize) {
+        let cwnd = self.segs(self.cwnd);
+        // 4.7 fast convergence: release bandwidth to newer flows.
+        self.w_max = if cwnd < self.w_max {
+            cwnd * (1.0 + CUBIC_BETA) / 2.0
+        } else {
+            cwnd
+        };
+        // 4.6: ssthresh from the window actually used.
+        let base = self.cwnd.min(flight.max(self.mss));
+        self.ssthresh = ((base as f64 * CUBIC_BETA) as usize).max(2 * self.mss);
+        self.epoch = None;
+    }
+}
+
+impl CongestionControl for Cubic {
+    fn on_ack(&mut self, now: Instant, acked: usize, _flight: usize, srtt: Option<Duration>) {
+        if self.cwnd < self.ssthresh {
+            // Slow start as in RFC 5681 (RFC 9438 4.10).
+            self.cwnd += acked.min(2 * self.mss);
+            return;
+        }
+        let cwnd = self.segs(self.cwnd);
+        let epoch = match self.epoch {
+            Some(e) => e,
+            None => {
+                // 4.2: a new epoch starts at the first ACK in avoidance.
+                self.epoch = Some(now);
+                self.cwnd_epoch = cwnd;
+                self.w_est = cwnd;
+                self.k = if self.w_max > cwnd {
+                    ((self.w_max - cwnd) / CUBIC_C).cbrt()
+                } else {
+                    0.0
+                };
+                if self.w_max < cwnd {
+                    self.w_max = cwnd;
+                }
+                now
+            }
+        };
+        let rtt = srtt.unwrap_or(Duration::from_millis(100)).as_secs_f64();
+        let t = (now - epoch).as_secs_f64();
+        // 4.2: aim for the window one RTT ahead, within [cwnd, 1.5 cwnd].
+        let target = self.w_cubic(t + rtt).clamp(cwnd, 1.5 * cwnd);
+        // 4.3: the Reno-friendly estimate with alpha = 3(1-b)/(1+b).
+        let alpha = 3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA);
+        self.w_est += alpha * self.segs(acked) / cwnd;
+        let grow = if self.w_cubic(t) < self.w_est {
+            // Reno-friendly region: follow W_est.
+            (self.w_est - cwnd).max(0.0)
+        } else {
+            // Concave or convex region (4.4, 4.5): (target - cwnd) / cwnd
+            // per segment acknowledged.
+            (target - cwnd) / cwnd * self.segs(acked)
+        };
+        self.cwnd += (grow * self.mss as f64) as usize;
+    }
+
+    fn on_congestion(&mut self, _now: Instant, flight: usize) {
+        self.reduce(flight);
+        self.cwnd = self.ssthresh;
+    }
+
+    fn on_recovery_end(&mut self, _now: Instant, _flight: usize) {
+        self.cwnd = self.ssthresh;
+    }
+
+    fn on_rto(&mut self, _now: Instant, flight: usize) {
+        // 4.8: as a congestion event, then one segment.
+        self.reduce(flight);
+        self.cwnd = self.mss;
+    }
+
+    fn on_idle_restart(&mut self) {
+        self.cwnd = self.cwnd.min(initial_window(self.mss));
+        self.epoch = None;
+    }
+
+    fn cwnd(&self) -> usize {
+        self.cwnd
+    }
+
+    fn set_cwnd(&mut self, cwnd: usize) {
+        self.cwnd = cwnd.max(self.mss);
+    }
+
+    fn ssthresh(&self) -> usize {
+        self.ssthresh
+    }
+
+    fn restore(&mut self, cwnd: usize, ssthresh: usize) {
+        self.cwnd = self.cwnd.max(cwnd);
+        self.ssthresh = self.ssthresh.max(ssthresh);
+        self.epoch = None;
+    }
+
+    fn algorithm(&self) -> CcAlgorithm {
+        CcAlgorithm::Cubic
     }
 }
 
@@ -129,6 +316,7 @@ impl CongestionControl for NewReno {
 pub fn new_controller(algo: CcAlgorithm, mss: usize) -> Box<dyn CongestionControl + Send> {
     match algo {
         CcAlgorithm::NewReno => Box::new(NewReno::new(mss)),
+        CcAlgorithm::Cubic => Box::new(Cubic::new(mss)),
     }
 }
 
@@ -161,8 +349,72 @@ mod tests {
         let mut cc = NewReno::new(1000);
         cc.on_congestion(Instant::ZERO, 40_000);
         assert_eq!(cc.ssthresh(), 20_000);
-        assert_eq!(cc.cwnd(), 23_000);
+        assert_eq!(cc.cwnd(), 20_000);
         cc.on_recovery_end(Instant::ZERO, 30_000);
         assert_eq!(cc.cwnd(), 20_000);
+    }
+
+    /// RFC 9438's curve, followed over a long run with an ACK clock of one
+    /// window per RTT: after a loss at W_max = 100 segments the window must
+    /// track max(W_cubic(t), W_est(t)) within 5% for 20 simulated seconds
+    /// (at a 20 ms RTT the Reno-friendly estimate leads for the first ~13 s,
+    /// then the convex cubic curve takes over).
+    #[test]
+    fn cubic_follows_the_rfc_curve() {
+        let mss = 1000;
+        let rtt = Duration::from_millis(20);
+        let mut cc = Cubic::new(mss);
+        cc.set_cwnd(100 * mss);
+        cc.ssthresh = 50 * mss;
+        let mut now = Instant::from_millis(1_000);
+        cc.on_congestion(now, 100 * mss);
+        assert_eq!(cc.cwnd(), 70 * mss, "beta = 0.7");
+        let w_max = 100.0;
+        let k = ((w_max * (1.0 - CUBIC_BETA)) / CUBIC_C).cbrt();
+        let start = now;
+        let mut worst: f64 = 0.0;
+        for _ in 0..1000 {
+            // One RTT: each segment of the window is acknowledged.
+            let segs = cc.cwnd() / mss;
+            let step = rtt / segs as u32;
+            for _ in 0..segs {
+                now += step;
+                cc.on_ack(now, mss, cc.cwnd(), Some(rtt));
+            }
+            let t = (now - start).as_secs_f64();
+            // RFC 9438 4.3: the window is the larger of the cubic curve and
+            // the Reno-friendly estimate W_est(t) = W_max*b + a*t/RTT.
+            let alpha = 3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA);
+            let w_est = w_max * CUBIC_BETA + alpha * t / rtt.as_secs_f64();
+            let w_cubic = CUBIC_C * (t + rtt.as_secs_f64() - k).powi(3) + w_max;
+            let expect = w_cubic.max(w_est);
+            let got = cc.cwnd() as f64 / mss as f64;
+            if std::env::var_os("CUBIC_DEBUG").is_some() {
+                eprintln!("t {t:.2} got {got:.1} expect {expect:.1}");
+            }
+            if t > 1.0 {
+                worst = worst.max((got - expect).abs() / expect);
+            }
+        }
+        assert!((cc.k() - k).abs() < 1e-9, "K = {} expected {k}", cc.k());
+        assert!(
+            worst < 0.05,
+            "worst deviation from the curve {:.1}%",
+            worst * 100.0
+        );
+    }
+
+    #[test]
+    fn cubic_fast_convergence_and_rto() {
+        let mut cc = Cubic::new(1000);
+        cc.set_cwnd(100_000);
+        cc.on_congestion(Instant::ZERO, 100_000);
+        assert_eq!(cc.w_max_segments(), 100.0);
+        // A second loss below W_max lowers W_max further (4.7).
+        cc.on_congestion(Instant::ZERO, 70_000);
+        assert!((cc.w_max_segments() - 70.0 * 0.85).abs() < 1e-9);
+        cc.on_rto(Instant::ZERO, 49_000);
+        assert_eq!(cc.cwnd(), 1000);
+        assert_eq!(cc.ssthresh(), 34_300);
     }
 }

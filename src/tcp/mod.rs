@@ -19,6 +19,7 @@
 pub mod buffer;
 pub mod cc;
 pub mod rtt;
+pub mod sack;
 mod state;
 mod tcb;
 
@@ -78,6 +79,17 @@ pub struct TcpConfig {
     pub keepalive: Option<Keepalive>,
     /// Announce and accept window scaling (RFC 7323 2).
     pub window_scaling: bool,
+    /// Announce and accept timestamps (RFC 7323 3): RTT on every ACK,
+    /// PAWS.
+    pub timestamps: bool,
+    /// Announce and accept SACK (RFC 2018) with SACK-based recovery
+    /// (RFC 6675).
+    pub sack: bool,
+    /// Tail loss probes (RFC 8985 7).
+    pub tlp: bool,
+    /// Segments ACKed at once at the start of a connection before delayed
+    /// ACKs begin (Linux's quick-ACK mode), so slow start is not slowed.
+    pub quickack: u32,
     pub ttl: u8,
     pub congestion: CcAlgorithm,
 }
@@ -86,8 +98,8 @@ impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
             mss: 1460,
-            send_buffer: 1 << 20,
-            recv_buffer: 1 << 20,
+            send_buffer: 4 << 20,
+            recv_buffer: 4 << 20,
             nodelay: false,
             msl: Duration::from_secs(30),
             initial_rto: Duration::from_secs(1),
@@ -98,8 +110,12 @@ impl Default for TcpConfig {
             delayed_ack: Duration::from_millis(40),
             keepalive: None,
             window_scaling: true,
+            timestamps: true,
+            sack: true,
+            tlp: true,
+            quickack: 16,
             ttl: 64,
-            congestion: CcAlgorithm::NewReno,
+            congestion: CcAlgorithm::Cubic,
         }
     }
 }

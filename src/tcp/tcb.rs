@@ -4,11 +4,13 @@
 use super::buffer::{RecvBuffer, SendBuffer};
 use super::cc::{self, CongestionControl};
 use super::rtt::RttEstimator;
+use super::sack::Scoreboard;
 use super::{Keepalive, TcpConfig};
 use crate::time::Instant;
 use crate::wire::SeqNum;
 use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_TCP};
 use crate::wire::tcp::{TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpRepr, fill_checksum};
+use smallvec::SmallVec;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
@@ -63,6 +65,20 @@ pub struct TcpStats {
     pub dup_acks_received: u64,
     pub zero_window_probes: u64,
     pub challenge_acks: u64,
+    /// SACK blocks received from the peer.
+    pub sack_blocks_received: u64,
+    /// D-SACK blocks received (RFC 2883): the peer got a segment twice.
+    pub dsack_received: u64,
+    /// Retransmissions found unnecessary by D-SACK.
+    pub spurious_retransmits: u64,
+    /// Congestion windows restored after a spurious loss episode.
+    pub undos: u64,
+    /// Loss-recovery episodes entered (fast retransmit, SACK or NewReno).
+    pub recoveries: u64,
+    /// Tail loss probes sent (RFC 8985 7).
+    pub tlp_probes: u64,
+    /// Segments dropped by PAWS or for lacking a timestamp (RFC 7323 5).
+    pub paws_drops: u64,
 }
 
 /// A snapshot of one connection, in the spirit of Linux `tcp_info`.
@@ -91,8 +107,23 @@ pub struct TcpInfo {
     pub rto: Duration,
     pub congestion: cc::CcAlgorithm,
     pub bytes_in_flight: usize,
+    /// SACK (RFC 2018) was negotiated.
+    pub sack: bool,
+    /// Timestamps (RFC 7323) were negotiated.
+    pub timestamps: bool,
+    /// The receive window the auto-tuning allows now.
+    pub rcv_wnd_limit: usize,
+    /// In loss recovery (fast recovery, SACK recovery).
+    pub in_recovery: bool,
     pub stats: TcpStats,
 }
+
+/// The receive window a connection starts with; auto-tuning grows it up to
+/// the buffer's capacity while the application keeps up.
+const INITIAL_RCV_WND_LIMIT: usize = 256 * 1024;
+/// RFC 8985 7.2: the worst-case delayed-ACK time added when one segment is
+/// in flight.
+const TLP_WCDELACK: Duration = Duration::from_millis(200);
 
 /// Largest window a segment header can carry unscaled.
 const MAX_UNSCALED_WINDOW: usize = 65_535;
@@ -195,6 +226,48 @@ pub struct Tcb {
     /// Options of the peer's SYN and of ours, for diagnostics.
     pub(crate) peer_syn: Option<TcpOptions>,
     pub(crate) our_syn: Option<TcpOptions>,
+
+    // Timestamps (RFC 7323 3-5).
+    pub(crate) ts_enabled: bool,
+    /// TS.Recent: the peer's timestamp to echo.
+    pub(crate) ts_recent: u32,
+    /// Added to our millisecond clock, different per connection (5.4).
+    pub(crate) ts_offset: u32,
+    /// Last.ACK.sent: RCV.NXT in the last ACK we sent.
+    pub(crate) last_ack_sent: SeqNum,
+
+    // SACK (RFC 2018, 2883, 6675).
+    pub(crate) sack_enabled: bool,
+    pub(crate) scoreboard: Scoreboard,
+    /// HighRxt: the end of the highest retransmission in this recovery.
+    pub(crate) high_rxt: SeqNum,
+    pub(crate) rescue_done: bool,
+    /// A D-SACK block to report in the next ACK.
+    pub(crate) dsack: Option<(SeqNum, SeqNum)>,
+    /// Starts of recently received out-of-order segments, newest first: the
+    /// SACK blocks that hold them are reported first (RFC 2018 4).
+    pub(crate) recent_ooo: SmallVec<[SeqNum; 4]>,
+
+    // Undo of a spurious congestion response.
+    pub(crate) undo: Option<(usize, usize)>,
+    pub(crate) episode_rtx: u32,
+    pub(crate) episode_dsack: u32,
+
+    // Tail loss probe (RFC 8985 7).
+    pub(crate) tlp_at: Option<Instant>,
+    pub(crate) tlp_pending: bool,
+    /// A probe is outstanding: no second one until an ACK makes progress.
+    pub(crate) tlp_out: bool,
+
+    /// Extra bytes limited transmit allows beyond cwnd (RFC 3042).
+    pub(crate) lt_allow: usize,
+    /// Segments still ACKed at once at the start of the connection.
+    pub(crate) quickacks: u32,
+
+    // Receive-buffer auto-tuning.
+    pub(crate) rcv_wnd_limit: usize,
+    pub(crate) rcv_space_copied: usize,
+    pub(crate) rcv_space_at: Instant,
 }
 
 /// What the shared arrival steps decided.
@@ -279,6 +352,27 @@ impl Tcb {
             stats: TcpStats::default(),
             peer_syn: None,
             our_syn: None,
+            ts_enabled: false,
+            ts_recent: 0,
+            ts_offset: iss.0.rotate_left(13),
+            last_ack_sent: SeqNum(0),
+            sack_enabled: false,
+            scoreboard: Scoreboard::default(),
+            high_rxt: iss,
+            rescue_done: false,
+            dsack: None,
+            recent_ooo: SmallVec::new(),
+            undo: None,
+            episode_rtx: 0,
+            episode_dsack: 0,
+            tlp_at: None,
+            tlp_pending: false,
+            tlp_out: false,
+            lt_allow: 0,
+            quickacks: cfg.quickack,
+            rcv_wnd_limit: cfg.recv_buffer.min(INITIAL_RCV_WND_LIMIT),
+            rcv_space_copied: 0,
+            rcv_space_at: now,
         }
     }
 
@@ -355,6 +449,10 @@ impl Tcb {
             rto: self.rtt.rto(),
             congestion: self.cc.algorithm(),
             bytes_in_flight: self.flight(),
+            sack: self.sack_enabled,
+            timestamps: self.ts_enabled,
+            rcv_wnd_limit: self.rcv_wnd_limit,
+            in_recovery: self.recover.is_some(),
             stats: self.stats.clone(),
         }
     }
@@ -381,6 +479,7 @@ impl Tcb {
     /// Copies received bytes out; opening the window may queue an update.
     pub(crate) fn recv(&mut self, out: &mut [u8]) -> usize {
         let n = self.recv_buf.read(out);
+        self.rcv_space_copied += n;
         if self.recv_buf.readable() == 0 {
             self.want_readable = true;
         }
@@ -412,6 +511,7 @@ impl Tcb {
         self.delack_at = None;
         self.persist_at = None;
         self.keepalive_at = None;
+        self.tlp_at = None;
     }
 
     // ----- sequence-space helpers -------------------------------------------
@@ -454,7 +554,34 @@ impl Tcb {
             // Data after SHUT_RD is discarded anyway; keep the window open.
             return self.recv_buf.capacity() as u32;
         }
-        self.recv_buf.window() as u32
+        // Auto-tuning: unread data counts against the current limit.
+        let limit = self.rcv_wnd_limit.saturating_sub(self.recv_buf.readable());
+        self.recv_buf.window().min(limit) as u32
+    }
+
+    /// Our timestamp clock: milliseconds plus a per-connection offset.
+    fn ts_now(&self, now: Instant) -> u32 {
+        (now.total_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Receive-buffer auto-tuning, in the spirit of Linux's
+    /// `tcp_rcv_space_adjust`: once per round trip, if the application read
+    /// at least half the window in that time, double the window (up to the
+    /// buffer's capacity).
+    fn autotune(&mut self, now: Instant) {
+        let rtt = self
+            .rtt
+            .srtt()
+            .unwrap_or(Duration::from_millis(1))
+            .max(Duration::from_micros(100));
+        if now - self.rcv_space_at < rtt {
+            return;
+        }
+        if self.rcv_space_copied * 2 >= self.rcv_wnd_limit {
+            self.rcv_wnd_limit = (self.rcv_wnd_limit * 2).min(self.recv_buf.capacity());
+        }
+        self.rcv_space_copied = 0;
+        self.rcv_space_at = now;
     }
 
     /// The right edge the window could reach now: free buffer space from
@@ -508,7 +635,7 @@ impl Tcb {
 
     /// Options for our SYN or SYN-ACK. On a SYN-ACK only what the peer
     /// offered is answered (RFC 7323 1.3).
-    pub(crate) fn syn_options(&self, peer: Option<&TcpOptions>) -> TcpOptions {
+    pub(crate) fn syn_options(&self, now: Instant, peer: Option<&TcpOptions>) -> TcpOptions {
         let mut o = TcpOptions {
             mss: Some(self.cfg.mss),
             ..TcpOptions::default()
@@ -516,6 +643,21 @@ impl Tcb {
         let offer_ws = self.cfg.window_scaling && peer.is_none_or(|p| p.window_scale.is_some());
         if offer_ws {
             o.window_scale = Some(self.rcv_wscale);
+        }
+        // RFC 2018 2: SACK-permitted in a SYN, and in a SYN-ACK only if the
+        // SYN had it.
+        o.sack_permitted = self.cfg.sack && peer.is_none_or(|p| p.sack_permitted);
+        // RFC 7323 3.2: TSopt in a SYN; in a SYN-ACK only if the SYN had it,
+        // echoing its TSval.
+        if self.cfg.timestamps {
+            match peer {
+                None => o.timestamps = Some((self.ts_now(now), 0)),
+                Some(p) => {
+                    if let Some((tsval, _)) = p.timestamps {
+                        o.timestamps = Some((self.ts_now(now), tsval));
+                    }
+                }
+            }
         }
         o
     }
@@ -536,6 +678,14 @@ impl Tcb {
                 self.snd_wscale = 0;
                 self.rcv_wscale = 0;
             }
+        }
+        self.sack_enabled = self.cfg.sack && seg.options.sack_permitted;
+        match seg.options.timestamps {
+            Some((tsval, _)) if self.cfg.timestamps => {
+                self.ts_enabled = true;
+                self.ts_recent = tsval;
+            }
+            _ => self.ts_enabled = false,
         }
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1u32;
@@ -574,12 +724,37 @@ impl Tcb {
     /// still accepts them.
     pub(crate) fn arrive(&mut self, now: Instant, seg: &TcpRepr<'_>, accept_text: bool) -> Arrival {
         self.stats.segments_received += 1;
+        // RFC 7323 5.3 R1 (PAWS), and 3.2: once negotiated, a non-RST
+        // segment without timestamps is dropped silently.
+        if self.ts_enabled && !seg.flags.rst() {
+            match seg.options.timestamps {
+                None => {
+                    self.stats.paws_drops += 1;
+                    return Arrival::Dropped;
+                }
+                Some((tsval, _)) if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 => {
+                    self.stats.paws_drops += 1;
+                    self.out_of_window_ack(now, seg);
+                    return Arrival::Dropped;
+                }
+                _ => {}
+            }
+        }
         // First: sequence number.
         if !self.acceptable(seg) {
             if !seg.flags.rst() {
                 self.out_of_window_ack(now, seg);
             }
             return Arrival::Dropped;
+        }
+        // RFC 7323 4.3 (2): TS.Recent follows acceptable segments that
+        // start at or before the last ACK we sent.
+        if self.ts_enabled
+            && let Some((tsval, _)) = seg.options.timestamps
+            && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+            && seg.seq <= self.last_ack_sent
+        {
+            self.ts_recent = tsval;
         }
         // Second: RST (RFC 5961 3.2: only an exact match resets; any other
         // in-window RST gets a challenge ACK).
@@ -663,16 +838,35 @@ impl Tcb {
             return false;
         }
         let window = u32::from(seg.window) << self.snd_wscale;
-        if ack > self.snd_una {
-            self.on_new_ack(now, ack);
-        } else if ack == self.snd_una
+        let classic_dup = ack == self.snd_una
             && self.snd_max > self.snd_una
             && seg.payload.is_empty()
             && !seg.flags.fin()
-            && window == self.snd_wnd
+            && window == self.snd_wnd;
+        let was_una = self.snd_una;
+        if ack > self.snd_una {
+            let tsecr = seg.options.timestamps.map(|t| t.1);
+            self.on_new_ack(now, ack, tsecr);
+        }
+        let newly_sacked = if self.sack_enabled {
+            self.process_sack(seg.options.sack(), ack)
+        } else {
+            0
+        };
+        if ack == was_una && self.snd_max > self.snd_una {
+            // RFC 5681 2 (and RFC 6675 2 with SACK: an ACK that SACKs new
+            // data counts as a duplicate).
+            if (self.sack_enabled && newly_sacked > 0) || (!self.sack_enabled && classic_dup) {
+                self.on_dup_ack(now);
+            }
+        }
+        // RFC 6675 5: SACK also declares loss without three duplicates.
+        if self.sack_enabled
+            && self.recover.is_none()
+            && self.snd_max > self.snd_una
+            && self.scoreboard.is_lost(self.snd_una, self.snd_mss)
         {
-            // RFC 5681 2: a duplicate ACK.
-            self.on_dup_ack(now);
+            self.enter_recovery(now);
         }
         // Window update (SND.WL1/SND.WL2 rule).
         if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
@@ -690,7 +884,66 @@ impl Tcb {
         true
     }
 
-    fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
+    /// SACK blocks of an ACK: D-SACKs (RFC 2883) are counted and may undo a
+    /// spurious congestion response; the others go to the scoreboard.
+    /// Returns how many bytes were newly SACKed.
+    fn process_sack(&mut self, blocks: &[(SeqNum, SeqNum)], ack: SeqNum) -> u32 {
+        let mut newly = 0;
+        for (i, &(s, e)) in blocks.iter().enumerate() {
+            self.stats.sack_blocks_received += 1;
+            let dsack = i == 0
+                && e > s
+                && (e <= ack || blocks.get(1).is_some_and(|&(s1, e1)| s >= s1 && e <= e1));
+            if dsack {
+                self.on_dsack();
+                continue;
+            }
+            newly += self.scoreboard.add(s, e, self.snd_una, self.snd_max);
+        }
+        newly
+    }
+
+    fn on_dsack(&mut self) {
+        self.stats.dsack_received += 1;
+        if self.episode_rtx == 0 {
+            return;
+        }
+        self.stats.spurious_retransmits += 1;
+        self.episode_dsack += 1;
+        // Every retransmission of the last episode was unnecessary: the
+        // window reduction was too (RFC 2883 5, RFC 3708).
+        if self.recover.is_none()
+            && self.episode_dsack >= self.episode_rtx
+            && let Some((cwnd, ssthresh)) = self.undo.take()
+        {
+            self.cc.restore(cwnd, ssthresh);
+            self.stats.undos += 1;
+        }
+    }
+
+    /// Fast retransmit and the start of loss recovery (RFC 5681 3.2,
+    /// RFC 6582 3.2 step 2, RFC 6675 5 step 4).
+    fn enter_recovery(&mut self, now: Instant) {
+        self.undo = Some((self.cc.cwnd(), self.cc.ssthresh()));
+        self.episode_rtx = 0;
+        self.episode_dsack = 0;
+        self.cc.on_congestion(now, self.flight());
+        if !self.sack_enabled {
+            // NewReno: inflate by the three segments that left the network.
+            let cwnd = self.cc.cwnd();
+            self.cc.set_cwnd(cwnd + 3 * self.snd_mss);
+        }
+        self.recover = Some(self.snd_max);
+        self.high_rxt = self.snd_una;
+        self.rescue_done = false;
+        self.rtx_una = true;
+        self.lt_allow = 0;
+        self.tlp_at = None;
+        self.stats.fast_retransmits += 1;
+        self.stats.recoveries += 1;
+    }
+
+    fn on_new_ack(&mut self, now: Instant, ack: SeqNum, tsecr: Option<u32>) {
         let mut acked = ack - self.snd_una;
         let flight_before = self.flight();
         if self.snd_una == self.iss {
@@ -710,14 +963,30 @@ impl Tcb {
         if self.snd_nxt < self.snd_una {
             self.snd_nxt = self.snd_una;
         }
+        self.scoreboard.advance(ack);
+        if self.high_rxt < ack {
+            self.high_rxt = ack;
+        }
         // RTT sample (Karn's rule: the probe was cleared on retransmission).
+        // With timestamps, the echo times retransmitted data as well (RFC
+        // 7323 4.1), at the timestamp clock's millisecond resolution.
         if let Some((seq, sent)) = self.rtt_probe
             && ack >= seq
         {
             self.rtt.sample(now - sent);
             self.rtt_probe = None;
+        } else if self.ts_enabled
+            && self.rtt_probe.is_none()
+            && let Some(tsecr) = tsecr.filter(|&t| t != 0)
+        {
+            let ms = self.ts_now(now).wrapping_sub(tsecr);
+            if (ms as i32) >= 0 {
+                self.rtt.sample(Duration::from_millis(u64::from(ms.max(1))));
+            }
         }
         self.retries = 0;
+        self.lt_allow = 0;
+        self.tlp_out = false;
         // Loss recovery.
         match self.recover {
             Some(recover) if ack >= recover => {
@@ -725,23 +994,36 @@ impl Tcb {
                 self.recover = None;
                 self.cc.on_recovery_end(now, self.flight());
             }
-            Some(_) => {
+            Some(_) if !self.sack_enabled => {
                 // Partial ACK: retransmit the next hole, deflate (step 5).
                 self.rtx_una = true;
                 let cwnd = self.cc.cwnd();
                 self.cc
                     .set_cwnd(cwnd.saturating_sub(acked) + self.snd_mss.min(acked.max(1)));
             }
+            // SACK recovery: the pipe and NextSeg decide what goes next.
+            Some(_) => {}
             None => {
-                self.cc.on_ack(now, acked, flight_before, self.rtt.srtt());
+                // RFC 7661: grow only a window that is being used.
+                let cwnd = self.cc.cwnd();
+                let limited = if cwnd < self.cc.ssthresh() {
+                    flight_before * 2 >= cwnd
+                } else {
+                    flight_before + 3 * self.snd_mss >= cwnd
+                };
+                if limited {
+                    self.cc.on_ack(now, acked, flight_before, self.rtt.srtt());
+                }
             }
         }
         self.dup_acks = 0;
         // RFC 6298 5.2 and 5.3.
         if self.snd_una == self.snd_max {
             self.rto_at = None;
+            self.tlp_at = None;
         } else {
             self.rto_at = Some(now + self.rtt.rto());
+            self.arm_tlp(now);
         }
         if self.want_writable && self.send_buf.free() > 0 {
             self.want_writable = false;
@@ -753,16 +1035,40 @@ impl Tcb {
         self.stats.dup_acks_received += 1;
         self.dup_acks += 1;
         if self.recover.is_some() {
-            // RFC 6582 3.2 step 4: inflate by one segment per dup ACK.
-            let cwnd = self.cc.cwnd();
-            self.cc.set_cwnd(cwnd + self.snd_mss);
-        } else if self.dup_acks == 3 {
-            // RFC 5681 3.2 / RFC 6582 3.2 step 2: fast retransmit.
-            self.cc.on_congestion(now, self.flight());
-            self.recover = Some(self.snd_max);
-            self.rtx_una = true;
-            self.stats.fast_retransmits += 1;
+            if !self.sack_enabled {
+                // RFC 6582 3.2 step 4: inflate by one segment per dup ACK.
+                let cwnd = self.cc.cwnd();
+                self.cc.set_cwnd(cwnd + self.snd_mss);
+            }
+        } else if self.dup_acks as usize >= super::sack::DUP_THRESH {
+            self.enter_recovery(now);
+        } else {
+            // RFC 3042: limited transmit, one new segment per early dup ACK.
+            self.lt_allow = self.dup_acks as usize * self.snd_mss;
         }
+    }
+
+    /// RFC 8985 7.2: arm the probe timeout while data is in flight and no
+    /// recovery or probe is under way; it must fire before the RTO.
+    fn arm_tlp(&mut self, now: Instant) {
+        if !self.cfg.tlp || self.recover.is_some() || self.tlp_out || self.snd_max == self.snd_una {
+            self.tlp_at = None;
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else {
+            return;
+        };
+        let mut pto = srtt * 2;
+        if self.flight() <= self.snd_mss {
+            pto += TLP_WCDELACK;
+        } else {
+            pto += Duration::from_millis(2);
+        }
+        let at = now + pto;
+        self.tlp_at = match self.rto_at {
+            Some(rto) if at >= rto => None,
+            _ => Some(at),
+        };
     }
 
     /// Step seven (text) and eight (FIN). Returns true if the FIN was
@@ -775,6 +1081,11 @@ impl Tcb {
             // Skip bytes already received.
             let skip = if delta < 0 { (-delta) as usize } else { 0 };
             let off = delta.max(0) as usize;
+            if skip > 0 && self.sack_enabled {
+                // RFC 2883: report the duplicate part as a D-SACK.
+                let end = (seg.seq + payload.len()).min(self.rcv_nxt);
+                self.dsack = Some((seg.seq, end));
+            }
             if skip >= payload.len() {
                 // Entirely a duplicate.
                 self.ack_now = true;
@@ -794,6 +1105,18 @@ impl Tcb {
                 // so look before.
                 let had_holes = self.recv_buf.has_holes();
                 let ins = self.recv_buf.insert(off, data);
+                if self.sack_enabled {
+                    if ins.already_held > 0 && ins.already_held == data.len() {
+                        let start = seg.seq + skip;
+                        self.dsack = Some((start, start + data.len()));
+                    }
+                    if ins.out_of_order && !ins.rejected {
+                        let start = seg.seq + skip;
+                        self.recent_ooo.retain(|s| *s != start);
+                        self.recent_ooo.insert(0, start);
+                        self.recent_ooo.truncate(4);
+                    }
+                }
                 if off + data.len() > self.recv_buf.window() + ins.advanced {
                     // Part of it fell beyond the window: a FIN there is not
                     // accepted either.
@@ -818,9 +1141,14 @@ impl Tcb {
                     {
                         self.unacked_segs += 1;
                     }
+                    self.autotune(now);
                     // Delayed ACK: at least every second full segment
-                    // (RFC 5681 4.2), otherwise within the timer.
-                    if self.unacked_segs >= 2 {
+                    // (RFC 5681 4.2), otherwise within the timer; at the
+                    // start of a connection every segment (quick ACKs).
+                    if self.quickacks > 0 {
+                        self.quickacks -= 1;
+                        self.ack_now = true;
+                    } else if self.unacked_segs >= 2 {
                         self.ack_now = true;
                     } else if self.delack_at.is_none() {
                         self.delack_at = Some(now + self.cfg.delayed_ack);
@@ -894,6 +1222,7 @@ impl Tcb {
             self.delack_at,
             self.persist_at,
             self.keepalive_at,
+            self.tlp_at,
         ]
         .into_iter()
         .flatten()
@@ -922,16 +1251,35 @@ impl Tcb {
             // window, go back to SND.UNA.
             self.rtt.back_off();
             if !syn_state {
+                if self.undo.is_none() || self.recover.is_some() {
+                    self.undo = Some((self.cc.cwnd(), self.cc.ssthresh()));
+                    self.episode_rtx = 0;
+                    self.episode_dsack = 0;
+                }
                 self.cc.on_rto(now, self.flight());
             }
             self.recover = None;
             self.dup_acks = 0;
             self.rtt_probe = None;
             self.snd_nxt = self.snd_una;
+            // RFC 2018 8 / RFC 6675 5.1: after a timeout, SACK information
+            // is not trusted (the receiver may have reneged).
+            self.scoreboard.clear();
+            self.high_rxt = self.snd_una;
+            self.tlp_at = None;
+            self.tlp_out = false;
             if syn_state {
                 self.syn_pending = true;
             }
             self.rto_at = Some(now + self.rtt.rto());
+        }
+        if self.tlp_at.is_some_and(|t| t <= now) {
+            self.tlp_at = None;
+            if self.snd_max > self.snd_una && self.recover.is_none() {
+                self.tlp_pending = true;
+                self.tlp_out = true;
+                self.stats.tlp_probes += 1;
+            }
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.probe_pending = true;
@@ -966,6 +1314,11 @@ impl Tcb {
         options: TcpOptions,
     ) -> Option<usize> {
         let syn = flags.syn();
+        let options = if syn || flags.rst() {
+            options
+        } else {
+            self.seg_options(now)
+        };
         let window = if flags.rst() {
             0
         } else {
@@ -1006,17 +1359,105 @@ impl Tcb {
             self.ack_now = false;
             self.delack_at = None;
             self.unacked_segs = 0;
+            self.last_ack_sent = self.rcv_nxt;
+            self.dsack = None;
         }
         self.stats.segments_sent += 1;
         self.last_send = now;
         Some(total)
     }
 
-    /// The largest payload a segment may carry into `buf`.
-    fn max_payload(&self, buf_len: usize) -> usize {
-        // Data segments carry no options, so the header is the bare 20 bytes.
-        let room = buf_len.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN);
-        self.snd_mss.min(room)
+    /// The options of a non-SYN segment: timestamps (RFC 7323 3.2) and,
+    /// when we hold out-of-order data or saw a duplicate, SACK blocks, the
+    /// D-SACK first (RFC 2883 4), then the block holding the most recent
+    /// segment and the others newest first (RFC 2018 4).
+    fn seg_options(&self, now: Instant) -> TcpOptions {
+        let mut o = TcpOptions::default();
+        if self.ts_enabled {
+            o.timestamps = Some((self.ts_now(now), self.ts_recent));
+        }
+        if !self.sack_enabled {
+            return o;
+        }
+        let mut blocks: SmallVec<[(SeqNum, SeqNum); 4]> = SmallVec::new();
+        if let Some(d) = self.dsack {
+            blocks.push(d);
+        }
+        let ranges = self.recv_buf.ooo_ranges();
+        let block_of = |seq: SeqNum| {
+            let off = seq.diff(self.rcv_nxt);
+            ranges
+                .iter()
+                .find(|&&(s, e)| off >= s as i32 && off < e as i32)
+                .map(|&(s, e)| (self.rcv_nxt + s, self.rcv_nxt + e))
+        };
+        for &seq in &self.recent_ooo {
+            if let Some(b) = block_of(seq)
+                && !blocks.contains(&b)
+                && blocks.len() < 4
+            {
+                blocks.push(b);
+            }
+        }
+        for &(s, e) in ranges {
+            let b = (self.rcv_nxt + s, self.rcv_nxt + e);
+            if blocks.len() < 4 && !blocks.contains(&b) {
+                blocks.push(b);
+            }
+        }
+        o.set_sack(&blocks);
+        o
+    }
+
+    /// The largest payload a segment with options of `opt_len` bytes may
+    /// carry into `buf`: the peer's MSS less the options (RFC 6691).
+    fn max_payload(&self, buf_len: usize, opt_len: usize) -> usize {
+        let room = buf_len.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN + opt_len);
+        self.snd_mss.saturating_sub(opt_len).max(1).min(room)
+    }
+
+    /// Resends `max_len` bytes (at most) from `seq`, with the FIN if the
+    /// range reaches it. Counts the retransmission and, in SACK recovery,
+    /// moves HighRxt.
+    fn retransmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        seq: SeqNum,
+        max_len: usize,
+    ) -> Option<usize> {
+        let data_start = self.data_start();
+        let fin_seq = self.fin_seq();
+        let data_end = match fin_seq {
+            Some(f) if f < self.snd_max => f,
+            _ => self.snd_max,
+        };
+        let seq = seq.max(self.snd_una);
+        let len = if data_end > seq {
+            ((data_end - seq) as usize).min(max_len)
+        } else {
+            0
+        };
+        let mut flags = TcpFlags::ACK;
+        if fin_seq.is_some_and(|f| f == seq + len && f < self.snd_max) {
+            flags |= TcpFlags::FIN;
+        }
+        if len == 0 && !flags.fin() {
+            return None;
+        }
+        let off = seq.diff(data_start).max(0) as usize;
+        let n = self.emit(now, buf, seq, flags, (off, len), TcpOptions::default())?;
+        self.stats.segments_retransmitted += 1;
+        self.episode_rtx += 1;
+        self.rtt_probe = None;
+        let end = seq + len + flags.fin() as usize;
+        if self.high_rxt < end {
+            self.high_rxt = end;
+        }
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+        Some(n)
     }
 
     /// Output for the synchronized states: retransmission, new data and FIN,
@@ -1025,7 +1466,8 @@ impl Tcb {
         if let Some(seq) = self.rst_pending.take() {
             return self.emit(now, buf, seq, TcpFlags::RST, (0, 0), TcpOptions::default());
         }
-        let mss = self.max_payload(buf.len());
+        let opt_len = self.seg_options(now).encoded_len();
+        let mss = self.max_payload(buf.len(), opt_len);
         let fin_seq = self.fin_seq();
         let data_start = self.data_start();
 
@@ -1033,21 +1475,56 @@ impl Tcb {
         if self.rtx_una {
             self.rtx_una = false;
             if self.snd_max > self.snd_una {
-                let off = (self.snd_una - data_start) as usize;
-                let avail = self.send_buf.len().saturating_sub(off);
-                let len = avail.min(mss).min((self.snd_max - self.snd_una) as usize);
-                let mut flags = TcpFlags::ACK;
-                if fin_seq == Some(self.snd_una + len) && self.snd_max > self.snd_una + len {
-                    flags |= TcpFlags::FIN;
+                let una = self.snd_una;
+                if let Some(n) = self.retransmit(now, buf, una, mss) {
+                    return Some(n);
                 }
-                if len > 0 || flags.fin() {
-                    self.stats.segments_retransmitted += 1;
-                    self.rtt_probe = None;
-                    if self.rto_at.is_none() {
-                        self.rto_at = Some(now + self.rtt.rto());
-                    }
-                    let seq = self.snd_una;
-                    return self.emit(now, buf, seq, flags, (off, len), TcpOptions::default());
+            }
+        }
+
+        // A tail loss probe: new data if the window allows, else the last
+        // segment again (RFC 8985 7.3).
+        if self.tlp_pending {
+            self.tlp_pending = false;
+            let unsent = self.unsent();
+            if unsent == 0 || self.snd_wnd as usize <= (self.snd_nxt - self.snd_una) as usize {
+                let last = self.snd_max - (self.flight().min(mss) as u32);
+                if let Some(n) = self.retransmit(now, buf, last, mss) {
+                    self.rto_at.get_or_insert(now + self.rtt.rto());
+                    return Some(n);
+                }
+            } else {
+                self.lt_allow = self.lt_allow.max(mss);
+            }
+        }
+
+        // SACK recovery (RFC 6675 5): while the pipe is below cwnd, lost
+        // holes first (NextSeg rule 1), then new data, then one rescue
+        // retransmission of the highest unSACKed segment.
+        let sack_recovery = self.sack_enabled && self.recover.is_some();
+        let pipe = if self.sack_enabled && !self.scoreboard.is_empty() {
+            Some(
+                self.scoreboard
+                    .pipe(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss),
+            )
+        } else {
+            None
+        };
+        if sack_recovery && pipe.unwrap_or(self.flight()) < self.cc.cwnd() {
+            if let Some((seq, len)) =
+                self.scoreboard
+                    .next_lost(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss)
+            {
+                if let Some(n) = self.retransmit(now, buf, seq, len.min(mss)) {
+                    return Some(n);
+                }
+            } else if self.unsent() == 0 && !self.rescue_done {
+                self.rescue_done = true;
+                let last = self.snd_max - (self.flight().min(mss) as u32);
+                if !self.scoreboard.is_sacked(last)
+                    && let Some(n) = self.retransmit(now, buf, last, mss)
+                {
+                    return Some(n);
                 }
             }
         }
@@ -1058,8 +1535,15 @@ impl Tcb {
         let fin_unsent = fin_seq.is_some_and(|f| self.snd_nxt <= f);
         if unsent > 0 || fin_unsent {
             let in_flight = (self.snd_nxt - self.snd_una) as usize;
-            let wnd = (self.snd_wnd as usize).min(self.cc.cwnd());
-            let room = wnd.saturating_sub(in_flight);
+            // With SACK information the pipe (RFC 6675) measures what is in
+            // the network; limited transmit (RFC 3042) and a probe may go
+            // beyond cwnd, never beyond the peer's window.
+            let cwnd_used = match pipe {
+                Some(p) if self.snd_nxt == self.snd_max => p,
+                _ => in_flight,
+            };
+            let cwnd_room = (self.cc.cwnd() + self.lt_allow).saturating_sub(cwnd_used);
+            let room = cwnd_room.min((self.snd_wnd as usize).saturating_sub(in_flight));
             let len = unsent.min(mss).min(room);
             let all = len == unsent;
             let send_fin = fin_unsent && all;
@@ -1083,6 +1567,9 @@ impl Tcb {
                 }
                 let seq = self.snd_nxt;
                 let n = self.emit(now, buf, seq, flags, (off, len), TcpOptions::default())?;
+                if self.lt_allow > 0 && !retransmission {
+                    self.lt_allow = self.lt_allow.saturating_sub(len.max(1));
+                }
                 self.advance_snd_nxt(now, len + send_fin as usize, retransmission);
                 self.stats.bytes_sent += len as u64;
                 return Some(n);
@@ -1112,6 +1599,7 @@ impl Tcb {
         let end = self.snd_nxt + len;
         if retransmission {
             self.stats.segments_retransmitted += 1;
+            self.episode_rtx += 1;
         } else if self.rtt_probe.is_none() && len > 0 {
             self.rtt_probe = Some((end, now));
         }
@@ -1127,6 +1615,9 @@ impl Tcb {
         if self.rto_at.is_none() {
             self.rto_at = Some(now + self.rtt.rto());
         }
+        if !retransmission {
+            self.arm_tlp(now);
+        }
         self.persist_at = None;
     }
 
@@ -1141,7 +1632,7 @@ impl Tcb {
         if !self.syn_pending {
             return None;
         }
-        let opts = self.syn_options(peer);
+        let opts = self.syn_options(now, peer);
         self.our_syn = Some(opts);
         let iss = self.iss;
         let n = self.emit(now, buf, iss, flags, (0, 0), opts)?;
