@@ -307,6 +307,11 @@ impl Driver {
         &self.stats
     }
 
+    /// TCP counters summed over every connection the stack has had.
+    pub fn stack_totals(&self) -> crate::tcp::TcpStats {
+        self.stack.tcp_totals()
+    }
+
     pub fn tun(&self) -> &Tun {
         &self.tun
     }

@@ -114,6 +114,8 @@ pub struct BulkPeer {
     pub bytes_verified: u64,
     /// When the last connection finished.
     pub finished_at: Option<Instant>,
+    /// Each connection's state and counters when it finished.
+    pub infos: Vec<crate::tcp::TcpInfo>,
     buf: Vec<u8>,
 }
 
@@ -130,6 +132,7 @@ impl BulkPeer {
             errors: Vec::new(),
             bytes_verified: 0,
             finished_at: None,
+            infos: Vec::new(),
             buf: vec![0u8; 64 * 1024],
         }
     }
@@ -224,6 +227,9 @@ impl BulkPeer {
             }
             flow.closed = true;
             self.completed += 1;
+            if let Ok(info) = stack.info(h) {
+                self.infos.push(info);
+            }
             if let Err(e) = stack.close(now, h) {
                 self.errors.push(format!("close on {h:?}: {e}"));
             }

@@ -170,10 +170,23 @@ pub struct Network {
     steps: u64,
     /// Optional observer of every packet put on a link: (time, from, bytes).
     tap: Option<Tap>,
+    shaper: Option<Shaper>,
 }
 
 /// An observer of every packet put on a link: (time, from node, bytes).
 type Tap = Box<dyn FnMut(Instant, usize, &[u8])>;
+type Shaper = Box<dyn FnMut(Instant, usize, &[u8]) -> Shape>;
+
+/// What a [`Network::set_shaper`] function does to one packet: the way to
+/// lose or delay exactly the packets a test names, where the random faults
+/// of [`LinkConfig`] cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Pass,
+    Drop,
+    /// Deliver this much later than the link would.
+    Delay(Duration),
+}
 
 impl core::fmt::Debug for Network {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -198,6 +211,7 @@ impl Network {
             pool: Vec::new(),
             steps: 0,
             tap: None,
+            shaper: None,
         }
     }
 
@@ -247,6 +261,12 @@ impl Network {
     }
 
     /// Watches every packet put on any link.
+    /// Decides, before the link's own faults, what happens to each packet
+    /// put on a link: (time, sending node, bytes) -> [`Shape`].
+    pub fn set_shaper(&mut self, shaper: impl FnMut(Instant, usize, &[u8]) -> Shape + 'static) {
+        self.shaper = Some(Box::new(shaper));
+    }
+
     pub fn set_tap(&mut self, tap: impl FnMut(Instant, usize, &[u8]) + 'static) {
         self.tap = Some(Box::new(tap));
     }
@@ -273,6 +293,19 @@ impl Network {
         if let Some(tap) = self.tap.as_mut() {
             tap(now, from, &self.buf[..len]);
         }
+        let shape = match self.shaper.as_mut() {
+            Some(f) => f(now, from, &self.buf[..len]),
+            None => Shape::Pass,
+        };
+        if shape == Shape::Drop {
+            self.nodes[from].stats.sent += 1;
+            self.nodes[from].stats.lost += 1;
+            return;
+        }
+        let shaped_delay = match shape {
+            Shape::Delay(d) => d,
+            _ => Duration::ZERO,
+        };
         let dst = if len >= 20 {
             Ipv4Addr::new(self.buf[16], self.buf[17], self.buf[18], self.buf[19])
         } else {
@@ -315,7 +348,7 @@ impl Network {
             1
         };
         for _ in 0..copies {
-            let mut at = depart + link.latency;
+            let mut at = depart + link.latency + shaped_delay;
             if link.reorder > 0.0 && self.rng.gen_bool(link.reorder) {
                 node.stats.reordered += 1;
                 let extra = self

@@ -283,6 +283,8 @@ pub struct Stack {
     next_timer_gen: u32,
     counters: Counters,
     ip_ident: u16,
+    /// The counters of connections already removed from the table.
+    retired: TcpStats,
 }
 
 impl core::fmt::Debug for Stack {
@@ -317,6 +319,7 @@ impl Stack {
             next_timer_gen: 1,
             counters: Counters::default(),
             ip_ident: (rng.next_u32() & 0xffff) as u16,
+            retired: TcpStats::default(),
             cfg,
         }
     }
@@ -331,6 +334,18 @@ impl Stack {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// TCP counters summed over every connection this stack has had, the
+    /// ones still in the table and the ones gone.
+    pub fn tcp_totals(&self) -> TcpStats {
+        let mut t = self.retired.clone();
+        for (_, slot) in &self.conns {
+            if let Some(c) = &slot.conn {
+                t.accumulate(c.tcb().stats());
+            }
+        }
+        t
     }
 
     /// Connections in the table, TIME-WAIT and unreleased CLOSED included.
@@ -1076,6 +1091,7 @@ impl Stack {
         let slot = self.conns.remove(idx);
         if let Some(conn) = slot.conn {
             let tcb = conn.tcb();
+            self.retired.accumulate(tcb.stats());
             self.tuples
                 .remove(&tuple_key(tcb.local().port(), tcb.remote()));
         }

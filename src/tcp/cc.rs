@@ -64,6 +64,8 @@ pub trait CongestionControl: core::fmt::Debug {
     /// Puts back the window of before a congestion event that turned out
     /// spurious (RFC 3522 / RFC 2883 undo).
     fn restore(&mut self, cwnd: usize, ssthresh: usize);
+    /// Leaves slow start now (HyStart++, RFC 9406 4.2): ssthresh = cwnd.
+    fn exit_slow_start(&mut self);
     fn algorithm(&self) -> CcAlgorithm;
 }
 
@@ -149,6 +151,10 @@ impl CongestionControl for NewReno {
         self.ssthresh = self.ssthresh.max(ssthresh);
     }
 
+    fn exit_slow_start(&mut self) {
+        self.ssthresh = self.cwnd;
+    }
+
     fn algorithm(&self) -> CcAlgorithm {
         CcAlgorithm::NewReno
     }
@@ -177,6 +183,8 @@ pub struct Cubic {
     w_est: f64,
     /// Window at the start of the epoch, in segments.
     cwnd_epoch: f64,
+    /// cwnd when ssthresh was last set (cwnd_prior, 4.3), in segments.
+    cwnd_prior: f64,
 }
 
 impl Cubic {
@@ -190,6 +198,7 @@ impl Cubic {
             epoch: None,
             w_est: 0.0,
             cwnd_epoch: 0.0,
+            cwnd_prior: 0.0,
         }
     }
 
@@ -212,6 +221,7 @@ impl Cubic {
 
     fn reduce(&mut self, flight: usize) {
         let cwnd = self.segs(self.cwnd);
+        self.cwnd_prior = cwnd;
         // 4.7 fast convergence: release bandwidth to newer flows.
         self.w_max = if cwnd < self.w_max {
             cwnd * (1.0 + CUBIC_BETA) / 2.0
@@ -255,8 +265,14 @@ impl CongestionControl for Cubic {
         let t = (now - epoch).as_secs_f64();
         // 4.2: aim for the window one RTT ahead, within [cwnd, 1.5 cwnd].
         let target = self.w_cubic(t + rtt).clamp(cwnd, 1.5 * cwnd);
-        // 4.3: the Reno-friendly estimate with alpha = 3(1-b)/(1+b).
-        let alpha = 3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA);
+        // 4.3: the Reno-friendly estimate with alpha = 3(1-b)/(1+b), and
+        // alpha = 1 once W_est has regained cwnd_prior, so that it grows as
+        // fast as Reno from there.
+        let alpha = if self.w_est >= self.cwnd_prior {
+            1.0
+        } else {
+            3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA)
+        };
         self.w_est += alpha * self.segs(acked) / cwnd;
         let grow = if self.w_cubic(t) < self.w_est {
             // Reno-friendly region: follow W_est.
@@ -304,6 +320,11 @@ impl CongestionControl for Cubic {
     fn restore(&mut self, cwnd: usize, ssthresh: usize) {
         self.cwnd = self.cwnd.max(cwnd);
         self.ssthresh = self.ssthresh.max(ssthresh);
+        self.epoch = None;
+    }
+
+    fn exit_slow_start(&mut self) {
+        self.ssthresh = self.cwnd;
         self.epoch = None;
     }
 
@@ -357,8 +378,8 @@ mod tests {
     /// RFC 9438's curve, followed over a long run with an ACK clock of one
     /// window per RTT: after a loss at W_max = 100 segments the window must
     /// track max(W_cubic(t), W_est(t)) within 5% for 20 simulated seconds
-    /// (at a 20 ms RTT the Reno-friendly estimate leads for the first ~13 s,
-    /// then the convex cubic curve takes over).
+    /// (at a 20 ms RTT the Reno-friendly estimate leads for the first
+    /// seconds, then the convex cubic curve takes over).
     #[test]
     fn cubic_follows_the_rfc_curve() {
         let mss = 1000;
@@ -384,8 +405,16 @@ mod tests {
             let t = (now - start).as_secs_f64();
             // RFC 9438 4.3: the window is the larger of the cubic curve and
             // the Reno-friendly estimate W_est(t) = W_max*b + a*t/RTT.
+            // Alpha is 3(1-b)/(1+b) until W_est regains cwnd_prior (= W_max
+            // here), then 1.
             let alpha = 3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA);
-            let w_est = w_max * CUBIC_BETA + alpha * t / rtt.as_secs_f64();
+            let rounds = t / rtt.as_secs_f64();
+            let to_prior = (w_max - w_max * CUBIC_BETA) / alpha;
+            let w_est = if rounds <= to_prior {
+                w_max * CUBIC_BETA + alpha * rounds
+            } else {
+                w_max + (rounds - to_prior)
+            };
             let w_cubic = CUBIC_C * (t + rtt.as_secs_f64() - k).powi(3) + w_max;
             let expect = w_cubic.max(w_est);
             let got = cc.cwnd() as f64 / mss as f64;

@@ -9,9 +9,11 @@
 use crate::wire::SeqNum;
 use smallvec::SmallVec;
 
-/// Most SACKed ranges remembered. When a new block would exceed it, the
+/// Most SACKed ranges remembered: enough for a window with hundreds of
+/// scattered losses (a slow-start overshoot), small enough that the O(n)
+/// work per block stays bounded. When a new block would exceed it, the
 /// highest range is forgotten (it will be SACKed again or retransmitted).
-pub const MAX_RANGES: usize = 32;
+pub const MAX_RANGES: usize = 1024;
 
 /// RFC 6675's DupThresh.
 pub const DUP_THRESH: usize = 3;

@@ -81,6 +81,31 @@ pub struct TcpStats {
     pub paws_drops: u64,
 }
 
+impl TcpStats {
+    /// Adds another connection's counters to these.
+    pub fn accumulate(&mut self, other: &TcpStats) {
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_acked += other.bytes_acked;
+        self.bytes_received += other.bytes_received;
+        self.segments_sent += other.segments_sent;
+        self.segments_received += other.segments_received;
+        self.segments_retransmitted += other.segments_retransmitted;
+        self.fast_retransmits += other.fast_retransmits;
+        self.timeouts += other.timeouts;
+        self.out_of_order_segments += other.out_of_order_segments;
+        self.dup_acks_received += other.dup_acks_received;
+        self.zero_window_probes += other.zero_window_probes;
+        self.challenge_acks += other.challenge_acks;
+        self.sack_blocks_received += other.sack_blocks_received;
+        self.dsack_received += other.dsack_received;
+        self.spurious_retransmits += other.spurious_retransmits;
+        self.undos += other.undos;
+        self.recoveries += other.recoveries;
+        self.tlp_probes += other.tlp_probes;
+        self.paws_drops += other.paws_drops;
+    }
+}
+
 /// A snapshot of one connection, in the spirit of Linux `tcp_info`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TcpInfo {
@@ -122,8 +147,11 @@ pub struct TcpInfo {
 /// the buffer's capacity while the application keeps up.
 const INITIAL_RCV_WND_LIMIT: usize = 256 * 1024;
 /// RFC 8985 7.2: the worst-case delayed-ACK time added when one segment is
-/// in flight.
-const TLP_WCDELACK: Duration = Duration::from_millis(200);
+/// in flight. The RFC suggests 200 ms, which puts the probe at or past the
+/// 200 ms RTO floor and makes it useless for a lost last segment; peers
+/// that delay ACKs (Linux, ringtcp) do so for at most 40 ms, and a probe
+/// that comes too early only costs one segment.
+const TLP_WCDELACK: Duration = Duration::from_millis(40);
 
 /// Largest window a segment header can carry unscaled.
 const MAX_UNSCALED_WINDOW: usize = 65_535;
@@ -206,7 +234,7 @@ pub struct Tcb {
     pub(crate) persist_backoff: u32,
     pub(crate) keepalive_sent: u32,
     /// The segment being timed: (sequence number that ACKs it, send time).
-    pub(crate) rtt_probe: Option<(SeqNum, Instant)>,
+    pub(crate) rtt_probe: RttProbes,
     pub(crate) last_send: Instant,
 
     // Loss recovery (RFC 5681, RFC 6582).
@@ -268,7 +296,79 @@ pub struct Tcb {
     pub(crate) rcv_wnd_limit: usize,
     pub(crate) rcv_space_copied: usize,
     pub(crate) rcv_space_at: Instant,
+    /// The largest segment the peer has sent: what counts as full-sized.
+    pub(crate) rcv_mss_est: usize,
+    pub(crate) hystart: HyStart,
+    /// SND.MAX when the last RTO fired: duplicate ACKs below it come from
+    /// the go-back-N resend and must not start fast recovery (RFC 6582 3.2
+    /// step 1, RFC 5681 4.3).
+    pub(crate) rto_recover: Option<SeqNum>,
 }
+
+/// Segments being timed: (the sequence number that ACKs each, send time),
+/// oldest first, in a fixed ring so timing costs no allocation. Karn's
+/// rule: the ring is emptied whenever anything is retransmitted.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RttProbes {
+    q: [(SeqNum, Instant); RttProbes::SLOTS],
+    head: usize,
+    len: usize,
+}
+
+impl RttProbes {
+    const SLOTS: usize = 8;
+
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn last(&self) -> Option<SeqNum> {
+        (self.len > 0).then(|| self.q[(self.head + self.len - 1) % Self::SLOTS].0)
+    }
+
+    fn push(&mut self, seq: SeqNum, t: Instant) {
+        if self.len < Self::SLOTS {
+            self.q[(self.head + self.len) % Self::SLOTS] = (seq, t);
+            self.len += 1;
+        }
+    }
+
+    /// Drops every probe `ack` covers; the send time of the newest of them.
+    fn take_acked(&mut self, ack: SeqNum) -> Option<Instant> {
+        let mut sent = None;
+        while self.len > 0 && self.q[self.head].0 <= ack {
+            sent = Some(self.q[self.head].1);
+            self.head = (self.head + 1) % Self::SLOTS;
+            self.len -= 1;
+        }
+        sent
+    }
+}
+
+/// HyStart++ (RFC 9406): leave slow start when the round-trip time of a
+/// round grows by more than a threshold, through a few rounds of
+/// conservative slow start, instead of overshooting the path's queue by up
+/// to a whole window.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HyStart {
+    /// The round ends when SND.UNA passes this.
+    round_end: SeqNum,
+    last_round_min: Option<Duration>,
+    cur_round_min: Option<Duration>,
+    /// In conservative slow start: the baseline RTT and rounds done.
+    css: Option<(Duration, u32)>,
+    done: bool,
+}
+
+/// RFC 9406 4.3 constants.
+const HS_MIN_RTT_THRESH: Duration = Duration::from_millis(4);
+const HS_MAX_RTT_THRESH: Duration = Duration::from_millis(16);
+const HS_CSS_GROWTH_DIVISOR: usize = 4;
+const HS_CSS_ROUNDS: u32 = 5;
 
 /// What the shared arrival steps decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,7 +440,7 @@ impl Tcb {
             retries: 0,
             persist_backoff: 0,
             keepalive_sent: 0,
-            rtt_probe: None,
+            rtt_probe: RttProbes::default(),
             last_send: now,
             cc: cc::new_controller(cfg.congestion, mss),
             dup_acks: 0,
@@ -373,6 +473,9 @@ impl Tcb {
             rcv_wnd_limit: cfg.recv_buffer.min(INITIAL_RCV_WND_LIMIT),
             rcv_space_copied: 0,
             rcv_space_at: now,
+            rcv_mss_est: 536,
+            hystart: HyStart::default(),
+            rto_recover: None,
         }
     }
 
@@ -606,7 +709,11 @@ impl Tcb {
         let edge = self.open_edge(syn);
         let step = (self.recv_buf.capacity() / 2).min(self.cfg.mss as usize) as u32;
         let grow = edge.diff(self.rcv_adv);
-        if grow >= step as i32 || self.rcv_adv < self.rcv_nxt {
+        // While out-of-order data waits for a hole to fill, the edge stays
+        // put: a window update would make our duplicate ACKs not count as
+        // duplicates at the sender (RFC 5681 2, condition (e)).
+        let frozen = self.recv_buf.has_holes() && self.rcv_adv >= self.rcv_nxt;
+        if !frozen && (grow >= step as i32 || self.rcv_adv < self.rcv_nxt) {
             self.rcv_adv = edge;
         }
         let wnd = (self.rcv_adv.diff(self.rcv_nxt)).max(0) as usize;
@@ -623,6 +730,10 @@ impl Tcb {
 
     /// The window increase an update would announce.
     fn window_update_due(&self) -> bool {
+        if self.recv_buf.has_holes() {
+            // The edge is frozen while holes wait (see window_to_advertise).
+            return false;
+        }
         let edge = self.open_edge(false);
         let grow = edge.diff(self.rcv_adv);
         let threshold = (2 * self.cfg.mss as usize).min(self.recv_buf.capacity() / 2) as i32;
@@ -743,6 +854,11 @@ impl Tcb {
         // First: sequence number.
         if !self.acceptable(seg) {
             if !seg.flags.rst() {
+                let len = seg.payload.len();
+                if self.sack_enabled && len > 0 && seg.seq + len <= self.rcv_nxt {
+                    // RFC 2883: an old duplicate is reported as a D-SACK.
+                    self.dsack = Some((seg.seq, seg.seq + len));
+                }
                 self.out_of_window_ack(now, seg);
             }
             return Arrival::Dropped;
@@ -863,6 +979,7 @@ impl Tcb {
         // RFC 6675 5: SACK also declares loss without three duplicates.
         if self.sack_enabled
             && self.recover.is_none()
+            && !self.after_rto()
             && self.snd_max > self.snd_una
             && self.scoreboard.is_lost(self.snd_una, self.snd_mss)
         {
@@ -924,6 +1041,7 @@ impl Tcb {
     /// Fast retransmit and the start of loss recovery (RFC 5681 3.2,
     /// RFC 6582 3.2 step 2, RFC 6675 5 step 4).
     fn enter_recovery(&mut self, now: Instant) {
+        self.hystart.done = true;
         self.undo = Some((self.cc.cwnd(), self.cc.ssthresh()));
         self.episode_rtx = 0;
         self.episode_dsack = 0;
@@ -970,13 +1088,11 @@ impl Tcb {
         // RTT sample (Karn's rule: the probe was cleared on retransmission).
         // With timestamps, the echo times retransmitted data as well (RFC
         // 7323 4.1), at the timestamp clock's millisecond resolution.
-        if let Some((seq, sent)) = self.rtt_probe
-            && ack >= seq
-        {
+        if let Some(sent) = self.rtt_probe.take_acked(ack) {
             self.rtt.sample(now - sent);
-            self.rtt_probe = None;
+            self.hystart_sample(now - sent);
         } else if self.ts_enabled
-            && self.rtt_probe.is_none()
+            && self.rtt_probe.is_empty()
             && let Some(tsecr) = tsecr.filter(|&t| t != 0)
         {
             let ms = self.ts_now(now).wrapping_sub(tsecr);
@@ -1012,8 +1128,16 @@ impl Tcb {
                     flight_before + 3 * self.snd_mss >= cwnd
                 };
                 if limited {
-                    self.cc.on_ack(now, acked, flight_before, self.rtt.srtt());
+                    // Conservative slow start grows a quarter as fast.
+                    let in_css = self.hystart.css.is_some() && cwnd < self.cc.ssthresh();
+                    let grow = if in_css {
+                        acked / HS_CSS_GROWTH_DIVISOR
+                    } else {
+                        acked
+                    };
+                    self.cc.on_ack(now, grow, flight_before, self.rtt.srtt());
                 }
+                self.hystart_round(ack);
             }
         }
         self.dup_acks = 0;
@@ -1040,11 +1164,70 @@ impl Tcb {
                 let cwnd = self.cc.cwnd();
                 self.cc.set_cwnd(cwnd + self.snd_mss);
             }
-        } else if self.dup_acks as usize >= super::sack::DUP_THRESH {
+        } else if self.dup_acks as usize >= super::sack::DUP_THRESH && !self.after_rto() {
             self.enter_recovery(now);
         } else {
             // RFC 3042: limited transmit, one new segment per early dup ACK.
             self.lt_allow = self.dup_acks as usize * self.snd_mss;
+        }
+    }
+
+    fn hystart_sample(&mut self, rtt: Duration) {
+        let hs = &mut self.hystart;
+        if !hs.done {
+            hs.cur_round_min = Some(hs.cur_round_min.map_or(rtt, |m| m.min(rtt)));
+        }
+    }
+
+    /// At the end of each round of slow start, RFC 9406 4.2: enter
+    /// conservative slow start on an RTT increase, leave it if the RTT
+    /// falls back, leave slow start after CSS_ROUNDS.
+    fn hystart_round(&mut self, ack: SeqNum) {
+        if self.hystart.done || ack < self.hystart.round_end {
+            return;
+        }
+        let in_slow_start = self.cc.cwnd() < self.cc.ssthresh();
+        let hs = &mut self.hystart;
+        hs.round_end = self.snd_max;
+        let (last, cur) = (hs.last_round_min, hs.cur_round_min.take());
+        if !in_slow_start {
+            hs.done = true;
+            return;
+        }
+        if let Some(cur) = cur {
+            match hs.css {
+                None => {
+                    if let Some(last) = last {
+                        let thresh = (last / 8).clamp(HS_MIN_RTT_THRESH, HS_MAX_RTT_THRESH);
+                        if cur >= last + thresh {
+                            hs.css = Some((cur, 0));
+                        }
+                    }
+                }
+                Some((baseline, _)) if cur < baseline => hs.css = None,
+                Some((baseline, rounds)) => {
+                    if rounds + 1 >= HS_CSS_ROUNDS {
+                        hs.done = true;
+                        hs.css = None;
+                        self.cc.exit_slow_start();
+                    } else {
+                        hs.css = Some((baseline, rounds + 1));
+                    }
+                }
+            }
+            self.hystart.last_round_min = Some(cur);
+        }
+    }
+
+    /// Still resending what was outstanding when the RTO fired.
+    fn after_rto(&mut self) -> bool {
+        match self.rto_recover {
+            Some(r) if self.snd_una < r => true,
+            Some(_) => {
+                self.rto_recover = None;
+                false
+            }
+            None => false,
         }
     }
 
@@ -1137,8 +1320,11 @@ impl Tcb {
                         self.want_readable = false;
                         self.raise(ev::READABLE);
                     }
-                    if data.len() >= self.cfg.mss as usize || ins.advanced >= self.cfg.mss as usize
-                    {
+                    // A full-sized segment is one as large as the largest the
+                    // peer has sent (its MSS less its options), as Linux
+                    // estimates rcv_mss.
+                    self.rcv_mss_est = self.rcv_mss_est.max(data.len().min(self.cfg.mss as usize));
+                    if data.len() >= self.rcv_mss_est || ins.advanced >= self.rcv_mss_est {
                         self.unacked_segs += 1;
                     }
                     self.autotune(now);
@@ -1260,11 +1446,15 @@ impl Tcb {
             }
             self.recover = None;
             self.dup_acks = 0;
-            self.rtt_probe = None;
+            self.rtt_probe.clear();
             self.snd_nxt = self.snd_una;
-            // RFC 2018 8 / RFC 6675 5.1: after a timeout, SACK information
-            // is not trusted (the receiver may have reneged).
-            self.scoreboard.clear();
+            self.rto_recover = Some(self.snd_max);
+            // RFC 6675 5.1: the go-back-N resend skips what the peer has
+            // SACKed. After a second timeout in a row the SACK information
+            // is dropped (RFC 2018 8: the receiver may have reneged).
+            if self.retries >= 2 {
+                self.scoreboard.clear();
+            }
             self.high_rxt = self.snd_una;
             self.tlp_at = None;
             self.tlp_out = false;
@@ -1449,7 +1639,7 @@ impl Tcb {
         let n = self.emit(now, buf, seq, flags, (off, len), TcpOptions::default())?;
         self.stats.segments_retransmitted += 1;
         self.episode_rtx += 1;
-        self.rtt_probe = None;
+        self.rtt_probe.clear();
         let end = seq + len + flags.fin() as usize;
         if self.high_rxt < end {
             self.high_rxt = end;
@@ -1530,6 +1720,13 @@ impl Tcb {
         }
 
         // New data (or data resent after an RTO) and the FIN.
+        if self.snd_nxt < self.snd_max && !self.scoreboard.is_empty() {
+            for &(s, e) in self.scoreboard.ranges() {
+                if self.snd_nxt.in_range(s, e) {
+                    self.snd_nxt = e.min(self.snd_max);
+                }
+            }
+        }
         let off = self.snd_nxt.diff(data_start).max(0) as usize;
         let unsent = self.send_buf.len().saturating_sub(off);
         let fin_unsent = fin_seq.is_some_and(|f| self.snd_nxt <= f);
@@ -1600,8 +1797,17 @@ impl Tcb {
         if retransmission {
             self.stats.segments_retransmitted += 1;
             self.episode_rtx += 1;
-        } else if self.rtt_probe.is_none() && len > 0 {
-            self.rtt_probe = Some((end, now));
+        } else if len > 0 {
+            // Several timed segments per window: HyStart++ needs the RTT
+            // as the queue builds within a round, not only its first one.
+            let spacing = (self.flight() / RttProbes::SLOTS).max(self.snd_mss);
+            if self
+                .rtt_probe
+                .last()
+                .is_none_or(|l| end.diff(l) >= spacing as i32)
+            {
+                self.rtt_probe.push(end, now);
+            }
         }
         // RFC 5681 4.1: restart from the initial window after an idle
         // period longer than the RTO.
@@ -1640,7 +1846,7 @@ impl Tcb {
         self.snd_nxt = iss + 1u32;
         if self.snd_max == iss {
             self.snd_max = iss + 1u32;
-            self.rtt_probe = Some((iss + 1u32, now));
+            self.rtt_probe.push(iss + 1u32, now);
         } else {
             self.stats.segments_retransmitted += 1;
         }

@@ -1,0 +1,341 @@
+//! Loss recovery, tail loss probes, spurious retransmissions and congestion
+//! control in the deterministic simulator, with exactly the packets a test
+//! names lost or delayed.
+
+use ringtcp::sim::apps::{BulkPeer, Role};
+use ringtcp::sim::{LinkConfig, Network, Shape};
+use ringtcp::stack::StackConfig;
+use ringtcp::tcp::{CcAlgorithm, TcpConfig, TcpInfo};
+use ringtcp::time::Instant;
+use ringtcp::wire::{parse_ipv4, tcp::parse_tcp};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::rc::Rc;
+use std::time::Duration;
+
+const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+/// A client on node 0 sending `bytes` to a server on node 1 over `link`.
+fn upload(seed: u64, link: LinkConfig, bytes: u64, tcp: TcpConfig) -> Network {
+    let mut net = Network::new(seed);
+    let mut ca = StackConfig::new(A, seed);
+    let mut cb = StackConfig::new(B, seed + 1);
+    ca.tcp = tcp;
+    cb.tcp = tcp;
+    let client = BulkPeer::new(
+        Role::Client {
+            remote: SocketAddrV4::new(B, 80),
+            connections: 1,
+        },
+        bytes,
+        0,
+    );
+    let server = BulkPeer::new(
+        Role::Server {
+            port: 80,
+            connections: 1,
+        },
+        0,
+        bytes,
+    );
+    net.add_node(ca, link.clone(), Box::new(client));
+    net.add_node(cb, link, Box::new(server));
+    net
+}
+
+fn rtt_link(one_way_ms: u64) -> LinkConfig {
+    LinkConfig {
+        latency: Duration::from_millis(one_way_ms),
+        ..LinkConfig::default()
+    }
+}
+
+/// Information about a data segment from node 0.
+struct Seg {
+    seq: u32,
+    len: usize,
+    fin: bool,
+}
+
+fn data_seg(from: usize, bytes: &[u8]) -> Option<Seg> {
+    if from != 0 {
+        return None;
+    }
+    let (ip, p) = parse_ipv4(bytes, false).ok()?;
+    let t = parse_tcp(p, ip.src, ip.dst, false).ok()?;
+    (!t.payload.is_empty() || t.flags.fin()).then_some(Seg {
+        seq: t.seq.0,
+        len: t.payload.len(),
+        fin: t.flags.fin(),
+    })
+}
+
+/// Drops the first transmission of the client's data segments number
+/// `nth` (counting distinct sequence numbers from 1).
+fn drop_first_sends(net: &mut Network, nth: &'static [usize]) {
+    let mut seen = HashSet::new();
+    net.set_shaper(move |_, from, bytes| {
+        let Some(s) = data_seg(from, bytes) else {
+            return Shape::Pass;
+        };
+        if seen.insert(s.seq) && nth.contains(&seen.len()) {
+            Shape::Drop
+        } else {
+            Shape::Pass
+        }
+    });
+}
+
+/// Runs to completion and returns the sender's negotiated state and its
+/// counters over the whole connection (the client finishes its side as
+/// soon as it has queued everything and seen the server's FIN, so the
+/// counters come from the stack, which keeps them after the connection).
+#[track_caller]
+fn run_and_sender_info(net: &mut Network, bytes: u64) -> TcpInfo {
+    net.run(Duration::from_secs(600))
+        .expect("the transfer completes");
+    let client = net.app::<BulkPeer>(0);
+    let server = net.app::<BulkPeer>(1);
+    assert!(
+        client.errors.is_empty() && server.errors.is_empty(),
+        "{:?} {:?}",
+        client.errors,
+        server.errors
+    );
+    assert_eq!(
+        server.bytes_verified, bytes,
+        "byte-exact, nothing delivered twice"
+    );
+    let mut info = client.infos[0].clone();
+    // Let the close finish so every retransmission is counted.
+    let end = net.now() + Duration::from_secs(5);
+    let _ = net.run_until(Duration::from_secs(3600), |n| n.now() >= end);
+    info.stats = net.stack(0).tcp_totals();
+    info
+}
+
+fn tcp(sack: bool, cc: CcAlgorithm) -> TcpConfig {
+    TcpConfig {
+        sack,
+        congestion: cc,
+        ..TcpConfig::default()
+    }
+}
+
+#[test]
+fn single_loss_repaired_by_one_fast_retransmit() {
+    for sack in [true, false] {
+        let mut net = upload(1, rtt_link(10), 2_000_000, tcp(sack, CcAlgorithm::Cubic));
+        drop_first_sends(&mut net, &[40]);
+        let info = run_and_sender_info(&mut net, 2_000_000);
+        let st = &info.stats;
+        assert_eq!(info.sack, sack);
+        assert_eq!(st.timeouts, 0, "sack={sack}: no RTO");
+        assert_eq!(st.fast_retransmits, 1, "sack={sack}");
+        assert_eq!(st.recoveries, 1, "sack={sack}");
+        assert_eq!(
+            st.segments_retransmitted, 1,
+            "sack={sack}: only the lost segment"
+        );
+    }
+}
+
+#[test]
+fn three_losses_in_one_window_one_recovery_with_sack() {
+    let mut net = upload(2, rtt_link(10), 3_000_000, tcp(true, CcAlgorithm::Cubic));
+    drop_first_sends(&mut net, &[60, 64, 68]);
+    let info = run_and_sender_info(&mut net, 3_000_000);
+    let st = &info.stats;
+    assert!(info.sack);
+    assert_eq!(st.timeouts, 0);
+    assert_eq!(st.recoveries, 1, "one recovery episode");
+    assert_eq!(st.segments_retransmitted, 3, "each lost segment once");
+    assert!(st.sack_blocks_received > 0);
+}
+
+#[test]
+fn three_losses_in_one_window_newreno_partial_acks() {
+    let mut net = upload(3, rtt_link(10), 3_000_000, tcp(false, CcAlgorithm::NewReno));
+    drop_first_sends(&mut net, &[60, 64, 68]);
+    let info = run_and_sender_info(&mut net, 3_000_000);
+    let st = &info.stats;
+    assert!(!info.sack);
+    assert_eq!(st.timeouts, 0);
+    assert_eq!(
+        st.recoveries, 1,
+        "one recovery episode, partial ACKs stay in it"
+    );
+    assert_eq!(st.segments_retransmitted, 3, "each lost segment once");
+}
+
+#[test]
+fn lost_tail_repaired_by_tlp_before_the_rto() {
+    let mut net = upload(4, rtt_link(10), 200_000, TcpConfig::default());
+    // Drop the first transmission of the segment carrying the FIN (the
+    // tail), and remember when each copy of it was sent.
+    let fins: Rc<RefCell<Vec<Instant>>> = Rc::default();
+    let f2 = fins.clone();
+    let mut dropped = false;
+    net.set_shaper(move |now, from, bytes| match data_seg(from, bytes) {
+        Some(s) if s.fin => {
+            f2.borrow_mut().push(now);
+            let _ = (s.seq, s.len);
+            if dropped {
+                Shape::Pass
+            } else {
+                dropped = true;
+                Shape::Drop
+            }
+        }
+        _ => Shape::Pass,
+    });
+    let info = run_and_sender_info(&mut net, 200_000);
+    let st = &info.stats;
+    assert_eq!(st.timeouts, 0, "no RTO");
+    assert!(st.tlp_probes >= 1, "a probe was sent");
+    let fins = fins.borrow();
+    assert!(fins.len() >= 2, "the tail was sent again");
+    let gap = fins[1] - fins[0];
+    // RTT 20 ms: the probe fires at 2*SRTT plus a little; the RTO would
+    // not fire before 200 ms.
+    assert!(gap < Duration::from_millis(120), "repaired after {gap:?}");
+}
+
+#[test]
+fn spurious_retransmission_detected_by_dsack_and_undone() {
+    let mut net = upload(5, rtt_link(10), 2_000_000, tcp(true, CcAlgorithm::Cubic));
+    // Hold segment 40 back 8 ms: the segments behind it arrive first and
+    // trigger a fast retransmit, then the original arrives as well.
+    let mut seen = HashSet::new();
+    net.set_shaper(move |_, from, bytes| match data_seg(from, bytes) {
+        Some(s) if seen.insert(s.seq) && seen.len() == 40 => Shape::Delay(Duration::from_millis(8)),
+        _ => Shape::Pass,
+    });
+    let info = run_and_sender_info(&mut net, 2_000_000);
+    let st = &info.stats;
+    assert_eq!(st.fast_retransmits, 1);
+    assert!(
+        st.dsack_received >= 1,
+        "the receiver reported the duplicate"
+    );
+    assert_eq!(st.spurious_retransmits, 1);
+    assert_eq!(st.undos, 1, "the window cut was undone");
+}
+
+/// Receiver-side goodput between two instants, from the ACKs node 1 sends.
+fn goodput_tap(net: &mut Network) -> Rc<RefCell<Vec<(Instant, u32)>>> {
+    let acks: Rc<RefCell<Vec<(Instant, u32)>>> = Rc::default();
+    let a2 = acks.clone();
+    net.set_tap(move |now, from, bytes| {
+        if from != 1 {
+            return;
+        }
+        if let Ok((ip, p)) = parse_ipv4(bytes, false)
+            && let Ok(t) = parse_tcp(p, ip.src, ip.dst, false)
+            && t.flags.ack()
+        {
+            a2.borrow_mut().push((now, t.ack.0));
+        }
+    });
+    acks
+}
+
+fn rate_between(acks: &[(Instant, u32)], from: Duration, to: Duration) -> f64 {
+    let at = |t: Duration| {
+        let t = Instant::ZERO + t;
+        acks.iter()
+            .rev()
+            .find(|a| a.0 <= t)
+            .map(|a| (a.0, a.1))
+            .expect("acks by then")
+    };
+    let (t0, a0) = at(from);
+    let (t1, a1) = at(to);
+    a1.wrapping_sub(a0) as f64 * 8.0 / (t1 - t0).as_secs_f64()
+}
+
+fn gigabit_link(loss: f64) -> LinkConfig {
+    LinkConfig {
+        latency: Duration::from_millis(5),
+        bandwidth_bps: Some(1_000_000_000),
+        // One bandwidth-delay product of queue.
+        queue_bytes: 1_250_000,
+        loss,
+        ..LinkConfig::default()
+    }
+}
+
+#[test]
+fn clean_gigabit_10ms_path_runs_at_link_rate() {
+    let mut net = upload(6, gigabit_link(0.0), 600_000_000, TcpConfig::default());
+    let acks = goodput_tap(&mut net);
+    let info = run_and_sender_info(&mut net, 600_000_000);
+    let rate = rate_between(
+        &acks.borrow(),
+        Duration::from_secs(2),
+        Duration::from_secs(4),
+    );
+    println!(
+        "clean 1 Gbit/s, 10 ms RTT: {:.1} Mbit/s after slow start ({info:?})",
+        rate / 1e6
+    );
+    assert!(info.window_scale.is_some());
+    assert!(
+        rate >= 0.9 * 1e9 * 1448.0 / 1500.0,
+        "{:.1} Mbit/s",
+        rate / 1e6
+    );
+}
+
+/// 0.01% random loss on the same path, for CUBIC and NewReno, beside what
+/// the response functions predict (RFC 9438 5.1 and Mathis et al.).
+#[test]
+fn random_loss_cubic_and_newreno_against_their_response_functions() {
+    let p: f64 = 1e-4;
+    let rtt = 0.010;
+    let mss = 1448.0 * 8.0;
+    let mathis = mss / rtt * (1.5f64).sqrt() / p.sqrt();
+    // RFC 9438 5.1: the average window (segments) of the cubic curve, and
+    // of its Reno-friendly region, whichever is larger. The Reno-friendly
+    // AIMD (alpha = 3(1-b)/(1+b), b = 0.7) averages sqrt(alpha(1+b) /
+    // (2(1-b)p)) = sqrt(1.5/p), Reno's own figure: at this RTT and loss
+    // rate the cubic curve is the smaller, so CUBIC behaves as Reno does.
+    let c = 0.4f64;
+    let b = 0.7f64;
+    let cubic_w = (c * (3.0 + b) / (4.0 * (1.0 - b))).powf(0.25) * (rtt.powf(0.75) / p.powf(0.75));
+    let friendly_w = (1.5 / p).sqrt();
+    let cubic_pred = cubic_w.max(friendly_w) * mss / rtt;
+    let mut rates = Vec::new();
+    for cc in [CcAlgorithm::Cubic, CcAlgorithm::NewReno] {
+        let mut total = 0.0;
+        for seed in 10..13 {
+            let mut net = upload(seed, gigabit_link(p), 300_000_000, tcp(true, cc));
+            let acks = goodput_tap(&mut net);
+            net.run_until(Duration::from_secs(600), |n| {
+                n.now() >= Instant::ZERO + Duration::from_secs(20)
+            })
+            .expect("runs 20 s");
+            total += rate_between(
+                &acks.borrow(),
+                Duration::from_secs(5),
+                Duration::from_secs(20),
+            );
+        }
+        rates.push(total / 3.0);
+    }
+    println!(
+        "0.01% loss, 1 Gbit/s, 10 ms: CUBIC {:.1} Mbit/s (RFC 9438 predicts {:.1}), NewReno {:.1} Mbit/s (Mathis predicts {:.1}); link cap 1000",
+        rates[0] / 1e6,
+        cubic_pred.min(1e9) / 1e6,
+        rates[1] / 1e6,
+        mathis.min(1e9) / 1e6
+    );
+    assert!(
+        rates[0] >= rates[1],
+        "CUBIC {:.1} below NewReno {:.1}",
+        rates[0] / 1e6,
+        rates[1] / 1e6
+    );
+}
