@@ -838,3 +838,55 @@ fn persistent_lab_device_goes_with_the_namespace() {
         thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `bench --lab --json` makes its own namespace with the kernel as peer
+/// and ends with one JSON object holding every figure. The figures are not
+/// asserted (they are measurements), only that each was measured.
+#[test]
+fn bench_lab_json_every_mode() {
+    // Only to learn whether namespaces can be made here; bench makes its own.
+    let Some(probe) = lab("bench_lab_json_every_mode") else {
+        return;
+    };
+    drop(probe);
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["download"], &["\"gbps\":"]),
+        (&["upload"], &["\"gbps\":"]),
+        (
+            &["pingpong"],
+            &["\"p50_us\":", "\"p999_us\":", "\"max_us\":", "\"per_sec\":"],
+        ),
+        (&["connect"], &["\"per_sec\":", "\"p99_us\":"]),
+        (&["streams", "3"], &["\"gbps\":"]),
+        (&["--api", "blocking", "download"], &["\"gbps\":"]),
+        (&["--api", "blocking", "pingpong"], &["\"p50_us\":"]),
+    ];
+    for (args, keys) in cases {
+        let mut all = vec!["--lab", "--seconds", "1", "--json"];
+        all.extend_from_slice(args);
+        let ran = run_with_tun("bench", &all, None);
+        assert_success(&ran, &format!("bench {all:?}"));
+        let out = String::from_utf8_lossy(&ran.stdout);
+        let last = out.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with('{') && last.ends_with('}'),
+            "bench {all:?}: last line {last:?}"
+        );
+        assert!(last.contains("\"label\":\"ringtcp\""), "{last}");
+        assert!(
+            last.contains("\"cpu_user_s\":") && last.contains("\"settings\":"),
+            "{last}"
+        );
+        for key in *keys {
+            let at = last
+                .find(key)
+                .unwrap_or_else(|| panic!("bench {all:?}: no {key} in {last}"));
+            let value: f64 = last[at + key.len()..]
+                .split([',', '}'])
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("bench {all:?}: {key} is not a number in {last}"));
+            assert!(value > 0.0, "bench {all:?}: {key} measured nothing: {last}");
+        }
+    }
+}

@@ -1,30 +1,41 @@
 //! Send and receive buffers.
 //!
-//! Both are fixed-capacity byte rings whose storage is allocated once when
-//! the connection is created (zeroed allocation, so untouched pages cost no
-//! memory). The receive side reassembles out-of-order segments with a bounded
-//! list of ranges (RFC 9293 3.10.7.4, "seventh, process the segment text");
+//! Both are fixed-capacity byte rings whose storage grows as bytes are held,
+//! up to the capacity, and is then reused. The receive side reassembles
+//! out-of-order segments with a bounded list of ranges (RFC 9293 3.10.7.4, "seventh, process the segment text");
 //! where segments overlap, the bytes that arrived first are kept.
 
-/// A byte ring with a fixed capacity.
+/// A byte ring with a fixed capacity whose storage grows on demand.
+///
+/// Storage is allocated as bytes are actually held (doubling, from 4 KiB
+/// up to the capacity), so ten thousand short connections with 4 MiB
+/// buffers cost what they use, not 80 GB of zeroed memory; a bulk
+/// connection reaches its full storage in a few round trips and then never
+/// allocates again.
 #[derive(Debug)]
 struct Ring {
-    storage: Box<[u8]>,
+    storage: Vec<u8>,
     /// Index of the first byte.
     head: usize,
+    /// The capacity the storage may grow to.
+    max: usize,
 }
+
+/// Smallest storage a ring allocates.
+const MIN_RING: usize = 4096;
 
 impl Ring {
     fn new(capacity: usize) -> Ring {
         Ring {
-            storage: vec![0u8; capacity].into_boxed_slice(),
+            storage: Vec::new(),
             head: 0,
+            max: capacity,
         }
     }
 
     #[inline]
     fn capacity(&self) -> usize {
-        self.storage.len()
+        self.max
     }
 
     #[inline]
@@ -33,14 +44,33 @@ impl Ring {
         if i >= cap { i - cap } else { i }
     }
 
+    /// Makes the storage hold at least `needed` bytes from head, keeping
+    /// every byte at its offset from head.
+    fn grow(&mut self, needed: usize) {
+        let old = self.storage.len();
+        if needed <= old {
+            return;
+        }
+        let new_len = (old * 2).max(MIN_RING).max(needed).min(self.max);
+        let mut v = vec![0u8; new_len];
+        if old > 0 {
+            let first = old - self.head;
+            v[..first].copy_from_slice(&self.storage[self.head..]);
+            v[first..old].copy_from_slice(&self.storage[..self.head]);
+        }
+        self.storage = v;
+        self.head = 0;
+    }
+
     /// Copies `data` to offset `off` from head (off + len <= capacity).
     fn write_at(&mut self, off: usize, data: &[u8]) {
         debug_assert!(off + data.len() <= self.capacity());
         if data.is_empty() {
             return;
         }
+        self.grow(off + data.len());
         let start = self.wrap(self.head + off);
-        let first = data.len().min(self.capacity() - start);
+        let first = data.len().min(self.storage.len() - start);
         self.storage[start..start + first].copy_from_slice(&data[..first]);
         let rest = data.len() - first;
         if rest > 0 {
@@ -50,12 +80,12 @@ impl Ring {
 
     /// The bytes at `off..off+len` from head as up to two slices.
     fn slices(&self, off: usize, len: usize) -> (&[u8], &[u8]) {
-        debug_assert!(off + len <= self.capacity());
         if len == 0 {
             return (&[], &[]);
         }
+        debug_assert!(off + len <= self.storage.len());
         let start = self.wrap(self.head + off);
-        let first = len.min(self.capacity() - start);
+        let first = len.min(self.storage.len() - start);
         (
             &self.storage[start..start + first],
             &self.storage[..len - first],
@@ -333,6 +363,21 @@ mod tests {
         sb.copy_out(0, &mut out);
         assert_eq!(&out, b"efghijkl");
         assert_eq!(sb.free(), 0);
+    }
+
+    #[test]
+    fn storage_grows_keeping_wrapped_bytes_in_place() {
+        let mut sb = SendBuffer::new(1 << 20);
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        assert_eq!(sb.write(&data[..3000]), 3000);
+        sb.consume(2000);
+        // 4 KiB of storage with head at 2000: this write wraps, then grows.
+        assert_eq!(sb.write(&data[3000..4000]), 1000);
+        assert_eq!(sb.write(&data[4000..20_000]), 16_000);
+        let mut out = vec![0u8; 18_000];
+        sb.copy_out(0, &mut out);
+        assert_eq!(&out[..], &data[2000..20_000]);
+        assert!(sb.ring.storage.len() >= 18_000 && sb.ring.storage.len() <= 1 << 20);
     }
 
     #[test]
