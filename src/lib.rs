@@ -25,3 +25,8 @@ pub mod stack;
 pub mod tcp;
 pub mod time;
 pub mod wire;
+
+/// The examples in README.md, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
