@@ -90,6 +90,31 @@ impl Sock {
     fn lock(&self) -> MutexGuard<'_, SockState> {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Waits for the loop to change this socket's state, until `deadline`
+    /// if there is one (then `WouldBlock`, as std's timed-out reads and
+    /// writes report).
+    fn wait<'a>(
+        &'a self,
+        st: MutexGuard<'a, SockState>,
+        deadline: Option<StdInstant>,
+        timed_out: &str,
+    ) -> io::Result<MutexGuard<'a, SockState>> {
+        match deadline {
+            Some(d) => {
+                let now = StdInstant::now();
+                if now >= d {
+                    return Err(io::Error::new(ErrorKind::WouldBlock, timed_out.to_string()));
+                }
+                Ok(self
+                    .cv
+                    .wait_timeout(st, d - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0)
+            }
+            None => Ok(self.cv.wait(st).unwrap_or_else(|e| e.into_inner())),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -541,20 +566,7 @@ impl TcpStream {
             if let Some((kind, msg)) = st.error.clone() {
                 return Err(io::Error::new(kind, msg));
             }
-            st = match deadline {
-                Some(d) => {
-                    let now = StdInstant::now();
-                    if now >= d {
-                        return Err(io::Error::new(ErrorKind::WouldBlock, "read timed out"));
-                    }
-                    self.sock
-                        .cv
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-                None => self.sock.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
-            };
+            st = self.sock.wait(st, deadline, "read timed out")?;
         }
     }
 
@@ -566,8 +578,8 @@ impl TcpStream {
         let deadline = st.write_timeout.map(|t| StdInstant::now() + t);
         loop {
             if let Some((kind, msg)) = st.error.clone() {
-                // After a reset the next write says so; later ones, like
-                // std's, report a broken pipe.
+                // Every write after a failure reports it (std reports a
+                // reset once, then a broken pipe).
                 return Err(io::Error::new(kind, msg));
             }
             if st.tx_shut {
@@ -591,20 +603,7 @@ impl TcpStream {
                 }
                 return Ok(n);
             }
-            st = match deadline {
-                Some(d) => {
-                    let now = StdInstant::now();
-                    if now >= d {
-                        return Err(io::Error::new(ErrorKind::WouldBlock, "write timed out"));
-                    }
-                    self.sock
-                        .cv
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-                None => self.sock.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
-            };
+            st = self.sock.wait(st, deadline, "write timed out")?;
         }
     }
 
