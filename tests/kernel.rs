@@ -208,7 +208,15 @@ fn five_hundred_concurrent_connections_1mb_each() {
     let Some(mut lab) = lab_or_skip("five_hundred_concurrent_connections_1mb_each") else {
         return;
     };
-    run_bulk(&mut lab, config(5), 5003, 500, MB);
+    let t0 = std::time::Instant::now();
+    let d = run_bulk(&mut lab, config(5), 5003, 500, MB);
+    eprintln!(
+        "500 conns: {:?} {:?} {:?} {:?}",
+        t0.elapsed(),
+        d.stack_totals(),
+        d.stats(),
+        d.stack_counters()
+    );
 }
 
 #[test]

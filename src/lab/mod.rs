@@ -51,7 +51,7 @@ pub const PREFIX_LEN: u8 = 24;
 /// Default name of the lab's TUN interface.
 pub const DEFAULT_TUN_NAME: &str = "rtun0";
 
-/// How to build a lab. `Default`: `rtun0`, MTU 1500, txqueuelen 1000, no
+/// How to build a lab. `Default`: `rtun0`, MTU 1500, txqueuelen 10000, no
 /// vnet header, no offloads, not persistent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabConfig {
@@ -79,7 +79,7 @@ impl Default for LabConfig {
         LabConfig {
             tun_name: DEFAULT_TUN_NAME.to_owned(),
             mtu: 1500,
-            txqueuelen: 1000,
+            txqueuelen: 10_000,
             vnet_hdr: false,
             offloads: false,
             persistent: false,
@@ -338,7 +338,7 @@ mod tests {
         assert_eq!(lab.tun_name(), DEFAULT_TUN_NAME);
         assert_eq!(lab.mtu(), 1500);
         assert_eq!(netif::mtu("rtun0").unwrap(), 1500);
-        assert_eq!(netif::txqueuelen("rtun0").unwrap(), 1000);
+        assert_eq!(netif::txqueuelen("rtun0").unwrap(), 10_000);
         // The rtnetlink fallback used inside user namespaces.
         netif::set_txqueuelen_netlink("rtun0", 1234).unwrap();
         assert_eq!(netif::txqueuelen("rtun0").unwrap(), 1234);

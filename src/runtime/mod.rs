@@ -307,6 +307,11 @@ impl Driver {
         &self.stats
     }
 
+    /// The stack's drop counters.
+    pub fn stack_counters(&self) -> crate::stack::Counters {
+        self.stack.counters().clone()
+    }
+
     /// TCP counters summed over every connection the stack has had.
     pub fn stack_totals(&self) -> crate::tcp::TcpStats {
         self.stack.tcp_totals()
