@@ -417,10 +417,12 @@ impl Stack {
             let Some(conn) = slot.conn.take() else {
                 return;
             };
-            if conn.is_synchronized() && !conn.tcb().acceptable(&seg) {
-                self.counters.tcp_out_of_window += 1;
-            }
-            slot.conn = Some(conn.on_segment(now, &seg));
+            // The connection runs the acceptability test; the stack's
+            // counter follows the connection's, not a second test.
+            let before = conn.tcb().stats().out_of_window;
+            let conn = conn.on_segment(now, &seg);
+            self.counters.tcp_out_of_window += conn.tcb().stats().out_of_window - before;
+            slot.conn = Some(conn);
             self.after_update(idx);
             return;
         }

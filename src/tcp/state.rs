@@ -226,6 +226,7 @@ impl SynReceived {
             return Conn::SynReceived(self);
         }
         if !tcb.acceptable(seg) {
+            tcb.stats.out_of_window += 1;
             tcb.stats.segments_received += 1;
             if !seg.flags.rst() {
                 tcb.out_of_window_ack(now, seg);
@@ -337,11 +338,7 @@ impl CloseWait {
 impl Closing {
     fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
         match self.tcb.arrive(now, seg, false) {
-            Arrival::Reset => {
-                self.tcb.clear_timers();
-                self.tcb.raise(ev::CLOSED);
-                Conn::Closed(Closed { tcb: self.tcb })
-            }
+            Arrival::Reset => closed(self.tcb),
             Arrival::Processed {
                 fin_acked: true, ..
             } => TimeWait::enter(self.tcb, now),
@@ -353,18 +350,10 @@ impl Closing {
 impl LastAck {
     fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
         match self.tcb.arrive(now, seg, false) {
-            Arrival::Reset => {
-                self.tcb.clear_timers();
-                self.tcb.raise(ev::CLOSED);
-                Conn::Closed(Closed { tcb: self.tcb })
-            }
+            Arrival::Reset => closed(self.tcb),
             Arrival::Processed {
                 fin_acked: true, ..
-            } => {
-                self.tcb.clear_timers();
-                self.tcb.raise(ev::CLOSED);
-                Conn::Closed(Closed { tcb: self.tcb })
-            }
+            } => closed(self.tcb),
             _ => Conn::LastAck(self),
         }
     }
@@ -404,12 +393,20 @@ impl TimeWait {
             return Conn::TimeWait(self);
         }
         if !tcb.acceptable(seg) {
+            tcb.stats.out_of_window += 1;
             tcb.out_of_window_ack(now, seg);
         } else if seg.segment_len() > 0 {
             tcb.ack_now = true;
         }
         Conn::TimeWait(self)
     }
+}
+
+/// A normal end: CLOSED, with the application told.
+fn closed(mut tcb: Box<Tcb>) -> Conn {
+    tcb.clear_timers();
+    tcb.raise(ev::CLOSED);
+    Conn::Closed(Closed { tcb })
 }
 
 fn reset(mut tcb: Box<Tcb>) -> Conn {
@@ -440,9 +437,7 @@ impl Conn {
     pub fn on_timeout(mut self, now: Instant) -> Conn {
         if let Conn::TimeWait(tw) = self {
             if now >= tw.expires {
-                let mut tcb = tw.tcb;
-                tcb.raise(ev::CLOSED);
-                return Conn::Closed(Closed { tcb });
+                return closed(tw.tcb);
             }
             return Conn::TimeWait(tw);
         }
@@ -514,17 +509,13 @@ impl Conn {
         match self {
             Conn::SynSent(s) => {
                 if let Some(seq) = s.tcb.rst_pending.take() {
-                    return s
-                        .tcb
-                        .emit(now, buf, seq, TcpFlags::RST, (0, 0), TcpOptions::default());
+                    return s.tcb.emit(now, buf, seq, TcpFlags::RST, (0, 0), None);
                 }
                 s.tcb.poll_syn(now, buf, TcpFlags::SYN, None)
             }
             Conn::SynReceived(s) => {
                 if let Some(seq) = s.tcb.rst_pending.take() {
-                    return s
-                        .tcb
-                        .emit(now, buf, seq, TcpFlags::RST, (0, 0), TcpOptions::default());
+                    return s.tcb.emit(now, buf, seq, TcpFlags::RST, (0, 0), None);
                 }
                 if s.tcb.syn_pending {
                     let peer = s.peer_syn;
@@ -534,22 +525,14 @@ impl Conn {
                 }
                 if s.tcb.ack_now {
                     let seq = s.tcb.snd_max;
-                    return s
-                        .tcb
-                        .emit(now, buf, seq, TcpFlags::ACK, (0, 0), TcpOptions::default());
+                    return s.tcb.emit(now, buf, seq, TcpFlags::ACK, (0, 0), None);
                 }
                 None
             }
             Conn::Closed(s) => {
                 let seq = s.tcb.rst_pending.take()?;
-                s.tcb.emit(
-                    now,
-                    buf,
-                    seq,
-                    TcpFlags::RST | TcpFlags::ACK,
-                    (0, 0),
-                    TcpOptions::default(),
-                )
+                s.tcb
+                    .emit(now, buf, seq, TcpFlags::RST | TcpFlags::ACK, (0, 0), None)
             }
             _ => self.tcb_mut().poll_data(now, buf),
         }

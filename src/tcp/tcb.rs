@@ -65,6 +65,8 @@ pub struct TcpStats {
     pub dup_acks_received: u64,
     pub zero_window_probes: u64,
     pub challenge_acks: u64,
+    /// Segments that failed the acceptability test (RFC 9293 3.10.7.4).
+    pub out_of_window: u64,
     /// SACK blocks received from the peer.
     pub sack_blocks_received: u64,
     /// D-SACK blocks received (RFC 2883): the peer got a segment twice.
@@ -96,6 +98,7 @@ impl TcpStats {
         self.dup_acks_received += other.dup_acks_received;
         self.zero_window_probes += other.zero_window_probes;
         self.challenge_acks += other.challenge_acks;
+        self.out_of_window += other.out_of_window;
         self.sack_blocks_received += other.sack_blocks_received;
         self.dsack_received += other.dsack_received;
         self.spurious_retransmits += other.spurious_retransmits;
@@ -853,6 +856,7 @@ impl Tcb {
         }
         // First: sequence number.
         if !self.acceptable(seg) {
+            self.stats.out_of_window += 1;
             if !seg.flags.rst() {
                 let len = seg.payload.len();
                 if self.sack_enabled && len > 0 && seg.seq + len <= self.rcv_nxt {
@@ -1493,7 +1497,9 @@ impl Tcb {
     // ----- transmission -----------------------------------------------------
 
     /// Writes one IPv4 packet carrying a TCP segment into `buf` and returns
-    /// its length. `payload` is an offset and length into the send buffer.
+    /// its length. `payload` is an offset and length into the send buffer;
+    /// `options` are the segment's options if the caller has them already
+    /// (`None`: computed here).
     pub(crate) fn emit(
         &mut self,
         now: Instant,
@@ -1501,13 +1507,15 @@ impl Tcb {
         seq: SeqNum,
         flags: TcpFlags,
         payload: (usize, usize),
-        options: TcpOptions,
+        options: Option<TcpOptions>,
     ) -> Option<usize> {
         let syn = flags.syn();
-        let options = if syn || flags.rst() {
-            options
+        // A RST carries no options; other segments carry what the caller
+        // computed, or else their usual ones (timestamps, SACK blocks).
+        let options = if flags.rst() {
+            TcpOptions::default()
         } else {
-            self.seg_options(now)
+            options.unwrap_or_else(|| self.seg_options(now))
         };
         let window = if flags.rst() {
             0
@@ -1615,6 +1623,7 @@ impl Tcb {
         buf: &mut [u8],
         seq: SeqNum,
         max_len: usize,
+        opts: TcpOptions,
     ) -> Option<usize> {
         let data_start = self.data_start();
         let fin_seq = self.fin_seq();
@@ -1636,7 +1645,7 @@ impl Tcb {
             return None;
         }
         let off = seq.diff(data_start).max(0) as usize;
-        let n = self.emit(now, buf, seq, flags, (off, len), TcpOptions::default())?;
+        let n = self.emit(now, buf, seq, flags, (off, len), Some(opts))?;
         self.stats.segments_retransmitted += 1;
         self.episode_rtx += 1;
         self.rtt_probe.clear();
@@ -1654,10 +1663,11 @@ impl Tcb {
     /// probes, ACKs and window updates, in that order of priority.
     pub(crate) fn poll_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if let Some(seq) = self.rst_pending.take() {
-            return self.emit(now, buf, seq, TcpFlags::RST, (0, 0), TcpOptions::default());
+            return self.emit(now, buf, seq, TcpFlags::RST, (0, 0), None);
         }
-        let opt_len = self.seg_options(now).encoded_len();
-        let mss = self.max_payload(buf.len(), opt_len);
+        // The options every segment of this poll carries, computed once.
+        let opts = self.seg_options(now);
+        let mss = self.max_payload(buf.len(), opts.encoded_len());
         let fin_seq = self.fin_seq();
         let data_start = self.data_start();
 
@@ -1666,7 +1676,7 @@ impl Tcb {
             self.rtx_una = false;
             if self.snd_max > self.snd_una {
                 let una = self.snd_una;
-                if let Some(n) = self.retransmit(now, buf, una, mss) {
+                if let Some(n) = self.retransmit(now, buf, una, mss, opts) {
                     return Some(n);
                 }
             }
@@ -1679,7 +1689,7 @@ impl Tcb {
             let unsent = self.unsent();
             if unsent == 0 || self.snd_wnd as usize <= (self.snd_nxt - self.snd_una) as usize {
                 let last = self.snd_max - (self.flight().min(mss) as u32);
-                if let Some(n) = self.retransmit(now, buf, last, mss) {
+                if let Some(n) = self.retransmit(now, buf, last, mss, opts) {
                     self.rto_at.get_or_insert(now + self.rtt.rto());
                     return Some(n);
                 }
@@ -1705,14 +1715,14 @@ impl Tcb {
                 self.scoreboard
                     .next_lost(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss)
             {
-                if let Some(n) = self.retransmit(now, buf, seq, len.min(mss)) {
+                if let Some(n) = self.retransmit(now, buf, seq, len.min(mss), opts) {
                     return Some(n);
                 }
             } else if self.unsent() == 0 && !self.rescue_done {
                 self.rescue_done = true;
                 let last = self.snd_max - (self.flight().min(mss) as u32);
                 if !self.scoreboard.is_sacked(last)
-                    && let Some(n) = self.retransmit(now, buf, last, mss)
+                    && let Some(n) = self.retransmit(now, buf, last, mss, opts)
                 {
                     return Some(n);
                 }
@@ -1763,7 +1773,7 @@ impl Tcb {
                     flags |= TcpFlags::FIN;
                 }
                 let seq = self.snd_nxt;
-                let n = self.emit(now, buf, seq, flags, (off, len), TcpOptions::default())?;
+                let n = self.emit(now, buf, seq, flags, (off, len), Some(opts))?;
                 if self.lt_allow > 0 && !retransmission {
                     self.lt_allow = self.lt_allow.saturating_sub(len.max(1));
                 }
@@ -1779,7 +1789,7 @@ impl Tcb {
         if self.probe_pending {
             self.probe_pending = false;
             let seq = self.snd_una - 1;
-            return self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), TcpOptions::default());
+            return self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), Some(opts));
         }
 
         if self.ack_now || self.window_update_due() {
@@ -1787,7 +1797,7 @@ impl Tcb {
             // back: the peer's RCV.NXT may already be past SND.NXT, and an
             // ACK below it would be unacceptable there.
             let seq = self.snd_max;
-            return self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), TcpOptions::default());
+            return self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), Some(opts));
         }
         None
     }
@@ -1841,7 +1851,7 @@ impl Tcb {
         let opts = self.syn_options(now, peer);
         self.our_syn = Some(opts);
         let iss = self.iss;
-        let n = self.emit(now, buf, iss, flags, (0, 0), opts)?;
+        let n = self.emit(now, buf, iss, flags, (0, 0), Some(opts))?;
         self.syn_pending = false;
         self.snd_nxt = iss + 1u32;
         if self.snd_max == iss {
