@@ -15,8 +15,8 @@ use hdrhistogram::Histogram;
 use ringtcp::api::{Runtime, RuntimeConfig, StopMode};
 use ringtcp::lab::peer::{CONNECT_PORT, DOWNLOAD_PORT, KernelPeer, PINGPONG_PORT, UPLOAD_PORT};
 use ringtcp::lab::{KERNEL_ADDR, Lab, LabConfig};
-use ringtcp::runtime::{Context, Driver, Handler, process_cpu_time, thread_cpu_time};
-use ringtcp::stack::{Event, SocketError, SocketHandle};
+use ringtcp::runtime::{Context, Driver, Handler, RuntimeStats, process_cpu_time, thread_cpu_time};
+use ringtcp::stack::{Counters, Event, SocketError, SocketHandle};
 use ringtcp::tcp::TcpInfo;
 use std::io::{Read, Write};
 use std::net::SocketAddrV4;
@@ -101,6 +101,12 @@ struct Outcome {
     cpu_sys: Duration,
     infos: Vec<TcpInfo>,
     errors: Vec<String>,
+    /// The loop's and the stack's counters (in-loop API only).
+    device: Option<(RuntimeStats, Counters)>,
+    /// Packets the kernel dropped towards the TUN reader during the run.
+    tun_drops: Option<u64>,
+    /// The device ran with checksum offload and TSO.
+    offloads: bool,
 }
 
 fn main() {
@@ -125,6 +131,8 @@ fn main() {
     let remote = if cli.lab {
         let l = Lab::enter(LabConfig {
             mtu: cli.mtu,
+            vnet_hdr: !cli.dev.no_offloads,
+            offloads: !cli.dev.no_offloads,
             ..LabConfig::default()
         })
         .unwrap_or_else(|e| die(format!("cannot make the lab namespace: {e} (run as root, or without --lab against a TUN made by scripts/setup-tun.sh)")));
@@ -163,10 +171,19 @@ fn main() {
         connections: cli.n.or(cli.connections).unwrap_or(1).max(1),
         receiver_bytes: uploaded,
     };
-    let out = match cli.api {
+    let tun_name = tun.name().to_owned();
+    let offloads = tun.offloads_enabled();
+    let drops0 = ringtcp::device::netif::tx_dropped(&tun_name).ok();
+    let mut out = match cli.api {
         Api::Inloop => run_inloop(tun, cfg, &plan),
         Api::Blocking => run_blocking(tun, cfg, &plan),
     };
+    out.offloads = offloads;
+    out.tun_drops = drops0.and_then(|d0| {
+        ringtcp::device::netif::tx_dropped(&tun_name)
+            .ok()
+            .map(|d| d.saturating_sub(d0))
+    });
     report(&cli, &plan, &out);
     if !out.errors.is_empty() {
         std::process::exit(1);
@@ -433,7 +450,33 @@ fn run_inloop(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> Out
     if let Err(e) = driver.run(&mut bench) {
         bench.out.errors.push(format!("loop: {e}"));
     }
+    bench.out.device = Some((driver.stats().clone(), driver.stack_counters()));
     bench.out
+}
+
+fn print_device(out: &Outcome, json: &mut Vec<(&'static str, String)>) {
+    if let Some(d) = out.tun_drops {
+        json.push(("tun_tx_drops", d.to_string()));
+    }
+    let Some((rt, c)) = &out.device else { return };
+    let avg = |b: u64, n: u64| if n == 0 { 0 } else { b / n };
+    println!(
+        "  device       offloads {}: read {} frames (avg {} B, {} super), wrote {} (avg {} B, {} super), {} TUN drops, {} submits, {} rx re-arms",
+        if out.offloads { "on" } else { "off" },
+        rt.packets_read,
+        avg(rt.bytes_read, rt.packets_read),
+        c.rx_super_packets,
+        rt.packets_written,
+        avg(rt.bytes_written, rt.packets_written),
+        c.tx_super_packets,
+        out.tun_drops.map_or("?".into(), |d| d.to_string()),
+        rt.submits,
+        rt.rx_rearms,
+    );
+    json.push(("frames_read", rt.packets_read.to_string()));
+    json.push(("frames_written", rt.packets_written.to_string()));
+    json.push(("rx_super_packets", c.rx_super_packets.to_string()));
+    json.push(("tx_super_packets", c.tx_super_packets.to_string()));
 }
 
 /// What one blocking benchmark thread measured: latencies, count, state.
@@ -681,6 +724,7 @@ fn report(cli: &Cli, plan: &Plan, out: &Outcome) {
             info.congestion
         );
     }
+    print_device(out, &mut json);
     let retrans: u64 = out
         .infos
         .iter()

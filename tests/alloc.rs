@@ -139,8 +139,10 @@ fn steady_state_transfer_allocates_nothing() {
     );
     assert_eq!(watch.inner.app.bytes_verified, BYTES);
     assert_eq!(server.join().unwrap(), 0);
+    // 60 MB: some 41,000 packets without offloads, about 1,700 64 KiB
+    // super-packets with them.
     assert!(
-        watch.packets_counted > 10_000,
+        watch.packets_counted > 1_000,
         "the window covered {} packets",
         watch.packets_counted
     );

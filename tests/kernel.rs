@@ -200,7 +200,18 @@ fn bulk_200mb_both_directions_at_once() {
     let Some(mut lab) = lab_or_skip("bulk_200mb_both_directions_at_once") else {
         return;
     };
-    run_bulk(&mut lab, config(4), 5002, 1, 200 * MB);
+    let d = run_bulk(&mut lab, config(4), 5002, 1, 200 * MB);
+    // The run took the path the lab was built for (RINGTCP_OFFLOADS): TSO
+    // super-packets both ways with offloads, plain packets without.
+    let c = d.stack_counters();
+    if d.tun().offloads_enabled() {
+        assert!(c.rx_super_packets > 100, "{c:?}");
+        assert!(c.tx_super_packets > 100, "{c:?}");
+        assert!(c.rx_checksum_trusted > 0, "{c:?}");
+    } else {
+        assert_eq!((c.rx_super_packets, c.tx_super_packets), (0, 0), "{c:?}");
+    }
+    assert_eq!(c.tcp_bad_checksum, 0, "{c:?}");
 }
 
 #[test]

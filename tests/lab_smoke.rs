@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ringtcp::device::netif;
 use ringtcp::device::tun::{Tun, TunConfig};
-use ringtcp::lab::{KERNEL_ADDR, Lab, STACK_ADDR, lab_or_skip};
+use ringtcp::lab::{KERNEL_ADDR, Lab, LabConfig, STACK_ADDR, lab_or_skip_with};
 
 const PROTO_UDP: u8 = 17;
 
@@ -91,6 +91,18 @@ fn udp_packet(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec
     p
 }
 
+/// These tests read and write raw IP packets: no vnet header.
+fn plain_lab(name: &str) -> Option<Lab> {
+    lab_or_skip_with(
+        name,
+        LabConfig {
+            vnet_hdr: false,
+            offloads: false,
+            ..LabConfig::default()
+        },
+    )
+}
+
 /// (a) kernel -> TUN: a datagram to 192.0.2.2:9 comes out of the device.
 fn kernel_to_tun(lab: &Lab) {
     let tun = lab.tun().unwrap();
@@ -128,7 +140,7 @@ fn tun_to_kernel(lab: &Lab) {
 
 #[test]
 fn kernel_packet_appears_on_tun() {
-    let Some(lab) = lab_or_skip("kernel_packet_appears_on_tun") else {
+    let Some(lab) = plain_lab("kernel_packet_appears_on_tun") else {
         return;
     };
     kernel_to_tun(&lab);
@@ -136,7 +148,7 @@ fn kernel_packet_appears_on_tun() {
 
 #[test]
 fn tun_packet_reaches_kernel_socket() {
-    let Some(lab) = lab_or_skip("tun_packet_reaches_kernel_socket") else {
+    let Some(lab) = plain_lab("tun_packet_reaches_kernel_socket") else {
         return;
     };
     tun_to_kernel(&lab);
@@ -151,7 +163,7 @@ fn two_labs_at_once_and_nothing_left_behind() {
         .map(|i| {
             let barrier = barrier.clone();
             std::thread::spawn(move || {
-                let lab = lab_or_skip("two_labs_at_once_and_nothing_left_behind")?;
+                let lab = plain_lab("two_labs_at_once_and_nothing_left_behind")?;
                 // Both labs exist at the same time.
                 barrier.wait();
                 kernel_to_tun(&lab);

@@ -46,6 +46,14 @@ pub struct DeviceArgs {
     /// in TIME-WAIT would refuse the first SYN and cost a 1 s retry).
     #[arg(long, value_name = "N", default_value_t = random_seed(), hide_default_value = true)]
     pub seed: u64,
+    /// Do not use TUN offloads (checksum offload and TSO through the
+    /// virtio-net header): every packet is one MTU-sized segment.
+    #[arg(long)]
+    pub no_offloads: bool,
+    /// Spin on the completion queue for up to this many microseconds before
+    /// sleeping: lower latency for one busy core.
+    #[arg(long, value_name = "MICROS")]
+    pub busy_poll: Option<u64>,
 }
 
 /// A seed that differs from run to run: from the OS's random source, or
@@ -90,6 +98,7 @@ impl DeviceArgs {
         if !faults.is_noop() {
             cfg.faults = Some(Faults::symmetric(faults, self.seed));
         }
+        cfg.busy_poll = self.busy_poll.map(std::time::Duration::from_micros);
         cfg
     }
 
@@ -105,7 +114,8 @@ impl DeviceArgs {
         }
         Tun::open(&TunConfig {
             name: Some(self.tun.clone()),
-            ..TunConfig::default()
+            vnet_hdr: !self.no_offloads,
+            offloads: !self.no_offloads,
         })
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {

@@ -80,6 +80,33 @@ pub fn set_mtu(name: &str, mtu: usize) -> io::Result<()> {
     ioctl(&sock, libc::SIOCSIFMTU, &mut ifr, "set the MTU of", name)
 }
 
+/// Packets the kernel dropped on transmit through interface `name`, in the
+/// calling thread's network namespace (`/proc/thread-self/net/dev`). For a
+/// TUN device: packets towards the userspace stack dropped because the
+/// queue was full while the reader was busy.
+pub fn tx_dropped(name: &str) -> io::Result<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/dev")?;
+    let fields = text
+        .lines()
+        .find_map(|l| {
+            let (ifname, rest) = l.split_once(':')?;
+            (ifname.trim() == name).then_some(rest)
+        })
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no interface {name} in /proc/thread-self/net/dev"),
+            )
+        })?;
+    // rx: bytes packets errs drop fifo frame compressed multicast, then
+    // tx: bytes packets errs drop ...
+    fields
+        .split_whitespace()
+        .nth(11)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("cannot parse the counters of {name}")))
+}
+
 /// The transmit queue length of interface `name` (`SIOCGIFTXQLEN`).
 pub fn txqueuelen(name: &str) -> io::Result<u32> {
     let sock = sys::control_socket()?;

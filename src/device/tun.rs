@@ -27,7 +27,7 @@ use std::time::Duration;
 use super::sys::{self, IfReq};
 
 /// Size of the `virtio_net_hdr_v1` prefix when [`TunConfig::vnet_hdr`] is on.
-pub const VNET_HDR_LEN: usize = 12;
+pub use crate::wire::VNET_HDR_LEN;
 
 /// How to open a TUN device. `Default` lets the kernel pick a fresh `tunN`,
 /// without a vnet header or offloads.
@@ -100,6 +100,15 @@ impl Tun {
                     format!("cannot set the vnet header size on TUN device {name}: {e}"),
                 )
             })?;
+            // Little-endian header fields whatever the host (virtio 1.0
+            // layout, what crate::wire::VnetHdr reads and writes).
+            let mut le: libc::c_int = 1;
+            sys::ioctl_int_ptr(fd.as_fd(), libc::TUNSETVNETLE, &mut le).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot make the vnet header little-endian on {name}: {e}"),
+                )
+            })?;
         }
         let offloads = cfg.offloads && probe_offloads(fd.as_fd());
         let mtu = super::netif::mtu(&name)?;
@@ -144,6 +153,25 @@ impl Tun {
     /// TSO super-packets with partial checksums and accept them from us.
     pub fn offloads_enabled(&self) -> bool {
         self.offloads
+    }
+
+    /// Turn checksum/TSO offloads on (if the kernel accepts them) or off;
+    /// returns whether they are on now. Needs the vnet header. Packets
+    /// already queued keep the form they were queued in.
+    pub fn set_offloads(&mut self, on: bool) -> io::Result<bool> {
+        if on && !self.vnet_hdr {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TUN offloads need the vnet header (set TunConfig::vnet_hdr too)",
+            ));
+        }
+        self.offloads = if on {
+            probe_offloads(self.fd.as_fd())
+        } else {
+            sys::ioctl_ulong(self.fd.as_fd(), libc::TUNSETOFFLOAD, 0)?;
+            false
+        };
+        Ok(self.offloads)
     }
 
     /// Read one packet (non-blocking: `WouldBlock` when none is queued). A

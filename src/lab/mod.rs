@@ -51,8 +51,9 @@ pub const PREFIX_LEN: u8 = 24;
 /// Default name of the lab's TUN interface.
 pub const DEFAULT_TUN_NAME: &str = "rtun0";
 
-/// How to build a lab. `Default`: `rtun0`, MTU 1500, txqueuelen 10000, no
-/// vnet header, no offloads, not persistent.
+/// How to build a lab. `Default`: `rtun0`, MTU 1500, txqueuelen 10000, a
+/// vnet header with checksum and TSO offloads (unless the environment sets
+/// `RINGTCP_OFFLOADS=0`: CI runs every lab test both ways), not persistent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabConfig {
     /// TUN interface name (at most 15 bytes).
@@ -80,10 +81,19 @@ impl Default for LabConfig {
             tun_name: DEFAULT_TUN_NAME.to_owned(),
             mtu: 1500,
             txqueuelen: 10_000,
-            vnet_hdr: false,
-            offloads: false,
+            vnet_hdr: offloads_by_default(),
+            offloads: offloads_by_default(),
             persistent: false,
         }
+    }
+}
+
+/// Whether labs use TUN offloads unless told otherwise: yes, except when
+/// `RINGTCP_OFFLOADS` is `0`, `off`, `false` or `no`.
+pub fn offloads_by_default() -> bool {
+    match std::env::var("RINGTCP_OFFLOADS") {
+        Ok(v) => !matches!(v.trim(), "0" | "off" | "false" | "no"),
+        Err(_) => true,
     }
 }
 

@@ -24,6 +24,7 @@ use crate::stack::{
     Event, ListenError, ListenerHandle, SocketError, SocketHandle, Stack, StackConfig,
 };
 use crate::time::Instant;
+use crate::wire::{VNET_HDR_LEN, VnetHdr};
 use io_uring::{IoUring, opcode, squeue, types};
 use std::io::{self, BufWriter};
 use std::net::SocketAddrV4;
@@ -48,6 +49,10 @@ pub struct RuntimeConfig {
     /// Use a multishot read over a provided-buffer ring when the kernel
     /// supports it; false forces the poll-and-read fallback.
     pub multishot: bool,
+    /// Spin on the completion queue for up to this long before sleeping
+    /// (a busy-poll mode for latency: it keeps one core busy). `None`, the
+    /// default, sleeps at once.
+    pub busy_poll: Option<Duration>,
 }
 
 impl RuntimeConfig {
@@ -59,6 +64,7 @@ impl RuntimeConfig {
             rx_buffers: 512,
             tx_buffers: 512,
             multishot: true,
+            busy_poll: None,
         }
     }
 }
@@ -84,6 +90,11 @@ pub struct RuntimeStats {
     pub faults_reordered: u64,
     /// Read by multishot over a buffer ring (true) or by the fallback.
     pub multishot: bool,
+    /// Frames shorter than the device's vnet header, or whose header would
+    /// not let the checksum be completed: dropped.
+    pub rx_bad_frames: u64,
+    /// Wait calls that found a completion while busy-polling.
+    pub busy_poll_hits: u64,
 }
 
 /// Wakes a [`Driver`]'s loop from another thread.
@@ -224,8 +235,10 @@ pub struct Driver {
     /// (user_data, result, flags) of the completions of this turn.
     cqes: Vec<(u64, i32, u32)>,
     faults: Option<(FaultInjector, FaultInjector)>,
-    /// A received packet held back by the reorder fault.
-    rx_held: Option<Vec<u8>>,
+    /// A received packet held back by the reorder fault, with its header.
+    rx_held: Option<(VnetHdr, Vec<u8>)>,
+    /// Bytes of virtio-net header in front of every frame (0 or 12).
+    hdr: usize,
     /// A transmit buffer held back by the reorder fault.
     tx_held: Option<(u16, usize)>,
     pcap: Option<PcapWriter<BufWriter<std::fs::File>>>,
@@ -236,7 +249,7 @@ pub struct Driver {
 
 impl Driver {
     /// Builds the loop around an open TUN device.
-    pub fn new(tun: Tun, mut cfg: RuntimeConfig) -> io::Result<Driver> {
+    pub fn new(mut tun: Tun, mut cfg: RuntimeConfig) -> io::Result<Driver> {
         let mtu = tun.mtu();
         if mtu < 576 {
             return Err(io::Error::new(
@@ -245,8 +258,26 @@ impl Driver {
             ));
         }
         cfg.stack.tcp.mss = cfg.stack.tcp.mss.min((mtu - 40).min(65_535) as u16);
+        let faulty = cfg
+            .faults
+            .as_ref()
+            .is_some_and(|f| !(f.rx.is_noop() && f.tx.is_noop()));
+        if faulty && tun.offloads_enabled() {
+            // Faults model a wire, where packets are at most an MTU: a lost
+            // 64 KiB super-packet would be 44 segments lost at once, and a
+            // bit flipped before the kernel completes a partial checksum
+            // would go unseen. So a run with faults runs without offloads
+            // (the vnet header stays, with plain packets behind it).
+            tun.set_offloads(false)?;
+        }
+        if tun.offloads_enabled() {
+            // The device completes checksums and cuts super-segments.
+            cfg.stack.tcp.checksum_offload = true;
+            cfg.stack.tcp.tso_max = MAX_FRAME_PAYLOAD;
+        }
+        let hdr = if tun.vnet_hdr() { VNET_HDR_LEN } else { 0 };
         let mut stats = RuntimeStats::default();
-        let (ring, rx, tx) = build_io(&cfg, mtu, &mut stats)?;
+        let (ring, rx, tx) = build_io(&cfg, &tun, &mut stats)?;
         let faults = cfg
             .faults
             .as_ref()
@@ -285,6 +316,7 @@ impl Driver {
             cqes: Vec::with_capacity(4096),
             faults: faults.map(Faults::injectors),
             rx_held: None,
+            hdr,
             tx_held: None,
             pcap,
             stats,
@@ -333,8 +365,7 @@ impl Driver {
             // Built on another thread: a SINGLE_ISSUER ring only accepts
             // submissions from its creator, so build it again here. Nothing
             // is in flight yet, so the old buffers can go.
-            let mtu = self.tun.mtu();
-            let (ring, rx, tx) = build_io(&self.cfg, mtu, &mut self.stats)?;
+            let (ring, rx, tx) = build_io(&self.cfg, &self.tun, &mut self.stats)?;
             self.rx = rx;
             self.tx = tx;
             self.ring = ring;
@@ -513,7 +544,7 @@ impl Driver {
                         let err = -res;
                         if err == libc::EINVAL || err == libc::EOPNOTSUPP {
                             // Multishot reads unsupported: fall back.
-                            self.rx = Rx::Poll(vec![0u8; self.tun.mtu().max(2048)]);
+                            self.rx = Rx::Poll(vec![0u8; frame_size(&self.tun)]);
                             self.stats.multishot = false;
                         } else if err == libc::ENOBUFS {
                             self.stats.rx_rearms += 1;
@@ -529,7 +560,7 @@ impl Driver {
                     let Rx::Multi(br) = &mut self.rx else {
                         continue;
                     };
-                    let pkt = br.buf(bid, res as usize);
+                    let frame = br.buf(bid, res as usize);
                     Self::receive(
                         &mut self.stack,
                         &mut self.faults,
@@ -537,7 +568,8 @@ impl Driver {
                         &mut self.pcap,
                         &mut self.stats,
                         now,
-                        pkt,
+                        self.hdr,
+                        frame,
                     );
                     br.push(bid);
                     published = true;
@@ -562,6 +594,7 @@ impl Driver {
                                 &mut self.pcap,
                                 &mut self.stats,
                                 now,
+                                self.hdr,
                                 &mut buf[..n],
                             ),
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -603,47 +636,66 @@ impl Driver {
         Ok(())
     }
 
-    /// One packet from the device into the stack, through the faults.
+    /// One frame from the device (a `hdr`-byte virtio-net header, then
+    /// the packet) into the stack, through the faults.
+    #[allow(clippy::too_many_arguments)]
     fn receive(
         stack: &mut Stack,
         faults: &mut Option<(FaultInjector, FaultInjector)>,
-        held: &mut Option<Vec<u8>>,
+        held: &mut Option<(VnetHdr, Vec<u8>)>,
         pcap: &mut Option<PcapWriter<BufWriter<std::fs::File>>>,
         stats: &mut RuntimeStats,
         now: Instant,
-        pkt: &mut [u8],
+        hdr: usize,
+        frame: &mut [u8],
     ) {
         stats.packets_read += 1;
-        stats.bytes_read += pkt.len() as u64;
+        stats.bytes_read += frame.len() as u64;
+        let mut vnet = VnetHdr::default();
+        if hdr > 0 {
+            match VnetHdr::parse(frame) {
+                Ok(h) if frame.len() > hdr => vnet = h,
+                _ => {
+                    stats.rx_bad_frames += 1;
+                    return;
+                }
+            }
+        }
+        let pkt = &mut frame[hdr..];
         if let Some(p) = pcap.as_mut() {
             let _ = p.write_packet(now.total_micros(), pkt);
         }
         let Some((rx, _)) = faults.as_mut() else {
-            stack.handle_packet(now, pkt);
+            stack.handle_frame(now, &vnet, pkt);
             return;
         };
+        if rx.config().corrupt > 0.0 && vnet.complete_checksum(pkt).is_err() {
+            // A flipped bit must meet a complete checksum, as on a wire.
+            stats.rx_bad_frames += 1;
+            return;
+        }
         match rx.apply(pkt) {
             FaultAction::Deliver => {
-                stack.handle_packet(now, pkt);
-                if let Some(h) = held.take() {
-                    stack.handle_packet(now, &h);
+                stack.handle_frame(now, &vnet, pkt);
+                if let Some((v, h)) = held.take() {
+                    stack.handle_frame(now, &v, &h);
                 }
             }
             FaultAction::Drop => stats.faults_dropped += 1,
             FaultAction::Duplicate => {
                 stats.faults_duplicated += 1;
-                stack.handle_packet(now, pkt);
-                stack.handle_packet(now, pkt);
-                if let Some(h) = held.take() {
-                    stack.handle_packet(now, &h);
+                stack.handle_frame(now, &vnet, pkt);
+                stack.handle_frame(now, &vnet, pkt);
+                if let Some((v, h)) = held.take() {
+                    stack.handle_frame(now, &v, &h);
                 }
             }
             FaultAction::Hold => {
                 stats.faults_reordered += 1;
-                if let Some(h) = held.take() {
-                    stack.handle_packet(now, &h);
+                if let Some((v, h)) = held.take() {
+                    stack.handle_frame(now, &v, &h);
                 }
-                *held = Some(pkt.to_vec());
+                *held = Some((vnet, pkt.to_vec()));
             }
         }
     }
@@ -656,15 +708,22 @@ impl Driver {
                 self.stats.tx_pool_exhausted += 1;
                 break;
             };
-            let Some(len) = self.stack.poll_transmit(now, self.tx.buf(idx)) else {
+            let hdr = self.hdr;
+            let frame = self.tx.buf(idx);
+            let Some((n, vnet)) = self.stack.poll_transmit_frame(now, &mut frame[hdr..]) else {
                 self.tx.give(idx);
                 break;
             };
+            if hdr > 0 {
+                // The buffer holds the header's 12 bytes: cannot fail.
+                let _ = vnet.emit(frame);
+            }
+            let len = hdr + n;
             if let Some(p) = self.pcap.as_mut() {
-                let _ = p.write_packet(now.total_micros(), &self.tx.buf(idx)[..len]);
+                let _ = p.write_packet(now.total_micros(), &frame[hdr..len]);
             }
             let action = match self.faults.as_mut() {
-                Some((_, tx)) => tx.apply(&mut self.tx.buf(idx)[..len]),
+                Some((_, tx)) => tx.apply(&mut frame[hdr..len]),
                 None => FaultAction::Deliver,
             };
             match action {
@@ -721,7 +780,40 @@ impl Driver {
 
     /// Submits this turn's operations and sleeps until a completion arrives
     /// or `timeout` passes.
-    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+    fn wait(&mut self, mut timeout: Option<Duration>) -> io::Result<()> {
+        if let Some(spin) = self.cfg.busy_poll
+            && timeout.is_none_or(|t| !t.is_zero())
+            && self.stop.is_none()
+        {
+            let start = std::time::Instant::now();
+            let limit = timeout.map_or(spin, |t| t.min(spin));
+            loop {
+                // A zero wait makes the kernel run deferred completion work
+                // (DEFER_TASKRUN) and post what is ready, without sleeping.
+                self.stats.submits += 1;
+                let ts = types::Timespec::new();
+                let args = types::SubmitArgs::new().timespec(&ts);
+                match self.ring.submitter().submit_with_args(1, &args) {
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                        ) => {}
+                    Err(e) => return Err(e),
+                }
+                if !self.ring.completion().is_empty() {
+                    self.stats.busy_poll_hits += 1;
+                    return Ok(());
+                }
+                let spent = start.elapsed();
+                if spent >= limit {
+                    timeout = timeout.map(|t| t.saturating_sub(spent));
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+        }
         self.stats.submits += 1;
         let res = match timeout {
             Some(t) if t.is_zero() => self.ring.submit(),
@@ -790,15 +882,30 @@ impl Drop for Driver {
     }
 }
 
-/// The ring, the receive side and the transmit pool for a device of `mtu`.
+/// Most bytes after the IP header in one frame: a 64 KiB IPv4 packet.
+const MAX_FRAME_PAYLOAD: usize = 65_535;
+
+/// Bytes of buffer one frame from or to `tun` may need: the vnet header and
+/// the MTU, or a whole 64 KiB IPv4 super-packet when the device offloads.
+fn frame_size(tun: &Tun) -> usize {
+    let hdr = if tun.vnet_hdr() { VNET_HDR_LEN } else { 0 };
+    let packet = if tun.offloads_enabled() {
+        MAX_FRAME_PAYLOAD
+    } else {
+        tun.mtu().max(2048)
+    };
+    (hdr + packet).next_multiple_of(64)
+}
+
+/// The ring, the receive side and the transmit pool for `tun`.
 fn build_io(
     cfg: &RuntimeConfig,
-    mtu: usize,
+    tun: &Tun,
     stats: &mut RuntimeStats,
 ) -> io::Result<(IoUring, Rx, TxPool)> {
     let entries = (u32::from(cfg.rx_buffers) + u32::from(cfg.tx_buffers) + 8).next_power_of_two();
     let ring = build_ring(entries)?;
-    let buf_size = mtu.max(2048).next_multiple_of(64);
+    let buf_size = frame_size(tun);
     stats.multishot = false;
     let rx = if cfg.multishot {
         match BufRing::new(
@@ -817,7 +924,7 @@ fn build_io(
     } else {
         Rx::Poll(vec![0u8; buf_size])
     };
-    let tx = TxPool::new(cfg.tx_buffers.max(2), mtu)?;
+    let tx = TxPool::new(cfg.tx_buffers.max(2), buf_size)?;
     Ok((ring, rx, tx))
 }
 

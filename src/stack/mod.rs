@@ -33,7 +33,7 @@ use crate::time::Instant;
 use crate::wire::icmp::{IcmpRepr, parse_quoted_tcp};
 use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_ICMP, PROTO_TCP, parse_ipv4};
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, fill_checksum, parse_tcp};
-use crate::wire::{SeqNum, WireError};
+use crate::wire::{SeqNum, VnetHdr, WireError};
 use hash::KeyedState;
 use isn::IsnGenerator;
 use ports::PortAllocator;
@@ -154,6 +154,12 @@ pub struct Counters {
     pub icmp_unsupported: u64,
     /// Replies (RST, ICMP) dropped because the control queue was full.
     pub control_queue_full: u64,
+    /// TCP packets whose checksum the device vouched for (not summed).
+    pub rx_checksum_trusted: u64,
+    /// TCP super-packets (several segments' worth) received whole.
+    pub rx_super_packets: u64,
+    /// TCP super-segments sent for the device to segment (TSO).
+    pub tx_super_packets: u64,
 }
 
 /// Why `connect` failed.
@@ -371,6 +377,17 @@ impl Stack {
     /// Takes one IPv4 packet from the device. Malformed packets are dropped
     /// and counted in [`Stack::counters`]; nothing here panics on any input.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.handle_frame(now, &VnetHdr::default(), packet);
+    }
+
+    /// Takes one IPv4 packet that a device with offloads handed over with
+    /// the virtio-net header `vnet` (already split off). The TCP checksum
+    /// is not summed when the header says the device validated it, or that
+    /// it is a partial checksum of a packet made on this host
+    /// (`NEEDS_CSUM` laid out for TCP); every other packet is verified as
+    /// [`Stack::handle_packet`] does. A TCP super-packet (`gso_type` set) is
+    /// taken whole, as one large segment.
+    pub fn handle_frame(&mut self, now: Instant, vnet: &VnetHdr, packet: &[u8]) {
         self.counters.packets_received += 1;
         let verify = self.cfg.verify_checksums;
         let (ip, payload) = match parse_ipv4(packet, verify) {
@@ -393,7 +410,18 @@ impl Stack {
             return;
         }
         match ip.protocol {
-            PROTO_TCP => self.handle_tcp(now, &ip, payload, verify),
+            PROTO_TCP => {
+                // parse_ipv4 checked the header: IHL is in bounds.
+                let l4_start = usize::from(packet[0] & 0x0f) * 4;
+                let trusted = vnet.checksum_trusted(l4_start);
+                if trusted {
+                    self.counters.rx_checksum_trusted += 1;
+                }
+                if vnet.is_gso() {
+                    self.counters.rx_super_packets += 1;
+                }
+                self.handle_tcp(now, &ip, payload, verify && !trusted)
+            }
             PROTO_ICMP => self.handle_icmp(&ip, payload, verify),
             _ => self.counters.ip_unsupported_protocol += 1,
         }
@@ -540,11 +568,30 @@ impl Stack {
     /// Writes the next packet to send into `buf` and returns its length, or
     /// `None` when there is nothing to send. Call it until it returns `None`
     /// after every input and command. `buf` should hold at least the MTU.
+    ///
+    /// With [`TcpConfig::checksum_offload`] or [`TcpConfig::tso_max`] on,
+    /// packets need the header [`Stack::poll_transmit_frame`] gives.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.poll_transmit_frame(now, buf).map(|(n, _)| n)
+    }
+
+    /// [`Stack::poll_transmit`] for a device with offloads: also returns the
+    /// virtio-net header to put in front of the packet. A TCP segment built
+    /// with [`TcpConfig::checksum_offload`] carries a partial checksum
+    /// (`NEEDS_CSUM`), and one of more than one MSS (with
+    /// [`TcpConfig::tso_max`]) is a super-segment with `gso_size` set to
+    /// the payload of each segment. Other packets (RSTs for unknown
+    /// connections, ICMP) are complete and get an empty header. For TSO,
+    /// `buf` should hold 65535 bytes.
+    pub fn poll_transmit_frame(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<(usize, VnetHdr)> {
         while let Some(ctrl) = self.control.pop_front() {
             if let Some(n) = self.emit_control(&ctrl, buf) {
                 self.counters.packets_sent += 1;
-                return Some(n);
+                return Some((n, VnetHdr::default()));
             }
         }
         while let Some(&idx) = self.txq.front() {
@@ -555,11 +602,24 @@ impl Stack {
                 .expect("connection present outside transitions");
             match conn.poll_transmit(now, buf) {
                 Some(n) => {
+                    let vnet = if conn.tcb().cfg.checksum_offload {
+                        let shape = conn.tcb().last_tx();
+                        if shape.gso_size > 0 {
+                            self.counters.tx_super_packets += 1;
+                        }
+                        VnetHdr::tcp4_partial(
+                            IPV4_HEADER_LEN as u16,
+                            shape.header_len,
+                            shape.gso_size,
+                        )
+                    } else {
+                        VnetHdr::default()
+                    };
                     // Round robin: this connection goes to the back.
                     self.txq.rotate_left(1);
                     self.schedule(idx);
                     self.counters.packets_sent += 1;
-                    return Some(n);
+                    return Some((n, vnet));
                 }
                 None => {
                     self.txq.pop_front();

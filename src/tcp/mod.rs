@@ -31,7 +31,7 @@ pub use state::{
     CloseWait, Closed, Closing, Conn, Established, FinWait1, FinWait2, LastAck, Listen,
     ListenReply, SynReceived, SynSent, TimeWait,
 };
-pub use tcb::{ConnError, Tcb, TcpInfo, TcpStats};
+pub use tcb::{ConnError, Tcb, TcpInfo, TcpStats, TxShape};
 
 use std::time::Duration;
 
@@ -92,6 +92,18 @@ pub struct TcpConfig {
     pub quickack: u32,
     pub ttl: u8,
     pub congestion: CcAlgorithm,
+    /// Leave the TCP checksum of outgoing segments to the device: only the
+    /// pseudo-header sum is written, for a device told `NEEDS_CSUM` (see
+    /// [`crate::wire::VnetHdr`]). The runtime sets it when the TUN device
+    /// has offloads.
+    pub checksum_offload: bool,
+    /// Largest payload of one outgoing packet for a device that segments
+    /// (TSO): up to this many bytes, in whole segments of the MSS in use, go
+    /// out as one super-segment that the device cuts into MSS-sized ones.
+    /// Congestion and flow control still count every byte: a super-segment
+    /// never goes beyond what cwnd and the peer's window allow. 0: one
+    /// segment per packet. Needs `checksum_offload`.
+    pub tso_max: usize,
 }
 
 impl Default for TcpConfig {
@@ -116,6 +128,8 @@ impl Default for TcpConfig {
             quickack: 16,
             ttl: 64,
             congestion: CcAlgorithm::Cubic,
+            checksum_offload: false,
+            tso_max: 0,
         }
     }
 }

@@ -9,7 +9,9 @@ use super::{Keepalive, TcpConfig};
 use crate::time::Instant;
 use crate::wire::SeqNum;
 use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_TCP};
-use crate::wire::tcp::{TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpRepr, fill_checksum};
+use crate::wire::tcp::{
+    TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpRepr, fill_checksum, fill_partial_checksum,
+};
 use smallvec::SmallVec;
 use std::net::SocketAddrV4;
 use std::time::Duration;
@@ -156,6 +158,8 @@ const INITIAL_RCV_WND_LIMIT: usize = 256 * 1024;
 /// that comes too early only costs one segment.
 const TLP_WCDELACK: Duration = Duration::from_millis(40);
 
+/// Largest IPv4 packet (the 16-bit total length).
+const MAX_IPV4_PACKET: usize = 65_535;
 /// Largest window a segment header can carry unscaled.
 const MAX_UNSCALED_WINDOW: usize = 65_535;
 /// RFC 7323 2.3: shifts above 14 are treated as 14.
@@ -164,10 +168,22 @@ const MAX_WSCALE: u8 = 14;
 /// data (Linux's default `tcp_invalid_ratelimit`).
 const OUT_OF_WINDOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 
+/// How the last packet [`Tcb::emit`] built is laid out, for the device's
+/// offload header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxShape {
+    /// IP and TCP header bytes.
+    pub header_len: u16,
+    /// Payload bytes per segment of a super-segment; 0 for a plain packet.
+    pub gso_size: u16,
+}
+
 /// The transmission control block (RFC 9293 3.3.1).
 #[derive(Debug)]
 pub struct Tcb {
     pub(crate) cfg: TcpConfig,
+    /// Shape of the last packet emitted.
+    pub(crate) last_tx: TxShape,
     pub(crate) local: SocketAddrV4,
     pub(crate) remote: SocketAddrV4,
 
@@ -479,7 +495,13 @@ impl Tcb {
             rcv_mss_est: 536,
             hystart: HyStart::default(),
             rto_recover: None,
+            last_tx: TxShape::default(),
         }
+    }
+
+    /// Layout of the last packet this connection emitted.
+    pub fn last_tx(&self) -> TxShape {
+        self.last_tx
     }
 
     pub fn local(&self) -> SocketAddrV4 {
@@ -1327,10 +1349,15 @@ impl Tcb {
                     // A full-sized segment is one as large as the largest the
                     // peer has sent (its MSS less its options), as Linux
                     // estimates rcv_mss.
-                    self.rcv_mss_est = self.rcv_mss_est.max(data.len().min(self.cfg.mss as usize));
-                    if data.len() >= self.rcv_mss_est || ins.advanced >= self.rcv_mss_est {
-                        self.unacked_segs += 1;
+                    // A super-segment from a device with offloads (longer
+                    // than our MSS) says nothing about the peer's segment
+                    // size; it counts as the full segments it holds, so it
+                    // is ACKed at once, not per 1500 bytes of it.
+                    if data.len() <= usize::from(self.cfg.mss) {
+                        self.rcv_mss_est = self.rcv_mss_est.max(data.len());
                     }
+                    let full = data.len().max(ins.advanced) / self.rcv_mss_est;
+                    self.unacked_segs += full as u32;
                     self.autotune(now);
                     // Delayed ACK: at least every second full segment
                     // (RFC 5681 4.2), otherwise within the timer; at the
@@ -1552,7 +1579,19 @@ impl Tcb {
         if payload.1 > 0 {
             self.send_buf.copy_out(payload.0, &mut seg[hlen..]);
         }
-        fill_checksum(seg, ip.src, ip.dst);
+        if self.cfg.checksum_offload {
+            fill_partial_checksum(seg, ip.src, ip.dst);
+        } else {
+            fill_checksum(seg, ip.src, ip.dst);
+        }
+        // More payload than one segment holds: a super-segment for the
+        // device to cut into segments of the MSS less these options.
+        let seg_payload = self.snd_mss.saturating_sub(options.encoded_len()).max(1);
+        let segments = payload.1.div_ceil(seg_payload).max(1);
+        self.last_tx = TxShape {
+            header_len: (IPV4_HEADER_LEN + hlen) as u16,
+            gso_size: if segments > 1 { seg_payload as u16 } else { 0 },
+        };
         if flags.ack() {
             self.ack_now = false;
             self.delack_at = None;
@@ -1560,7 +1599,7 @@ impl Tcb {
             self.last_ack_sent = self.rcv_nxt;
             self.dsack = None;
         }
-        self.stats.segments_sent += 1;
+        self.stats.segments_sent += segments as u64;
         self.last_send = now;
         Some(total)
     }
@@ -1612,6 +1651,19 @@ impl Tcb {
     fn max_payload(&self, buf_len: usize, opt_len: usize) -> usize {
         let room = buf_len.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN + opt_len);
         self.snd_mss.saturating_sub(opt_len).max(1).min(room)
+    }
+
+    /// Most new data one packet may carry: one segment of `mss`, or with
+    /// TSO as many whole segments as `tso_max` and an IPv4 packet (65535
+    /// bytes, in a buffer of `buf_len`) hold.
+    fn burst(&self, buf_len: usize, mss: usize, opt_len: usize) -> usize {
+        if self.cfg.tso_max <= mss {
+            return mss;
+        }
+        let room = buf_len
+            .min(MAX_IPV4_PACKET)
+            .saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN + opt_len);
+        (self.cfg.tso_max.min(room) / mss).max(1) * mss
     }
 
     /// Resends `max_len` bytes (at most) from `seq`, with the FIN if the
@@ -1751,16 +1803,27 @@ impl Tcb {
             };
             let cwnd_room = (self.cc.cwnd() + self.lt_allow).saturating_sub(cwnd_used);
             let room = cwnd_room.min((self.snd_wnd as usize).saturating_sub(in_flight));
-            let len = unsent.min(mss).min(room);
+            let retransmission = self.snd_nxt < self.snd_max;
+            let mut len = unsent
+                .min(self.burst(buf.len(), mss, opts.encoded_len()))
+                .min(room);
+            if len > mss && len % mss != 0 {
+                // A super-segment is whole segments, and a short last one
+                // only where it could go on its own (the Nagle test below,
+                // taken for the burst as a whole).
+                let tail_ok = len == unsent && (self.cfg.nodelay || in_flight == 0 || fin_unsent);
+                if !tail_ok {
+                    len -= len % mss;
+                }
+            }
             let all = len == unsent;
             let send_fin = fin_unsent && all;
-            let retransmission = self.snd_nxt < self.snd_max;
             // Sender silly-window avoidance and Nagle (RFC 9293 3.8.6.2.1,
             // 3.7.4): a full segment, or everything left when nothing is
             // unacknowledged (or Nagle is off), or half the largest window
             // the peer has offered.
             let send_data = len > 0
-                && (len == mss
+                && (len >= mss
                     || retransmission
                     || (all && (self.cfg.nodelay || in_flight == 0 || send_fin))
                     || len as u32 >= self.max_snd_wnd / 2);

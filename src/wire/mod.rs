@@ -3,7 +3,8 @@
 //!
 //! This module owns the byte layouts of IPv4 (RFC 791), TCP (RFC 9293 3.1,
 //! with the options of RFC 7323 and RFC 2018), ICMPv4 (RFC 792, RFC 1191) and
-//! the Internet checksum (RFC 1071, RFC 1624). It knows nothing about
+//! the Internet checksum (RFC 1071, RFC 1624), and the virtio-net header a
+//! TUN device with offloads puts in front of packets. It knows nothing about
 //! connections, timers or devices, performs no I/O, never reads a clock and
 //! contains no `unsafe` code.
 //!
@@ -29,6 +30,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod seq;
 pub mod tcp;
+pub mod vnet;
 
 pub use seq::SeqNum;
 
@@ -37,6 +39,7 @@ pub use ipv4::{IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP, par
 pub use tcp::{
     MAX_SACK_BLOCKS, TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpPacket, TcpRepr, parse_tcp,
 };
+pub use vnet::{VNET_HDR_LEN, VnetHdr};
 
 use core::fmt;
 

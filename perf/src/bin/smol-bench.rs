@@ -65,8 +65,11 @@ fn main() {
     if args.pin1cpu {
         pin_to_cpu0().unwrap_or_else(|e| die("sched_setaffinity", e));
     }
+    // smoltcp reads plain IP packets: no vnet header, no offloads.
     let mut cfg = LabConfig {
         mtu: args.mtu,
+        vnet_hdr: false,
+        offloads: false,
         ..LabConfig::default()
     };
     if let Some(q) = cli.txqueuelen {
