@@ -170,20 +170,14 @@ fn main() {
         bytes: cli.bytes,
         connections: cli.n.or(cli.connections).unwrap_or(1).max(1),
         receiver_bytes: uploaded,
+        tun_name: tun.name().to_owned(),
     };
-    let tun_name = tun.name().to_owned();
     let offloads = tun.offloads_enabled();
-    let drops0 = ringtcp::device::netif::tx_dropped(&tun_name).ok();
     let mut out = match cli.api {
         Api::Inloop => run_inloop(tun, cfg, &plan),
         Api::Blocking => run_blocking(tun, cfg, &plan),
     };
     out.offloads = offloads;
-    out.tun_drops = drops0.and_then(|d0| {
-        ringtcp::device::netif::tx_dropped(&tun_name)
-            .ok()
-            .map(|d| d.saturating_sub(d0))
-    });
     report(&cli, &plan, &out);
     if !out.errors.is_empty() {
         std::process::exit(1);
@@ -199,6 +193,15 @@ struct Plan {
     connections: usize,
     /// The receiver's byte count, where the receiver is ours to ask.
     receiver_bytes: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
+    /// The TUN device, for the kernel's drop counter (read while the
+    /// device is open: a lab's device goes when its descriptor closes).
+    tun_name: String,
+}
+
+impl Plan {
+    fn tun_drops(&self) -> Option<u64> {
+        ringtcp::device::netif::tx_dropped(&self.tun_name).ok()
+    }
 }
 
 #[derive(Debug)]
@@ -219,6 +222,7 @@ struct Bench<'p> {
     msg: Vec<u8>,
     start: Option<Instant>,
     receiver_at_start: u64,
+    drops_at_start: Option<u64>,
     out: Outcome,
     cpu0: (Duration, Duration),
     finished: bool,
@@ -255,6 +259,7 @@ impl Bench<'_> {
         if self.start.is_none() {
             self.start = Some(Instant::now());
             self.receiver_at_start = self.plan.receiver_bytes.as_ref().map_or(0, |f| f());
+            self.drops_at_start = self.plan.tun_drops();
         }
     }
 
@@ -348,6 +353,10 @@ impl Bench<'_> {
         }
         self.finished = true;
         self.out.elapsed = self.start.map_or(Duration::ZERO, |s| s.elapsed());
+        self.out.tun_drops = self
+            .drops_at_start
+            .zip(self.plan.tun_drops())
+            .map(|(a, b)| b.saturating_sub(a));
         if let Some(f) = &self.plan.receiver_bytes
             && self.plan.mode == Mode::Upload
         {
@@ -438,6 +447,7 @@ fn run_inloop(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> Out
         msg: vec![0x42u8; plan.size],
         start: None,
         receiver_at_start: 0,
+        drops_at_start: None,
         out: Outcome {
             hist: matches!(plan.mode, Mode::Pingpong | Mode::Connect)
                 .then(|| Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")),
@@ -494,6 +504,7 @@ fn run_blocking(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> O
     };
     let receiver0 = plan.receiver_bytes.as_ref().map_or(0, |f| f());
     let start = Instant::now();
+    let drops0 = plan.tun_drops();
     let results: Vec<ThreadResult> = std::thread::scope(|s| {
         let mut joins = Vec::new();
         for _ in 0..threads {
@@ -572,6 +583,9 @@ fn run_blocking(tun: ringtcp::device::Tun, cfg: RuntimeConfig, plan: &Plan) -> O
         }
         stop.store(true, Ordering::Relaxed);
         out.elapsed = start.elapsed();
+        out.tun_drops = drops0
+            .zip(plan.tun_drops())
+            .map(|(a, b)| b.saturating_sub(a));
         joins
             .into_iter()
             .map(|j| {

@@ -202,6 +202,8 @@ const TAG_CANCEL: u64 = 5 << TAG_SHIFT;
 const TAG_MASK: u64 = 0xff << TAG_SHIFT;
 
 const BGID: u16 = 7;
+/// `IORING_ENTER_GETEVENTS`: run deferred task work and post completions.
+const IORING_ENTER_GETEVENTS: u32 = 1;
 /// Plain reads per readiness notification in the fallback mode.
 const FALLBACK_BATCH: usize = 64;
 
@@ -245,6 +247,9 @@ pub struct Driver {
     stats: RuntimeStats,
     stop: Option<StopMode>,
     woke: bool,
+    /// The ring raises `IORING_SQ_TASKRUN` when completions wait as
+    /// deferred work (so busy-polling can watch memory, not call in).
+    taskrun_flag: bool,
 }
 
 impl Driver {
@@ -277,7 +282,7 @@ impl Driver {
         }
         let hdr = if tun.vnet_hdr() { VNET_HDR_LEN } else { 0 };
         let mut stats = RuntimeStats::default();
-        let (ring, rx, tx) = build_io(&cfg, &tun, &mut stats)?;
+        let (ring, rx, tx, taskrun_flag) = build_io(&cfg, &tun, &mut stats)?;
         let faults = cfg
             .faults
             .as_ref()
@@ -322,6 +327,7 @@ impl Driver {
             stats,
             stop: None,
             woke: false,
+            taskrun_flag,
         })
     }
 
@@ -365,7 +371,8 @@ impl Driver {
             // Built on another thread: a SINGLE_ISSUER ring only accepts
             // submissions from its creator, so build it again here. Nothing
             // is in flight yet, so the old buffers can go.
-            let (ring, rx, tx) = build_io(&self.cfg, &self.tun, &mut self.stats)?;
+            let (ring, rx, tx, taskrun_flag) = build_io(&self.cfg, &self.tun, &mut self.stats)?;
+            self.taskrun_flag = taskrun_flag;
             self.rx = rx;
             self.tx = tx;
             self.ring = ring;
@@ -561,7 +568,7 @@ impl Driver {
                         continue;
                     };
                     let frame = br.buf(bid, res as usize);
-                    Self::receive(
+                    let whole = Self::receive(
                         &mut self.stack,
                         &mut self.faults,
                         &mut self.rx_held,
@@ -573,6 +580,18 @@ impl Driver {
                     );
                     br.push(bid);
                     published = true;
+                    if whole && self.stop.is_none() {
+                        // A super-packet is a burst's worth of data: its ACK
+                        // goes to the kernel at once, not after the rest of
+                        // the batch. The kernel's sender is clocked by it
+                        // (measured: 11-15 Gbit/s batched, ~18 at once).
+                        // Plain packets keep batching: one ACK for many.
+                        let queued = self.tx_inflight;
+                        self.flush_tx(now)?;
+                        if self.tx_inflight > queued {
+                            self.submit()?;
+                        }
+                    }
                 }
                 TAG_RX_POLL => {
                     if !io_uring::cqueue::more(flags) {
@@ -587,16 +606,18 @@ impl Driver {
                     };
                     for _ in 0..FALLBACK_BATCH {
                         match self.tun.read(buf) {
-                            Ok(n) => Self::receive(
-                                &mut self.stack,
-                                &mut self.faults,
-                                &mut self.rx_held,
-                                &mut self.pcap,
-                                &mut self.stats,
-                                now,
-                                self.hdr,
-                                &mut buf[..n],
-                            ),
+                            Ok(n) => {
+                                Self::receive(
+                                    &mut self.stack,
+                                    &mut self.faults,
+                                    &mut self.rx_held,
+                                    &mut self.pcap,
+                                    &mut self.stats,
+                                    now,
+                                    self.hdr,
+                                    &mut buf[..n],
+                                );
+                            }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                             Err(_) => {
                                 self.stats.read_errors += 1;
@@ -637,7 +658,8 @@ impl Driver {
     }
 
     /// One frame from the device (a `hdr`-byte virtio-net header, then
-    /// the packet) into the stack, through the faults.
+    /// the packet) into the stack, through the faults. True if it was a
+    /// TCP super-packet.
     #[allow(clippy::too_many_arguments)]
     fn receive(
         stack: &mut Stack,
@@ -648,7 +670,7 @@ impl Driver {
         now: Instant,
         hdr: usize,
         frame: &mut [u8],
-    ) {
+    ) -> bool {
         stats.packets_read += 1;
         stats.bytes_read += frame.len() as u64;
         let mut vnet = VnetHdr::default();
@@ -657,7 +679,7 @@ impl Driver {
                 Ok(h) if frame.len() > hdr => vnet = h,
                 _ => {
                     stats.rx_bad_frames += 1;
-                    return;
+                    return false;
                 }
             }
         }
@@ -667,12 +689,12 @@ impl Driver {
         }
         let Some((rx, _)) = faults.as_mut() else {
             stack.handle_frame(now, &vnet, pkt);
-            return;
+            return vnet.is_gso();
         };
         if rx.config().corrupt > 0.0 && vnet.complete_checksum(pkt).is_err() {
             // A flipped bit must meet a complete checksum, as on a wire.
             stats.rx_bad_frames += 1;
-            return;
+            return false;
         }
         match rx.apply(pkt) {
             FaultAction::Deliver => {
@@ -698,6 +720,7 @@ impl Driver {
                 *held = Some((vnet, pkt.to_vec()));
             }
         }
+        false
     }
 
     /// Moves everything the stack wants to send into write operations.
@@ -785,31 +808,49 @@ impl Driver {
             && timeout.is_none_or(|t| !t.is_zero())
             && self.stop.is_none()
         {
+            // Hand this turn's submissions over, then watch the rings in
+            // shared memory: no system call and no wake-up until there is
+            // something to reap.
+            self.submit()?;
             let start = std::time::Instant::now();
             let limit = timeout.map_or(spin, |t| t.min(spin));
+            let mut spins = 0u32;
             loop {
-                // A zero wait makes the kernel run deferred completion work
-                // (DEFER_TASKRUN) and post what is ready, without sleeping.
-                self.stats.submits += 1;
-                let ts = types::Timespec::new();
-                let args = types::SubmitArgs::new().timespec(&ts);
-                match self.ring.submitter().submit_with_args(1, &args) {
-                    Ok(_) => {}
-                    Err(e)
-                        if matches!(
-                            e.raw_os_error(),
-                            Some(libc::ETIME | libc::EINTR | libc::EBUSY)
-                        ) => {}
-                    Err(e) => return Err(e),
-                }
                 if !self.ring.completion().is_empty() {
                     self.stats.busy_poll_hits += 1;
                     return Ok(());
                 }
-                let spent = start.elapsed();
-                if spent >= limit {
-                    timeout = timeout.map(|t| t.saturating_sub(spent));
-                    break;
+                if !self.taskrun_flag || self.ring.submission().taskrun() {
+                    // Completions wait as deferred task work: an enter with
+                    // GETEVENTS that waits for nothing has them posted.
+                    self.stats.submits += 1;
+                    // SAFETY: no submissions, no argument: the call only
+                    // runs task work and flushes completions.
+                    let r = unsafe {
+                        self.ring.submitter().enter::<libc::sigset_t>(
+                            0,
+                            0,
+                            IORING_ENTER_GETEVENTS,
+                            None,
+                        )
+                    };
+                    if let Err(e) = r
+                        && !matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY))
+                    {
+                        return Err(e);
+                    }
+                    if !self.ring.completion().is_empty() {
+                        self.stats.busy_poll_hits += 1;
+                        return Ok(());
+                    }
+                }
+                spins = spins.wrapping_add(1);
+                if spins % 32 == 0 {
+                    let spent = start.elapsed();
+                    if spent >= limit {
+                        timeout = timeout.map(|t| t.saturating_sub(spent));
+                        break;
+                    }
                 }
                 std::hint::spin_loop();
             }
@@ -902,9 +943,9 @@ fn build_io(
     cfg: &RuntimeConfig,
     tun: &Tun,
     stats: &mut RuntimeStats,
-) -> io::Result<(IoUring, Rx, TxPool)> {
+) -> io::Result<(IoUring, Rx, TxPool, bool)> {
     let entries = (u32::from(cfg.rx_buffers) + u32::from(cfg.tx_buffers) + 8).next_power_of_two();
-    let ring = build_ring(entries)?;
+    let (ring, taskrun_flag) = build_ring(entries)?;
     let buf_size = frame_size(tun);
     stats.multishot = false;
     let rx = if cfg.multishot {
@@ -925,28 +966,43 @@ fn build_io(
         Rx::Poll(vec![0u8; buf_size])
     };
     let tx = TxPool::new(cfg.tx_buffers.max(2), buf_size)?;
-    Ok((ring, rx, tx))
+    Ok((ring, rx, tx, taskrun_flag))
 }
 
 /// Builds the ring with the flags that help a single-threaded loop, falling
 /// back to a plain ring on kernels that refuse them.
-fn build_ring(entries: u32) -> io::Result<IoUring> {
-    let attempts: [fn(&mut io_uring::Builder); 3] = [
-        |b| {
-            b.setup_single_issuer().setup_defer_taskrun();
-        },
-        |b| {
-            b.setup_coop_taskrun();
-        },
-        |_| {},
+/// The flag says whether the ring raises `IORING_SQ_TASKRUN`.
+fn build_ring(entries: u32) -> io::Result<(IoUring, bool)> {
+    let attempts: [(fn(&mut io_uring::Builder), bool); 4] = [
+        (
+            |b| {
+                b.setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .setup_taskrun_flag();
+            },
+            true,
+        ),
+        (
+            |b| {
+                b.setup_single_issuer().setup_defer_taskrun();
+            },
+            false,
+        ),
+        (
+            |b| {
+                b.setup_coop_taskrun();
+            },
+            false,
+        ),
+        (|_| {}, false),
     ];
     let mut last = None;
-    for f in attempts {
+    for (f, taskrun_flag) in attempts {
         let mut b = IoUring::builder();
         b.setup_cqsize(entries * 4);
         f(&mut b);
         match b.build(entries) {
-            Ok(r) => return Ok(r),
+            Ok(r) => return Ok((r, taskrun_flag)),
             Err(e) => last = Some(e),
         }
     }
