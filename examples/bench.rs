@@ -469,7 +469,7 @@ fn print_device(out: &Outcome, json: &mut Vec<(&'static str, String)>) {
         json.push(("tun_tx_drops", d.to_string()));
     }
     let Some((rt, c)) = &out.device else { return };
-    let avg = |b: u64, n: u64| if n == 0 { 0 } else { b / n };
+    let avg = |b: u64, n: u64| b.checked_div(n).unwrap_or(0);
     println!(
         "  device       offloads {}: read {} frames (avg {} B, {} super), wrote {} (avg {} B, {} super), {} TUN drops, {} submits, {} rx re-arms",
         if out.offloads { "on" } else { "off" },

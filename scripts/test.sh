@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs ringtcp's whole test suite: formatting, lints, unit, simulator,
-# property and (as root, or where user namespaces allow) kernel tests.
+# property and (as root, or where user namespaces allow) kernel tests, the
+# kernel tests both with TUN offloads (default) and without.
 #
 # Usage: scripts/test.sh            # everything
 #        scripts/test.sh --quick    # skip fmt and clippy
@@ -24,3 +25,8 @@ if [ "$quick" = 0 ]; then
 fi
 cargo test --all-targets
 cargo test --doc
+# Every test that runs over a real TUN device again, without offloads (the
+# first pass used checksum offload and TSO, the default).
+RINGTCP_OFFLOADS=0 cargo test --test kernel --test kernel_inloop --test alloc \
+  --test lab_smoke --test programs
+RINGTCP_OFFLOADS=0 cargo test --lib lab::

@@ -47,8 +47,9 @@ pub struct DeviceArgs {
     #[arg(long, value_name = "N", default_value_t = random_seed(), hide_default_value = true)]
     pub seed: u64,
     /// Do not use TUN offloads (checksum offload and TSO through the
-    /// virtio-net header): every packet is one MTU-sized segment.
-    #[arg(long)]
+    /// virtio-net header): every packet is one MTU-sized segment. Implied
+    /// when the environment sets RINGTCP_OFFLOADS=0.
+    #[arg(long, default_value_t = !ringtcp::lab::offloads_by_default())]
     pub no_offloads: bool,
     /// Spin on the completion queue for up to this many microseconds before
     /// sleeping: lower latency for one busy core.

@@ -357,7 +357,8 @@ mod tests {
         assert!(netif::if_index("lo").is_ok());
         let tun = lab.take_tun();
         assert_eq!(tun.name(), "rtun0");
-        assert!(!tun.vnet_hdr());
+        assert_eq!(tun.vnet_hdr(), offloads_by_default());
+        assert_eq!(tun.offloads_enabled(), offloads_by_default());
         assert!(lab.tun().is_none());
         // The kernel address is local and reachable through lo.
         let sock = std::net::UdpSocket::bind((KERNEL_ADDR, 0)).unwrap();

@@ -969,11 +969,14 @@ fn build_io(
     Ok((ring, rx, tx, taskrun_flag))
 }
 
+/// One way to set up the ring, and whether it raises `IORING_SQ_TASKRUN`.
+type RingSetup = (fn(&mut io_uring::Builder), bool);
+
 /// Builds the ring with the flags that help a single-threaded loop, falling
-/// back to a plain ring on kernels that refuse them.
-/// The flag says whether the ring raises `IORING_SQ_TASKRUN`.
+/// back to a plain ring on kernels that refuse them. The flag says whether
+/// the ring raises `IORING_SQ_TASKRUN`.
 fn build_ring(entries: u32) -> io::Result<(IoUring, bool)> {
-    let attempts: [(fn(&mut io_uring::Builder), bool); 4] = [
+    let attempts: [RingSetup; 4] = [
         (
             |b| {
                 b.setup_single_issuer()

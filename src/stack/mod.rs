@@ -414,22 +414,35 @@ impl Stack {
                 // parse_ipv4 checked the header: IHL is in bounds.
                 let l4_start = usize::from(packet[0] & 0x0f) * 4;
                 let trusted = vnet.checksum_trusted(l4_start);
-                if trusted {
-                    self.counters.rx_checksum_trusted += 1;
-                }
-                if vnet.is_gso() {
-                    self.counters.rx_super_packets += 1;
-                }
-                self.handle_tcp(now, &ip, payload, verify && !trusted)
+                let gso_size = if vnet.is_gso() { vnet.gso_size } else { 0 };
+                self.handle_tcp(now, &ip, payload, verify, trusted, gso_size)
             }
             PROTO_ICMP => self.handle_icmp(&ip, payload, verify),
             _ => self.counters.ip_unsupported_protocol += 1,
         }
     }
 
-    fn handle_tcp(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], verify: bool) {
-        let seg = match parse_tcp(payload, ip.src, ip.dst, verify) {
-            Ok(s) => s,
+    /// `trusted`: the device vouched for the checksum; `gso_size`: the
+    /// segment size of a super-packet, 0 for a plain one.
+    fn handle_tcp(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        verify: bool,
+        trusted: bool,
+        gso_size: u16,
+    ) {
+        let seg = match parse_tcp(payload, ip.src, ip.dst, verify && !trusted) {
+            Ok(s) => {
+                if trusted {
+                    self.counters.rx_checksum_trusted += 1;
+                }
+                if gso_size > 0 {
+                    self.counters.rx_super_packets += 1;
+                }
+                s
+            }
             Err(WireError::BadChecksum) => {
                 self.counters.tcp_bad_checksum += 1;
                 return;
@@ -442,9 +455,10 @@ impl Stack {
         let remote = SocketAddrV4::new(ip.src, seg.src_port);
         if let Some(&idx) = self.tuples.get(&tuple_key(seg.dst_port, remote)) {
             let slot = &mut self.conns[idx];
-            let Some(conn) = slot.conn.take() else {
+            let Some(mut conn) = slot.conn.take() else {
                 return;
             };
+            conn.tcb_mut().rx_gso_size = gso_size;
             // The connection runs the acceptability test; the stack's
             // counter follows the connection's, not a second test.
             let before = conn.tcb().stats().out_of_window;

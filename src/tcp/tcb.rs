@@ -184,6 +184,9 @@ pub struct Tcb {
     pub(crate) cfg: TcpConfig,
     /// Shape of the last packet emitted.
     pub(crate) last_tx: TxShape,
+    /// Segment size of the super-packet being processed (0: a plain
+    /// segment), as the device reported it.
+    pub(crate) rx_gso_size: u16,
     pub(crate) local: SocketAddrV4,
     pub(crate) remote: SocketAddrV4,
 
@@ -496,6 +499,7 @@ impl Tcb {
             hystart: HyStart::default(),
             rto_recover: None,
             last_tx: TxShape::default(),
+            rx_gso_size: 0,
         }
     }
 
@@ -1349,12 +1353,16 @@ impl Tcb {
                     // A full-sized segment is one as large as the largest the
                     // peer has sent (its MSS less its options), as Linux
                     // estimates rcv_mss.
-                    // A super-segment from a device with offloads (longer
-                    // than our MSS) says nothing about the peer's segment
-                    // size; it counts as the full segments it holds, so it
-                    // is ACKed at once, not per 1500 bytes of it.
-                    if data.len() <= usize::from(self.cfg.mss) {
-                        self.rcv_mss_est = self.rcv_mss_est.max(data.len());
+                    // A super-packet from a device with offloads carries the
+                    // peer's segment size in its header (its length says
+                    // nothing); it counts as the full segments it holds,
+                    // so it is ACKed at once, not per 1500 bytes of it.
+                    let seg_size = match self.rx_gso_size {
+                        0 => data.len(),
+                        g => usize::from(g),
+                    };
+                    if seg_size <= usize::from(self.cfg.mss) {
+                        self.rcv_mss_est = self.rcv_mss_est.max(seg_size);
                     }
                     let full = data.len().max(ins.advanced) / self.rcv_mss_est;
                     self.unacked_segs += full as u32;
@@ -1657,7 +1665,8 @@ impl Tcb {
     /// TSO as many whole segments as `tso_max` and an IPv4 packet (65535
     /// bytes, in a buffer of `buf_len`) hold.
     fn burst(&self, buf_len: usize, mss: usize, opt_len: usize) -> usize {
-        if self.cfg.tso_max <= mss {
+        // TSO needs the device to complete checksums as it cuts.
+        if self.cfg.tso_max <= mss || !self.cfg.checksum_offload {
             return mss;
         }
         let room = buf_len
@@ -1868,8 +1877,13 @@ impl Tcb {
     fn advance_snd_nxt(&mut self, now: Instant, len: usize, retransmission: bool) {
         let end = self.snd_nxt + len;
         if retransmission {
-            self.stats.segments_retransmitted += 1;
-            self.episode_rtx += 1;
+            // Each segment of a resent super-segment counts.
+            let segments = match self.last_tx.gso_size {
+                0 => 1,
+                g => len.div_ceil(usize::from(g)).max(1),
+            };
+            self.stats.segments_retransmitted += segments as u64;
+            self.episode_rtx += segments as u32;
         } else if len > 0 {
             // Several timed segments per window: HyStart++ needs the RTT
             // as the queue builds within a round, not only its first one.
