@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Record a CPU profile of one benchmark run and render it as a flame graph.
 #
-#   perf/profile.sh [ringtcp|smoltcp] MODE [SECONDS]
+#   perf/profile.sh [ringtcp|smoltcp] MODE [SECONDS [FLAG...]]
 #
-# MODE is download, upload, pingpong or connect; SECONDS defaults to 5. The
+# MODE is download, upload, pingpong or connect; SECONDS defaults to 5;
+# FLAGs go to the program (e.g. --no-offloads) and name the output. The
 # program runs in its own lab namespace against the kernel peer, exactly as
 # `compare` runs it, under `perf record -g`; the whole process is sampled
 # (the stack's thread and the in-process kernel peer's threads), with kernel
 # stacks. Output:
 #
 #   perf/results/flamegraph-MODE.svg            (ringtcp)
+#   perf/results/flamegraph-MODE-no-offloads.svg (ringtcp --no-offloads)
 #   perf/results/flamegraph-smoltcp-MODE.svg    (smoltcp)
 #   perf/results/perf-TOOL-MODE.data            (the raw samples, not committed)
 #
@@ -39,6 +41,12 @@ case "${1:-}" in
 esac
 mode=${1:-}
 secs=${2:-5}
+shift 2 2>/dev/null || shift $#
+extra=("$@")
+suffix=""
+for f in "${extra[@]}"; do
+    suffix+="-$(printf '%s' "$f" | tr -c 'A-Za-z0-9' '-' | sed 's/^-*//; s/-*$//')"
+done
 case "$mode" in
     download | upload | pingpong | connect) ;;
     *) usage ;;
@@ -59,19 +67,19 @@ case "$tool" in
     ringtcp)
         (cd "$root" && cargo build --release --example bench)
         bin=${CARGO_TARGET_DIR:-$root/target}/release/examples/bench
-        args=(--lab --seconds "$secs" "$mode")
-        svg=$results/flamegraph-$mode.svg
+        args=(--lab --seconds "$secs" "${extra[@]}" "$mode")
+        svg=$results/flamegraph-$mode$suffix.svg
         ;;
     smoltcp)
         cargo build --release --manifest-path "$here/Cargo.toml" --bin smol-bench
         bin=${CARGO_TARGET_DIR:-$here/target}/release/smol-bench
-        args=(--seconds "$secs" "$mode")
-        svg=$results/flamegraph-smoltcp-$mode.svg
+        args=(--seconds "$secs" "${extra[@]}" "$mode")
+        svg=$results/flamegraph-smoltcp-$mode$suffix.svg
         ;;
 esac
 
 mkdir -p "$results"
-data=$results/perf-$tool-$mode.data
+data=$results/perf-$tool-$mode$suffix.data
 case "${CALLGRAPH:-dwarf}" in
     dwarf) callgraph=(--call-graph dwarf,16384) ;;
     fp) callgraph=(--call-graph fp) ;;
@@ -91,6 +99,6 @@ fi
 tmp=$(mktemp "$results/.collapsed.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 perf script "${no_inline[@]}" -i "$data" 2>/dev/null | "$tools/bin/inferno-collapse-perf" >"$tmp"
-"$tools/bin/inferno-flamegraph" --title "$tool $mode (${secs} s, perf -F ${FREQ:-499}, ${CALLGRAPH:-dwarf})" \
+"$tools/bin/inferno-flamegraph" --title "$tool $mode${extra[*]:+ ${extra[*]}} (${secs} s, perf -F ${FREQ:-499}, ${CALLGRAPH:-dwarf})" \
     <"$tmp" >"$svg"
 echo "profile.sh: wrote $svg ($(wc -l <"$tmp") distinct stacks; raw samples in $data)" >&2

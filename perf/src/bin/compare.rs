@@ -1,6 +1,8 @@
-//! Run every workload for ringtcp, smoltcp and the kernel over veth, and
-//! print one table of medians [min-max] with ringtcp's ratios to the other
-//! two. Writes `perf/results/latest.{md,json}` and a dated copy of each.
+//! Run every workload for ringtcp (in up to three variants: TUN offloads
+//! on, offloads off, busy polling), smoltcp and the kernel over veth, and
+//! print one table of medians [min-max] with each ringtcp variant's ratios
+//! to the other two. Writes `perf/results/NAME.{md,json}` (`--name`,
+//! default `latest`) and a dated copy of each.
 //!
 //! Builds first: ringtcp's `examples/bench` at the repository root and this
 //! package's `smol-bench` and `kernel-bench`. A program that fails to build
@@ -42,11 +44,13 @@ struct Cli {
         default_value = "download,upload,pingpong,connect"
     )]
     modes: Vec<Mode>,
-    /// Programs to run, comma-separated (ringtcp, smoltcp, kernel-veth).
+    /// Programs to run, comma-separated (ringtcp, ringtcp-no-offloads,
+    /// ringtcp-busy-poll, smoltcp, kernel-veth). ringtcp-busy-poll runs
+    /// the pingpong workload only.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ringtcp,smoltcp,kernel-veth"
+        default_value = "ringtcp,ringtcp-no-offloads,ringtcp-busy-poll,smoltcp,kernel-veth"
     )]
     tools: Vec<String>,
     /// Pin every program to CPU 0 (its affinity is set before exec, so all
@@ -57,9 +61,14 @@ struct Cli {
     /// Use the binaries as they are; do not run cargo build.
     #[arg(long)]
     no_build: bool,
-    /// Where latest.md / latest.json go.
+    /// Where NAME.md / NAME.json go (default perf/results).
     #[arg(long)]
     out_dir: Option<PathBuf>,
+    /// Base name of the result files: NAME.md, NAME.json, and the dated
+    /// copies STAMP-NAME.{md,json} (plain STAMP.{md,json} for `latest`).
+    /// E.g. `--pin1cpu --name latest-pinned` keeps the pinned run apart.
+    #[arg(long, default_value = "latest")]
+    name: String,
 }
 
 /// Every run of one program on one workload: its JSON, or why there is none.
@@ -67,7 +76,68 @@ type Runs = Vec<Result<Value, String>>;
 /// Per workload, per program, its runs.
 type Results = Vec<(Mode, Vec<(&'static str, Runs)>)>;
 
-const TOOLS: [&str; 3] = ["ringtcp", "smoltcp", "kernel-veth"];
+/// One program, or one way of running ringtcp's bench.
+struct Tool {
+    name: &'static str,
+    /// For ringtcp's variants, the label of the table's "ringtcp variant"
+    /// column; None for smoltcp and kernel-veth.
+    variant: Option<&'static str>,
+    /// Flags added to the bench program's command line.
+    args: &'static [&'static str],
+    /// The workloads it runs; None: all of them.
+    only: Option<&'static [Mode]>,
+}
+
+/// Busy-poll window of the ringtcp-busy-poll variant, µs.
+const BUSY_POLL_US: &str = "200";
+
+const TOOLS: [Tool; 5] = [
+    Tool {
+        name: "ringtcp",
+        variant: Some("offloads"),
+        args: &[],
+        only: None,
+    },
+    Tool {
+        name: "ringtcp-no-offloads",
+        variant: Some("no offloads"),
+        args: &["--no-offloads"],
+        only: None,
+    },
+    Tool {
+        name: "ringtcp-busy-poll",
+        variant: Some("busy-poll"),
+        args: &["--busy-poll", BUSY_POLL_US],
+        only: Some(&[Mode::Pingpong]),
+    },
+    Tool {
+        name: "smoltcp",
+        variant: None,
+        args: &[],
+        only: None,
+    },
+    Tool {
+        name: "kernel-veth",
+        variant: None,
+        args: &[],
+        only: None,
+    },
+];
+
+fn tool(name: &str) -> Option<&'static Tool> {
+    TOOLS.iter().find(|t| t.name == name)
+}
+
+/// Whether `name` is one of ringtcp's variants (runs ringtcp's bench).
+fn is_ringtcp(name: &str) -> bool {
+    tool(name).is_some_and(|t| t.variant.is_some())
+}
+
+impl Tool {
+    fn runs(&self, mode: Mode) -> bool {
+        self.only.is_none_or(|m| m.contains(&mode))
+    }
+}
 /// max/min across runs above this is flagged in the notes.
 const WIDE_SPREAD: f64 = 1.3;
 
@@ -79,10 +149,23 @@ fn main() {
     }
     cli.runs = cli.runs.max(1);
     for t in &cli.tools {
-        if !TOOLS.contains(&t.as_str()) {
-            eprintln!("error: unknown tool {t:?} (expected one of {TOOLS:?})");
+        if tool(t).is_none() {
+            let names: Vec<&str> = TOOLS.iter().map(|t| t.name).collect();
+            eprintln!("error: unknown tool {t:?} (expected one of {names:?})");
             std::process::exit(2);
         }
+    }
+    if cli.name.is_empty()
+        || cli.name.contains('/')
+        || cli.name.starts_with('.')
+        || cli.name.ends_with(".md")
+        || cli.name.ends_with(".json")
+    {
+        eprintln!(
+            "error: --name {:?}: expected a plain base name such as latest-pinned",
+            cli.name
+        );
+        std::process::exit(2);
     }
     let perf_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let root = perf_dir.parent().expect("perf/ has a parent").to_path_buf();
@@ -91,17 +174,27 @@ fn main() {
         .clone()
         .unwrap_or_else(|| perf_dir.join("results"));
 
-    // Where each program is, or why it is not available.
-    let mut programs: Vec<(&'static str, Result<PathBuf, String>)> = Vec::new();
+    // Where each program is, or why it is not available. The ringtcp
+    // variants share one bench binary, built once.
+    let mut programs: Vec<(&'static Tool, Result<PathBuf, String>)> = Vec::new();
     let own = find_own_binaries(&perf_dir, cli.no_build);
-    for tool in TOOLS {
-        if !cli.tools.iter().any(|t| t == tool) {
+    let mut ringtcp_bench: Option<Result<PathBuf, String>> = None;
+    for tool in &TOOLS {
+        if !cli.tools.iter().any(|t| t == tool.name) {
             continue;
         }
-        let path = match tool {
-            "ringtcp" => find_ringtcp_bench(&root, cli.no_build),
-            "smoltcp" => own.clone().map(|d| d.join("smol-bench")),
-            _ => own.clone().map(|d| d.join("kernel-bench")),
+        // Not one of the selected workloads: nothing to build or run.
+        if !cli.modes.iter().any(|&m| tool.runs(m)) {
+            continue;
+        }
+        let path = if tool.variant.is_some() {
+            ringtcp_bench
+                .get_or_insert_with(|| find_ringtcp_bench(&root, cli.no_build))
+                .clone()
+        } else if tool.name == "smoltcp" {
+            own.clone().map(|d| d.join("smol-bench"))
+        } else {
+            own.clone().map(|d| d.join("kernel-bench"))
         };
         let path = path.and_then(|p| {
             if p.exists() {
@@ -111,22 +204,31 @@ fn main() {
             }
         });
         if let Err(e) = &path {
-            eprintln!("{tool}: n/a: {e}");
+            eprintln!("{}: n/a: {e}", tool.name);
         }
         programs.push((tool, path));
     }
 
     // results[mode][tool] = runs (Ok(json) or Err(error line)).
     let mut results: Results = Vec::new();
-    let total = cli.modes.len() * cli.runs * programs.len();
+    let total: usize = cli
+        .modes
+        .iter()
+        .map(|&m| cli.runs * programs.iter().filter(|(t, _)| t.runs(m)).count())
+        .sum();
     let mut done = 0;
     for &mode in &cli.modes {
+        // The programs that run this workload (ringtcp-busy-poll: pingpong
+        // only); the others have no column to fill for it.
+        let here: Vec<&(&'static Tool, Result<PathBuf, String>)> =
+            programs.iter().filter(|(t, _)| t.runs(mode)).collect();
         let mut per_tool: Vec<(&'static str, Runs)> =
-            programs.iter().map(|(t, _)| (*t, Vec::new())).collect();
+            here.iter().map(|(t, _)| (t.name, Vec::new())).collect();
         // Interleave the programs run by run, so that a slow spell of the
         // machine does not land on one program only.
         for run in 0..cli.runs {
-            for (i, (tool, path)) in programs.iter().enumerate() {
+            for (i, (tool, path)) in here.iter().enumerate() {
+                let tool_name = tool.name;
                 done += 1;
                 let outcome = match path {
                     Ok(p) => run_one(tool, p, mode, &cli),
@@ -134,11 +236,14 @@ fn main() {
                 };
                 match &outcome {
                     Ok(v) => eprintln!(
-                        "[{done}/{total}] {tool} {mode} run {}: {}",
+                        "[{done}/{total}] {tool_name} {mode} run {}: {}",
                         run + 1,
                         summary(mode, v)
                     ),
-                    Err(e) => eprintln!("[{done}/{total}] {tool} {mode} run {}: n/a: {e}", run + 1),
+                    Err(e) => eprintln!(
+                        "[{done}/{total}] {tool_name} {mode} run {}: n/a: {e}",
+                        run + 1
+                    ),
                 }
                 per_tool[i].1.push(outcome);
             }
@@ -148,7 +253,7 @@ fn main() {
 
     let machine = machine(&root);
     let rows = table_rows(&results);
-    let md = render_markdown(&cli, &machine, &rows);
+    let md = render_markdown(&cli, &machine, &programs, &rows);
     println!("{md}");
 
     let json = json!({
@@ -159,9 +264,13 @@ fn main() {
             "mtu": cli.mtu,
             "size": cli.size,
             "pin1cpu": cli.pin1cpu,
+            "name": cli.name,
             "modes": cli.modes.iter().map(|m| m.name()).collect::<Vec<_>>(),
             "tools": programs.iter().map(|(t, p)| json!({
-                "tool": t,
+                "tool": t.name,
+                "variant": t.variant,
+                "args": t.args,
+                "modes": t.only.map(|m| m.iter().map(|m| m.name()).collect::<Vec<_>>()),
                 "program": p.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
                 "error": p.as_ref().err(),
             })).collect::<Vec<_>>(),
@@ -178,7 +287,7 @@ fn main() {
             (mode.name().to_string(), Value::Object(m))
         }).collect::<Map<_, _>>(),
     });
-    if let Err(e) = write_results(&out_dir, &machine, &md, &json) {
+    if let Err(e) = write_results(&out_dir, &cli.name, &machine, &md, &json) {
         eprintln!("error: writing results to {}: {e}", out_dir.display());
         std::process::exit(1);
     }
@@ -276,11 +385,12 @@ fn cargo_build(dir: &Path, args: &[&str]) -> Result<Vec<(String, PathBuf)>, Stri
 // ---------------------------------------------------------------------------
 // Running one measurement.
 
-fn run_one(tool: &str, program: &Path, mode: Mode, cli: &Cli) -> Result<Value, String> {
+fn run_one(tool: &Tool, program: &Path, mode: Mode, cli: &Cli) -> Result<Value, String> {
     let mut cmd = Command::new(program);
-    if tool == "ringtcp" {
+    if tool.variant.is_some() {
         cmd.arg("--lab");
     }
+    cmd.args(tool.args);
     cmd.arg("--seconds")
         .arg(cli.seconds.to_string())
         .arg("--json");
@@ -455,6 +565,12 @@ fn metrics(mode: Mode) -> Vec<Metric> {
                 get: |v| f(v, "gbps"),
             },
             cpu,
+            Metric {
+                name: "TUN drops",
+                better: Better::Lower,
+                decimals: 0,
+                get: tun_drops,
+            },
         ],
         Mode::Pingpong => vec![
             lat("p50 µs", "p50_us"),
@@ -482,6 +598,17 @@ fn metrics(mode: Mode) -> Vec<Metric> {
             cpu,
         ],
     }
+}
+
+/// Packets the kernel dropped on the way to the stack during the run:
+/// ringtcp's top-level `tun_tx_drops`, smol-bench's `settings.tun_tx_drops`,
+/// kernel-bench's `settings.veth_tx_drops` (its veth stands for the TUN).
+fn tun_drops(v: &Value) -> Option<f64> {
+    let s = &v["settings"];
+    v["tun_tx_drops"]
+        .as_f64()
+        .or_else(|| s["tun_tx_drops"].as_f64())
+        .or_else(|| s["veth_tx_drops"].as_f64())
 }
 
 /// Median and range of one program's runs for one metric.
@@ -515,10 +642,14 @@ fn stat(values: &[f64]) -> Option<Stat> {
 
 struct Row {
     workload: Mode,
+    /// The ringtcp variant (its tool name) whose figure is this row's
+    /// "ringtcp" column; None when no ringtcp variant ran the workload.
+    variant: Option<&'static str>,
     metric: &'static str,
     better: Better,
     decimals: usize,
-    /// Per program, in TOOLS order: the figure or why there is none.
+    /// The row's ringtcp variant, then smoltcp and kernel-veth (those that
+    /// ran): the figure or why there is none.
     cells: Vec<(&'static str, Result<Stat, String>)>,
     notes: Vec<String>,
 }
@@ -531,14 +662,23 @@ impl Row {
             .and_then(|(_, s)| s.as_ref().ok().copied())
     }
 
+    /// The row's ringtcp variant ÷ `other`, medians.
     fn ratio(&self, other: &str) -> Option<f64> {
-        let r = self.get("ringtcp")?.median;
+        let r = self.get(self.variant?)?.median;
         let o = self.get(other)?.median;
         (o != 0.0).then(|| r / o)
     }
 
-    fn cell(&self, tool: &str) -> String {
-        match self.cells.iter().find(|(t, _)| *t == tool) {
+    /// The label of the "ringtcp variant" column.
+    fn variant_label(&self) -> &'static str {
+        self.variant
+            .and_then(tool)
+            .and_then(|t| t.variant)
+            .unwrap_or("-")
+    }
+
+    fn cell(&self, tool: Option<&str>) -> String {
+        match tool.and_then(|tool| self.cells.iter().find(|(t, _)| *t == tool)) {
             None => "-".into(),
             Some((_, Err(_))) => "n/a".into(),
             Some((_, Ok(s))) => {
@@ -555,6 +695,11 @@ impl Row {
     fn to_json(&self) -> Value {
         let mut o = Map::new();
         o.insert("workload".into(), json!(self.workload.name()));
+        o.insert(
+            "variant".into(),
+            json!(self.variant.map(|_| self.variant_label())),
+        );
+        o.insert("ringtcp_tool".into(), json!(self.variant));
         o.insert("metric".into(), json!(self.metric));
         o.insert(
             "better".into(),
@@ -565,8 +710,10 @@ impl Row {
             }),
         );
         for (tool, cell) in &self.cells {
+            // The variant's figure goes under "ringtcp", as before variants.
+            let key = if is_ringtcp(tool) { "ringtcp" } else { tool };
             o.insert(
-                tool.to_string(),
+                key.to_string(),
                 match cell {
                     Ok(s) => json!({ "median": s.median, "min": s.min, "max": s.max, "n": s.n }),
                     Err(e) => json!({ "error": e }),
@@ -583,16 +730,31 @@ impl Row {
     }
 }
 
+/// One row per workload, metric and ringtcp variant (in that order, so the
+/// variants of one metric sit next to each other). Notes about a ringtcp
+/// variant go on that variant's rows; notes about smoltcp and kernel-veth,
+/// whose figures repeat across the variants, on the first variant's row.
 fn table_rows(results: &Results) -> Vec<Row> {
     let mut rows = Vec::new();
     for (mode, per_tool) in results {
+        // No selected program runs this workload: no rows for it.
+        if per_tool.is_empty() {
+            continue;
+        }
+        let mut variants: Vec<Option<&'static str>> = per_tool
+            .iter()
+            .filter(|(t, _)| is_ringtcp(t))
+            .map(|(t, _)| Some(*t))
+            .collect();
+        if variants.is_empty() {
+            variants.push(None);
+        }
         for (mi, m) in metrics(*mode).into_iter().enumerate() {
-            let mut cells = Vec::new();
-            let mut notes = Vec::new();
-            for tool in TOOLS {
-                let Some((_, runs)) = per_tool.iter().find(|(t, _)| *t == tool) else {
-                    continue;
-                };
+            // Per program: its cell and the notes about it for this metric.
+            let mut per_cell: Vec<(&'static str, Result<Stat, String>, Vec<String>)> = Vec::new();
+            for (tool, runs) in per_tool {
+                let tool = *tool;
+                let mut notes = Vec::new();
                 let values: Vec<f64> = runs
                     .iter()
                     .filter_map(|r| r.as_ref().ok())
@@ -607,7 +769,7 @@ fn table_rows(results: &Results) -> Vec<Row> {
                         .unwrap_or_else(|| format!("no {} in its JSON", m.name))),
                 };
                 // Errors and failed runs are noted once per workload (first
-                // row); spreads on every row they concern.
+                // metric); spreads on every row they concern.
                 if mi == 0 {
                     match &cell {
                         Err(e) => notes.push(format!("{tool} n/a: {}", clip(e, 160))),
@@ -633,16 +795,31 @@ fn table_rows(results: &Results) -> Vec<Row> {
                 {
                     notes.push(format!("wide spread {tool} (max/min {:.2})", s.max / s.min));
                 }
-                cells.push((tool, cell));
+                per_cell.push((tool, cell, notes));
             }
-            rows.push(Row {
-                workload: *mode,
-                metric: m.name,
-                better: m.better,
-                decimals: m.decimals,
-                cells,
-                notes,
-            });
+            for (vi, &variant) in variants.iter().enumerate() {
+                let mut cells = Vec::new();
+                let mut notes = Vec::new();
+                for (tool, cell, n) in &per_cell {
+                    let mine = Some(*tool) == variant;
+                    if !mine && is_ringtcp(tool) {
+                        continue;
+                    }
+                    if mine || vi == 0 {
+                        notes.extend(n.iter().cloned());
+                    }
+                    cells.push((*tool, cell.clone()));
+                }
+                rows.push(Row {
+                    workload: *mode,
+                    variant,
+                    metric: m.name,
+                    better: m.better,
+                    decimals: m.decimals,
+                    cells,
+                    notes,
+                });
+            }
         }
     }
     rows
@@ -651,7 +828,7 @@ fn table_rows(results: &Results) -> Vec<Row> {
 /// "TOOL retransmits N (max), drops M (max)", medians over the runs, when a bulk run
 /// lost packets: the kernel's retransmissions (smoltcp, kernel-veth: from
 /// the namespaces' counters) or ringtcp's own `retransmits`, and the
-/// interface's transmit drops.
+/// interface's transmit drops (see [`tun_drops`]).
 fn loss_note(tool: &str, runs: &Runs) -> Option<String> {
     let ok: Vec<&Value> = runs.iter().filter_map(|r| r.as_ref().ok()).collect();
     // (median, max) over the runs that report the counter.
@@ -672,21 +849,29 @@ fn loss_note(tool: &str, runs: &Runs) -> Option<String> {
         .collect();
         (!sum.is_empty()).then(|| sum.iter().sum())
     });
-    let drops = pick(&|v| {
-        let s = &v["settings"];
-        s["tun_tx_drops"]
-            .as_f64()
-            .or_else(|| s["veth_tx_drops"].as_f64())
-    });
+    let drops = pick(&tun_drops);
     let (r, rmax) = retrans.unwrap_or_default();
     let (d, dmax) = drops.unwrap_or_default();
     (rmax > 0.0 || dmax > 0.0)
         .then(|| format!("{tool} retransmits {r:.0} (max {rmax:.0}), drops {d:.0} (max {dmax:.0})"))
 }
 
-fn render_markdown(cli: &Cli, machine: &Value, rows: &[Row]) -> String {
+fn render_markdown(
+    cli: &Cli,
+    machine: &Value,
+    programs: &[(&'static Tool, Result<PathBuf, String>)],
+    rows: &[Row],
+) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "# ringtcp vs smoltcp vs kernel (veth)\n");
+    let _ = writeln!(
+        s,
+        "# ringtcp vs smoltcp vs kernel (veth){}\n",
+        if cli.pin1cpu {
+            ", pinned to CPU 0"
+        } else {
+            ", not pinned"
+        }
+    );
     let _ = writeln!(
         s,
         "{} · {} cores · Linux {} · {} · ringtcp {}\n",
@@ -698,31 +883,59 @@ fn render_markdown(cli: &Cli, machine: &Value, rows: &[Row]) -> String {
     );
     let _ = writeln!(
         s,
-        "{} run(s) of {} s per program and workload, MTU {}, pingpong {} bytes{}; median [min-max]. \
-         Throughput is measured by the receiver; CPU % is user+sys of the thread that runs the stack \
-         (ringtcp's loop thread, smoltcp's poll loop, the kernel client's thread, whose system time \
-         includes the kernel TCP work done in its syscalls) over the measured interval, 100 = one core; \
-         the kernel peer's threads are not in it.\n",
-        cli.runs,
-        cli.seconds,
-        cli.mtu,
-        cli.size,
+        "CPU placement: {}\n",
         if cli.pin1cpu {
-            ", every program pinned to CPU 0"
+            "**pinned** (`--pin1cpu`): every program, its kernel peer included, runs on CPU 0 \
+             only; same-core figures, free of cross-CPU wake-ups"
         } else {
-            ""
+            "**not pinned**: the scheduler places the stack and the kernel peer on any CPU; \
+             cross-CPU wake-ups are in the latency figures"
         }
     );
     let _ = writeln!(
         s,
-        "Ratios are ringtcp ÷ other (medians). Rows marked ↑: higher is better, a ratio above 1 \
-         favours ringtcp. Rows marked ↓ (latency, CPU): lower is better, a ratio BELOW 1 favours ringtcp.\n"
+        "{} run(s) of {} s per program and workload, MTU {}, pingpong {} bytes; median [min-max]. \
+         Throughput is measured by the receiver; CPU % is user+sys of the thread that runs the stack \
+         (ringtcp's loop thread, smoltcp's poll loop, the kernel client's thread, whose system time \
+         includes the kernel TCP work done in its syscalls) over the measured interval, 100 = one core; \
+         the kernel peer's threads are not in it. TUN drops: packets the kernel dropped on the way to \
+         the stack (TUN transmit queue full; for kernel-veth, the veth's transmit drops).\n",
+        cli.runs, cli.seconds, cli.mtu, cli.size,
+    );
+    let variants: Vec<String> = programs
+        .iter()
+        .filter_map(|(t, _)| {
+            let label = t.variant?;
+            let args = if t.args.is_empty() {
+                "default flags: TUN checksum offload and TSO on".to_string()
+            } else {
+                format!("`{}`", t.args.join(" "))
+            };
+            let only = t.only.map_or(String::new(), |m| {
+                let m: Vec<&str> = m.iter().map(|m| m.name()).collect();
+                format!(", {} only", m.join(", "))
+            });
+            Some(format!("*{label}* ({args}{only})"))
+        })
+        .collect();
+    if !variants.is_empty() {
+        let _ = writeln!(
+            s,
+            "ringtcp variants, one row each, all with the same bench program: {}. \
+             The smoltcp and kernel-veth figures repeat on each variant's row.\n",
+            variants.join(", ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "Ratios are the row's ringtcp variant ÷ other (medians). Rows marked ↑: higher is better, a ratio above 1 \
+         favours ringtcp. Rows marked ↓ (latency, CPU, drops): lower is better, a ratio BELOW 1 favours ringtcp.\n"
     );
     let _ = writeln!(
         s,
-        "| workload | metric | ringtcp | smoltcp | kernel-veth | ringtcp/smoltcp | ringtcp/kernel | notes |"
+        "| workload | ringtcp variant | metric | ringtcp | smoltcp | kernel-veth | ringtcp/smoltcp | ringtcp/kernel | notes |"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---:|---|");
     for r in rows {
         let arrow = if r.better == Better::Higher {
             "↑"
@@ -732,13 +945,14 @@ fn render_markdown(cli: &Cli, machine: &Value, rows: &[Row]) -> String {
         let ratio = |o: &str| r.ratio(o).map_or("n/a".to_string(), |x| format!("{x:.2}"));
         let _ = writeln!(
             s,
-            "| {} | {} {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} {} | {} | {} | {} | {} | {} | {} |",
             r.workload,
+            r.variant_label(),
             r.metric,
             arrow,
-            r.cell("ringtcp"),
-            r.cell("smoltcp"),
-            r.cell("kernel-veth"),
+            r.cell(r.variant),
+            r.cell(Some("smoltcp")),
+            r.cell(Some("kernel-veth")),
             ratio("smoltcp"),
             ratio("kernel-veth"),
             r.notes.join("; ").replace('|', "/"),
@@ -797,18 +1011,32 @@ fn command_line(cmd: &str, args: &[&str], dir: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn write_results(dir: &Path, machine: &Value, md: &str, json: &Value) -> io::Result<()> {
+/// Write NAME.md and NAME.json, and the dated copies STAMP-NAME.md and
+/// STAMP-NAME.json (STAMP.md and STAMP.json for the default name,
+/// `latest`, as before `--name`).
+fn write_results(
+    dir: &Path,
+    base: &str,
+    machine: &Value,
+    md: &str,
+    json: &Value,
+) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let stamp = machine["date"]
         .as_str()
         .unwrap_or("undated")
         .replace(':', "");
+    let dated = if base == "latest" {
+        stamp
+    } else {
+        format!("{stamp}-{base}")
+    };
     let text = serde_json::to_string_pretty(json).map_err(io::Error::other)? + "\n";
     for (name, body) in [
-        ("latest.md".to_string(), md),
-        ("latest.json".to_string(), text.as_str()),
-        (format!("{stamp}.md"), md),
-        (format!("{stamp}.json"), text.as_str()),
+        (format!("{base}.md"), md),
+        (format!("{base}.json"), text.as_str()),
+        (format!("{dated}.md"), md),
+        (format!("{dated}.json"), text.as_str()),
     ] {
         // Write then rename, so a reader never sees half a file.
         let path = dir.join(&name);
