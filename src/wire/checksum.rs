@@ -16,10 +16,12 @@
 //! A received header or segment (checksum field included) verifies when
 //! `fold(ones_sum(bytes, pseudo)) == 0xffff`.
 //!
-//! The fast path adds 8 bytes at a time into a 64-bit accumulator with
-//! end-around carry (RFC 1071 section 2 (C), "parallel summation"); because
-//! 2^16 ≡ 1 (mod 2^16 − 1), the sum of big-endian 64-bit words is congruent to
-//! the sum of the 16-bit words they contain. [`naive_checksum`] is the plain
+//! The fast path adds native-endian 32-bit words into four 64-bit lanes
+//! (RFC 1071 section 2 (C), "parallel summation", with the carries deferred
+//! into the lanes' upper halves) and byte-swaps the folded result (section 2
+//! (B), byte-order independence); because 2^16 ≡ 1 (mod 2^16 − 1), wider
+//! words are congruent to the sum of the 16-bit words they contain. The loop
+//! has no carry chain, so it vectorises. [`naive_checksum`] is the plain
 //! word-at-a-time loop, kept as a test oracle and a benchmark baseline.
 //!
 //! No I/O, no clock, no `unsafe`.
@@ -39,45 +41,36 @@ use std::net::Ipv4Addr;
 /// pieces shift by one and the sum is wrong).
 #[inline]
 pub fn ones_sum(data: &[u8], initial: u32) -> u32 {
-    let mut acc: u64 = u64::from(initial);
-    // Two independent accumulators halve the carry chain on the hot loop.
-    let mut acc2: u64 = 0;
-
+    // Native-endian 32-bit words into four 64-bit lanes: a lane needs 2^32
+    // additions before it can overflow, so there is no carry to track, and
+    // the compiler turns the loop into vector adds.
+    let mut lanes = [0u64; 4];
     let mut chunks = data.chunks_exact(16);
     for c in &mut chunks {
-        let (a, b) = c.split_at(8);
-        let a = u64::from_be_bytes(a.try_into().unwrap_or([0; 8]));
-        let b = u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
-        let (s, carry) = acc.overflowing_add(a);
-        acc = s + u64::from(carry);
-        let (s, carry) = acc2.overflowing_add(b);
-        acc2 = s + u64::from(carry);
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            let w = [c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]];
+            *lane += u64::from(u32::from_ne_bytes(w));
+        }
     }
-    let mut rest = chunks.remainder();
-    if rest.len() >= 8 {
-        let (a, r) = rest.split_at(8);
-        let a = u64::from_be_bytes(a.try_into().unwrap_or([0; 8]));
-        let (s, carry) = acc.overflowing_add(a);
-        acc = s + u64::from(carry);
-        rest = r;
-    }
-    // Combine the two accumulators, then add the last 0..=7 bytes.
-    let (s, carry) = acc.overflowing_add(acc2);
-    acc = s + u64::from(carry);
-    let mut tail: u64 = 0;
-    let mut words = rest.chunks_exact(2);
+    let mut acc = lanes.iter().sum::<u64>();
+    let mut words = chunks.remainder().chunks_exact(2);
     for w in &mut words {
-        tail += u64::from(u16::from_be_bytes([w[0], w[1]]));
+        acc += u64::from(u16::from_ne_bytes([w[0], w[1]]));
     }
     if let [last] = words.remainder() {
-        tail += u64::from(*last) << 8;
+        // Padded with a zero byte on its right in memory order.
+        acc += u64::from(u16::from_ne_bytes([*last, 0]));
     }
-    let (s, carry) = acc.overflowing_add(tail);
-    acc = s + u64::from(carry);
-
-    // 64 -> 32 -> 17 bits. Each step keeps the value congruent mod 0xffff.
-    let acc = (acc & 0xffff_ffff) + (acc >> 32); // <= 0x1_ffff_fffe
-    let acc = (acc & 0xffff_ffff) + (acc >> 32); // <= 0xffff_ffff
+    // Fold to 16 bits in native byte order, then to big-endian order: the
+    // sum of byte-swapped words is the byte-swapped sum (RFC 1071 2 (B)).
+    let acc = (acc & 0xffff_ffff) + (acc >> 32);
+    let acc = (acc & 0xffff_ffff) + (acc >> 32);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16); // <= 0xffff
+    let native = u64::from(u16::from_be(acc as u16));
+    // Add the caller's partial sum; 64 -> 32 -> 17 bits.
+    let acc = native + u64::from(initial);
+    let acc = (acc & 0xffff_ffff) + (acc >> 32);
     let acc = (acc & 0xffff) + (acc >> 16); // <= 0x1_fffe
     acc as u32
 }
