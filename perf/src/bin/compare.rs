@@ -46,7 +46,7 @@ struct Cli {
     modes: Vec<Mode>,
     /// Programs to run, comma-separated (ringtcp, ringtcp-no-offloads,
     /// ringtcp-busy-poll, smoltcp, kernel-veth). ringtcp-busy-poll runs
-    /// the pingpong workload only.
+    /// the download and pingpong workloads only.
     #[arg(
         long,
         value_delimiter = ',',
@@ -108,7 +108,7 @@ const TOOLS: [Tool; 5] = [
         name: "ringtcp-busy-poll",
         variant: Some("busy-poll"),
         args: &["--busy-poll", BUSY_POLL_US],
-        only: Some(&[Mode::Pingpong]),
+        only: Some(&[Mode::Download, Mode::Pingpong]),
     },
     Tool {
         name: "smoltcp",
@@ -218,8 +218,8 @@ fn main() {
         .sum();
     let mut done = 0;
     for &mode in &cli.modes {
-        // The programs that run this workload (ringtcp-busy-poll: pingpong
-        // only); the others have no column to fill for it.
+        // The programs that run this workload (ringtcp-busy-poll: download
+        // and pingpong only); the others have no column to fill for it.
         let here: Vec<&(&'static Tool, Result<PathBuf, String>)> =
             programs.iter().filter(|(t, _)| t.runs(mode)).collect();
         let mut per_tool: Vec<(&'static str, Runs)> =
