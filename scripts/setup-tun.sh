@@ -2,7 +2,8 @@
 # Create a persistent TUN device for ringtcp, owned by the invoking user, so
 # that programs can attach to it without CAP_NET_ADMIN:
 #
-#   tun0, txqueuelen 1000, 192.0.2.1/24 on the kernel side, up.
+#   tun0, txqueuelen 10000 (the default 500 drops while a busy loop is not
+#   reading), 192.0.2.1/24 on the kernel side, up.
 #
 # Our stack answers as 192.0.2.2 on the far side of the device. With --nat
 # the host also forwards and masquerades 192.0.2.0/24, so the stack can reach
@@ -14,7 +15,7 @@ prog=$(basename "$0")
 dev=tun0
 addr=192.0.2.1/24
 net=192.0.2.0/24
-txqueuelen=1000
+txqueuelen=10000
 nat=0
 state_dir=${RINGTCP_TUN_STATE_DIR:-/run/ringtcp-tun}
 
