@@ -55,6 +55,10 @@ pub struct RuntimeConfig {
     /// yielding it to anything else runnable there. `None`, the default,
     /// sleeps at once.
     pub busy_poll: Option<Duration>,
+    /// Send TSO super-segments when the device has offloads (default
+    /// true). False keeps checksum offload but sends one segment per
+    /// packet.
+    pub tso: bool,
 }
 
 impl RuntimeConfig {
@@ -67,6 +71,7 @@ impl RuntimeConfig {
             tx_buffers: 512,
             multishot: true,
             busy_poll: None,
+            tso: true,
         }
     }
 }
@@ -238,6 +243,8 @@ pub struct Driver {
     tx_inflight: usize,
     /// (user_data, result, flags) of the completions of this turn.
     cqes: Vec<(u64, i32, u32)>,
+    /// Completions taken off a full queue by `submit`, for the next reap.
+    stashed: Vec<(u64, i32, u32)>,
     faults: Option<(FaultInjector, FaultInjector)>,
     /// A received packet held back by the reorder fault, with its header.
     rx_held: Option<(VnetHdr, Vec<u8>)>,
@@ -277,11 +284,16 @@ impl Driver {
             // (the vnet header stays, with plain packets behind it).
             tun.set_offloads(false)?;
         }
-        if tun.offloads_enabled() {
-            // The device completes checksums and cuts super-segments.
-            cfg.stack.tcp.checksum_offload = true;
-            cfg.stack.tcp.tso_max = MAX_FRAME_PAYLOAD;
-        }
+        // The device decides: with offloads it completes checksums and
+        // cuts super-segments; without, every packet must be complete
+        // (whatever the stack configuration said).
+        let offloads = tun.offloads_enabled();
+        cfg.stack.tcp.checksum_offload = offloads;
+        cfg.stack.tcp.tso_max = if offloads && cfg.tso {
+            MAX_FRAME_PAYLOAD
+        } else {
+            0
+        };
         let hdr = if tun.vnet_hdr() { VNET_HDR_LEN } else { 0 };
         let mut stats = RuntimeStats::default();
         let (ring, rx, tx, taskrun_flag) = build_io(&cfg, &tun, &mut stats)?;
@@ -321,6 +333,7 @@ impl Driver {
             wake_armed: false,
             tx_inflight: 0,
             cqes: Vec::with_capacity(4096),
+            stashed: Vec::with_capacity(4096),
             faults: faults.map(Faults::injectors),
             rx_held: None,
             hdr,
@@ -491,12 +504,23 @@ impl Driver {
         match self.ring.submit() {
             Ok(_) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                // Completions first (the CQ is full), then try again.
-                self.reap()?;
+                // The completion queue is full: move its entries aside for
+                // the next reap (not processed here: submit runs inside
+                // reap and wait), then try again.
+                self.stash_completions();
                 self.ring.submit().map(|_| ())
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Moves every posted completion into `stashed`, unprocessed.
+    fn stash_completions(&mut self) {
+        self.stashed.extend(
+            self.ring
+                .completion()
+                .map(|c| (c.user_data(), c.result(), c.flags())),
+        );
     }
 
     fn arm_rx(&mut self) -> io::Result<()> {
@@ -537,6 +561,7 @@ impl Driver {
     fn reap(&mut self) -> io::Result<()> {
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.clear();
+        cqes.append(&mut self.stashed);
         cqes.extend(
             self.ring
                 .completion()
@@ -693,10 +718,14 @@ impl Driver {
             stack.handle_frame(now, &vnet, pkt);
             return vnet.is_gso();
         };
-        if rx.config().corrupt > 0.0 && vnet.complete_checksum(pkt).is_err() {
-            // A flipped bit must meet a complete checksum, as on a wire.
-            stats.rx_bad_frames += 1;
-            return false;
+        if rx.config().corrupt > 0.0 {
+            // A flipped bit must meet a complete checksum that is
+            // verified, as on a wire.
+            if vnet.complete_checksum(pkt).is_err() {
+                stats.rx_bad_frames += 1;
+                return false;
+            }
+            vnet.flags &= !VnetHdr::DATA_VALID;
         }
         match rx.apply(pkt) {
             FaultAction::Deliver => {
@@ -806,6 +835,10 @@ impl Driver {
     /// Submits this turn's operations and sleeps until a completion arrives
     /// or `timeout` passes.
     fn wait(&mut self, mut timeout: Option<Duration>) -> io::Result<()> {
+        if !self.stashed.is_empty() {
+            // Completions are waiting already: do not sleep on them.
+            timeout = Some(Duration::ZERO);
+        }
         if let Some(spin) = self.cfg.busy_poll
             && timeout.is_none_or(|t| !t.is_zero())
             && self.stop.is_none()
@@ -818,7 +851,7 @@ impl Driver {
             let limit = timeout.map_or(spin, |t| t.min(spin));
             let mut spins = 0u32;
             loop {
-                if !self.ring.completion().is_empty() {
+                if !self.ring.completion().is_empty() || !self.stashed.is_empty() {
                     self.stats.busy_poll_hits += 1;
                     return Ok(());
                 }

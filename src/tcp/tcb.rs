@@ -1813,9 +1813,16 @@ impl Tcb {
             let cwnd_room = (self.cc.cwnd() + self.lt_allow).saturating_sub(cwnd_used);
             let room = cwnd_room.min((self.snd_wnd as usize).saturating_sub(in_flight));
             let retransmission = self.snd_nxt < self.snd_max;
-            let mut len = unsent
-                .min(self.burst(buf.len(), mss, opts.encoded_len()))
-                .min(room);
+            // Data resent after an RTO goes one segment per packet: a
+            // super-segment could span SACKed data or run on into new data,
+            // and the peer would answer it with one D-SACK, not one per
+            // segment (which D-SACK undo counts).
+            let burst = if retransmission {
+                mss
+            } else {
+                self.burst(buf.len(), mss, opts.encoded_len())
+            };
+            let mut len = unsent.min(burst).min(room);
             if len > mss && len % mss != 0 {
                 // A super-segment is whole segments, and a short last one
                 // only where it could go on its own (the Nagle test below,
@@ -1877,13 +1884,9 @@ impl Tcb {
     fn advance_snd_nxt(&mut self, now: Instant, len: usize, retransmission: bool) {
         let end = self.snd_nxt + len;
         if retransmission {
-            // Each segment of a resent super-segment counts.
-            let segments = match self.last_tx.gso_size {
-                0 => 1,
-                g => len.div_ceil(usize::from(g)).max(1),
-            };
-            self.stats.segments_retransmitted += segments as u64;
-            self.episode_rtx += segments as u32;
+            // Never a super-segment (see poll_data): one segment.
+            self.stats.segments_retransmitted += 1;
+            self.episode_rtx += 1;
         } else if len > 0 {
             // Several timed segments per window: HyStart++ needs the RTT
             // as the queue builds within a round, not only its first one.
