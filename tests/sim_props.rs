@@ -54,6 +54,9 @@ struct Side {
     recv_buffer: usize,
     nodelay: bool,
     fixed_isn: Option<u32>,
+    /// As if on a device with offloads: TSO super-segments, cut into
+    /// segments by the node's link.
+    tso: bool,
 }
 
 /// Everything a seed decides.
@@ -156,9 +159,15 @@ impl Scenario {
             // connection, so the transfer crosses it.
             fixed_isn: chance(rng, 0.3)
                 .then(|| u32::MAX - rng.gen_range(0..sends.min(u64::from(u32::MAX)) + 2) as u32),
+            tso: false,
         };
-        let client = side(&mut rng, client_bytes);
-        let server = side(&mut rng, server_bytes);
+        let mut client = side(&mut rng, client_bytes);
+        let mut server = side(&mut rng, server_bytes);
+        // Offloads from a generator of their own, so that every other
+        // choice a seed made before they existed stays the same.
+        let mut off = Rng::new(seed ^ 0x0ff1_0ad5_0ff1_0ad5);
+        client.tso = chance(&mut off, 0.5);
+        server.tso = chance(&mut off, 0.5);
         Scenario {
             seed,
             connections,
@@ -178,6 +187,10 @@ impl Scenario {
         cfg.tcp.nodelay = side.nodelay;
         cfg.tcp.msl = self.msl;
         cfg.fixed_isn = side.fixed_isn;
+        if side.tso {
+            cfg.tcp.checksum_offload = true;
+            cfg.tcp.tso_max = 65_535;
+        }
         cfg
     }
 
@@ -425,6 +438,7 @@ fn minimal_close() -> Scenario {
         recv_buffer: 4096,
         nodelay: false,
         fixed_isn: None,
+        tso: false,
     };
     Scenario {
         seed: 1,
@@ -514,6 +528,11 @@ fn scenarios_cover_the_corners() {
     assert!(any(&|s| s.client.recv_buffer == 4096));
     assert!(any(&|s| s.server.send_buffer == 1 << 20));
     assert!(any(&|s| s.client.nodelay && !s.server.nodelay));
+    assert!(any(&|s| s.client.tso
+        && s.server.tso
+        && s.client.link.loss > 0.01));
+    assert!(any(&|s| s.client.tso != s.server.tso));
+    assert!(any(&|s| !s.client.tso && !s.server.tso));
     assert!(any(
         &|s| s.client.link.loss > 0.04 && s.server.link.reorder > 0.04
     ));

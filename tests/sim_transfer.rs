@@ -196,3 +196,85 @@ fn same_seed_same_run() {
     assert_eq!(trace(77), trace(77));
     assert_ne!(trace(77), trace(78));
 }
+
+/// Both stacks as if on a device with offloads: partial checksums and TSO
+/// super-segments of up to 64 KiB, which their links cut into MTU-sized
+/// segments with complete checksums before the link's faults act on each.
+fn tso(cfg: &mut StackConfig) {
+    cfg.tcp.checksum_offload = true;
+    cfg.tcp.tso_max = 65_535;
+}
+
+#[track_caller]
+fn assert_segmented(run: &Run) {
+    for node in 0..2 {
+        let link = run.net.link_stats(node);
+        let c = run.net.stack(node).counters();
+        assert!(c.tx_super_packets > 0, "node {node}: {c:?}");
+        assert!(link.segmented > c.tx_super_packets, "node {node}: {link:?}");
+        assert_eq!(link.mtu_drops, 0, "node {node}: every segment fits");
+    }
+}
+
+#[test]
+fn tso_clean_link_10mb_each_way() {
+    let mut run = pair_with(11, LinkConfig::default(), 1, 10 * MB, tso);
+    run.run_ok(Duration::from_secs(60));
+    assert_eq!(run.verified(), (10 * MB, 10 * MB));
+    assert_segmented(&run);
+    let t = run.net.stack(0).tcp_totals();
+    assert_eq!(t.segments_retransmitted, 0, "{t:?}");
+}
+
+/// Super-segments through loss, reordering and duplication: SACK recovery,
+/// pipe accounting and retransmission work on the segments the link
+/// carries, not on the super-segments the stack built.
+#[test]
+fn tso_lossy_reordering_link() {
+    let link = LinkConfig {
+        loss: 0.02,
+        reorder: 0.02,
+        duplicate: 0.01,
+        ..LinkConfig::default()
+    };
+    let mut run = pair_with(12, link, 2, 5 * MB, tso);
+    run.run_ok(Duration::from_secs(3600));
+    assert_eq!(run.verified(), (10 * MB, 10 * MB));
+    assert_segmented(&run);
+    assert!(run.net.link_stats(0).lost > 100);
+    assert!(run.net.stack(0).tcp_totals().segments_retransmitted > 100);
+}
+
+/// A corrupted segment cut from a super-segment is caught by the checksum
+/// the link completed.
+#[test]
+fn tso_corruption_caught_by_checksums() {
+    let link = LinkConfig {
+        corrupt: 0.01,
+        ..LinkConfig::default()
+    };
+    let mut run = pair_with(13, link, 1, 5 * MB, tso);
+    run.run_ok(Duration::from_secs(3600));
+    assert_eq!(run.verified(), (5 * MB, 5 * MB));
+    assert_segmented(&run);
+    let caught: u64 = (0..2)
+        .map(|n| {
+            let c = run.net.stack(n).counters();
+            c.tcp_bad_checksum + c.ip_bad_checksum
+        })
+        .sum();
+    assert!(caught > 10, "corrupted segments were dropped: {caught}");
+}
+
+/// Across the 2^32 wrap with super-segments (the segments' sequence
+/// numbers wrap inside one super-segment).
+#[test]
+fn tso_sequence_space_wraps() {
+    let mut run = pair_with(14, LinkConfig::default(), 1, 10 * MB, |c| {
+        tso(c);
+        c.fixed_isn = Some(u32::MAX - 3_000_000);
+    });
+    run.run_ok(Duration::from_secs(60));
+    assert_eq!(run.verified(), (10 * MB, 10 * MB));
+    assert_segmented(&run);
+}

@@ -16,6 +16,7 @@ pub mod apps;
 use crate::stack::rand::Rng;
 use crate::stack::{Event, Stack, StackConfig};
 use crate::time::Instant;
+use crate::wire::vnet::segment_tcp4;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::Ipv4Addr;
@@ -119,6 +120,8 @@ pub struct LinkStats {
     pub duplicated: u64,
     pub corrupted: u64,
     pub bytes_delivered: u64,
+    /// Segments cut from super-packets (offloading nodes).
+    pub segmented: u64,
 }
 
 struct Node {
@@ -128,6 +131,10 @@ struct Node {
     stats: LinkStats,
     /// When the link's transmitter is free again.
     busy_until: Instant,
+    /// The node's stack leaves checksums and segmentation to its device
+    /// (`TcpConfig::checksum_offload`): the node's link cuts super-packets
+    /// into MTU-sized segments with complete checksums, as a device would.
+    offload: bool,
 }
 
 /// A packet in flight.
@@ -166,6 +173,8 @@ pub struct Network {
     in_flight: BinaryHeap<Reverse<InFlight>>,
     order: u64,
     buf: Vec<u8>,
+    /// A super-packet being cut into segments (offloading nodes).
+    super_buf: Vec<u8>,
     pool: Vec<Vec<u8>>,
     steps: u64,
     /// Optional observer of every packet put on a link: (time, from, bytes).
@@ -208,6 +217,7 @@ impl Network {
             in_flight: BinaryHeap::new(),
             order: 0,
             buf: vec![0u8; 65_536],
+            super_buf: vec![0u8; 65_536],
             pool: Vec::new(),
             steps: 0,
             tap: None,
@@ -217,7 +227,14 @@ impl Network {
 
     /// Adds a node running `app` on a stack built from `cfg`; `link` shapes
     /// what the node sends. Returns the node's index.
+    ///
+    /// A stack configured for a device with offloads
+    /// (`TcpConfig::checksum_offload`, `tso_max`) gets one: what it sends is
+    /// cut into segments and its checksums completed before the link (see
+    /// [`crate::wire::vnet::segment_tcp4`]); the link's faults then act on
+    /// each segment.
     pub fn add_node(&mut self, cfg: StackConfig, link: LinkConfig, app: Box<dyn App>) -> usize {
+        let offload = cfg.tcp.checksum_offload;
         let stack = Stack::new(cfg, self.now);
         self.nodes.push(Node {
             stack,
@@ -225,6 +242,7 @@ impl Network {
             link,
             stats: LinkStats::default(),
             busy_until: self.now,
+            offload,
         });
         self.nodes.len() - 1
     }
@@ -280,10 +298,32 @@ impl Network {
         for i in 0..self.nodes.len() {
             loop {
                 let now = self.now;
-                let Some(len) = self.nodes[i].stack.poll_transmit(now, &mut self.buf) else {
+                if !self.nodes[i].offload {
+                    let Some(len) = self.nodes[i].stack.poll_transmit(now, &mut self.buf) else {
+                        break;
+                    };
+                    self.transmit(i, len);
+                    continue;
+                }
+                let Some((len, vnet)) = self.nodes[i]
+                    .stack
+                    .poll_transmit_frame(now, &mut self.super_buf)
+                else {
                     break;
                 };
-                self.transmit(i, len);
+                let mut index = 0;
+                while let Ok(Some(n)) =
+                    segment_tcp4(&vnet, &self.super_buf[..len], index, &mut self.buf)
+                {
+                    self.nodes[i].stats.segmented += u64::from(vnet.is_gso());
+                    self.transmit(i, n);
+                    index += 1;
+                }
+                if index == 0 {
+                    // What no device could send: counted, not delivered.
+                    self.nodes[i].stats.sent += 1;
+                    self.nodes[i].stats.mtu_drops += 1;
+                }
             }
         }
     }
