@@ -14,13 +14,13 @@
 //! bytes, at least 20): the packet still parses as IP and reaches its
 //! transport, where the TCP/ICMP checksum must reject it. That tests the
 //! checksum paths rather than the kernel's silent IP-header drop. Caveats: a
-//! UDP packet with checksum 0 is not protected, and on a device with
-//! checksum offload a packet leaving us with a partial checksum
-//! (`NEEDS_CSUM`) gets its checksum computed by the kernel *after* the flip,
-//! so the corruption goes undetected; corrupt before offload only where that
-//! is what the test wants. Packets of 20 bytes or less are never corrupted.
-//! The injector sees IP packets: a caller using a vnet header passes the
-//! bytes after it.
+//! UDP packet with checksum 0 is not protected, and a packet with a partial
+//! checksum (`NEEDS_CSUM`) would get its checksum computed *after* the flip,
+//! hiding it. The runtime therefore hands the injector what a wire would
+//! carry: super-packets cut into segments and every checksum complete
+//! (`wire::vnet::segment_tcp4`). Packets of 20 bytes or less are never
+//! corrupted. The injector sees IP packets: a caller using a vnet header
+//! passes the bytes after it.
 
 /// Fault rates for one direction. Each rate is a probability in `0.0..=1.0`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

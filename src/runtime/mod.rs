@@ -24,6 +24,7 @@ use crate::stack::{
     Event, ListenError, ListenerHandle, SocketError, SocketHandle, Stack, StackConfig,
 };
 use crate::time::Instant;
+use crate::wire::vnet::segment_tcp4;
 use crate::wire::{VNET_HDR_LEN, VnetHdr};
 use io_uring::{IoUring, opcode, squeue, types};
 use std::io::{self, BufWriter};
@@ -102,6 +103,10 @@ pub struct RuntimeStats {
     pub rx_bad_frames: u64,
     /// Wait calls that found a completion while busy-polling.
     pub busy_poll_hits: u64,
+    /// Segments cut from super-packets for the fault injector, received
+    /// and sent.
+    pub rx_cut_segments: u64,
+    pub tx_cut_segments: u64,
 }
 
 /// Wakes a [`Driver`]'s loop from another thread.
@@ -245,6 +250,10 @@ pub struct Driver {
     cqes: Vec<(u64, i32, u32)>,
     /// Completions taken off a full queue by `submit`, for the next reap.
     stashed: Vec<(u64, i32, u32)>,
+    /// Where super-packets are cut into segments for the fault injector
+    /// (empty without faults).
+    rx_scratch: Vec<u8>,
+    tx_scratch: Vec<u8>,
     faults: Option<(FaultInjector, FaultInjector)>,
     /// A received packet held back by the reorder fault, with its header.
     rx_held: Option<(VnetHdr, Vec<u8>)>,
@@ -263,7 +272,7 @@ pub struct Driver {
 
 impl Driver {
     /// Builds the loop around an open TUN device.
-    pub fn new(mut tun: Tun, mut cfg: RuntimeConfig) -> io::Result<Driver> {
+    pub fn new(tun: Tun, mut cfg: RuntimeConfig) -> io::Result<Driver> {
         let mtu = tun.mtu();
         if mtu < 576 {
             return Err(io::Error::new(
@@ -276,14 +285,10 @@ impl Driver {
             .faults
             .as_ref()
             .is_some_and(|f| !(f.rx.is_noop() && f.tx.is_noop()));
-        if faulty && tun.offloads_enabled() {
-            // Faults model a wire, where packets are at most an MTU: a lost
-            // 64 KiB super-packet would be 44 segments lost at once, and a
-            // bit flipped before the kernel completes a partial checksum
-            // would go unseen. So a run with faults runs without offloads
-            // (the vnet header stays, with plain packets behind it).
-            tun.set_offloads(false)?;
-        }
+        // Faults model a wire, where packets are at most an MTU: with
+        // offloads, super-packets are cut into segments (and partial
+        // checksums completed) before the fault injector sees them, both
+        // ways; see `receive` and `flush_tx`.
         // The device decides: with offloads it completes checksums and
         // cuts super-segments; without, every packet must be complete
         // (whatever the stack configuration said).
@@ -334,6 +339,8 @@ impl Driver {
             tx_inflight: 0,
             cqes: Vec::with_capacity(4096),
             stashed: Vec::with_capacity(4096),
+            rx_scratch: vec![0u8; if faulty { 65_536 } else { 0 }],
+            tx_scratch: vec![0u8; if faulty { 65_536 } else { 0 }],
             faults: faults.map(Faults::injectors),
             rx_held: None,
             hdr,
@@ -604,6 +611,7 @@ impl Driver {
                         now,
                         self.hdr,
                         frame,
+                        &mut self.rx_scratch,
                     );
                     br.push(bid);
                     published = true;
@@ -643,6 +651,7 @@ impl Driver {
                                     now,
                                     self.hdr,
                                     &mut buf[..n],
+                                    &mut self.rx_scratch,
                                 );
                             }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -697,6 +706,7 @@ impl Driver {
         now: Instant,
         hdr: usize,
         frame: &mut [u8],
+        scratch: &mut [u8],
     ) -> bool {
         stats.packets_read += 1;
         stats.bytes_read += frame.len() as u64;
@@ -718,15 +728,39 @@ impl Driver {
             stack.handle_frame(now, &vnet, pkt);
             return vnet.is_gso();
         };
-        if rx.config().corrupt > 0.0 {
-            // A flipped bit must meet a complete checksum that is
-            // verified, as on a wire.
-            if vnet.complete_checksum(pkt).is_err() {
-                stats.rx_bad_frames += 1;
-                return false;
+        if vnet.is_gso() || vnet.needs_csum() {
+            // Faults act on what a wire would carry: super-packets cut into
+            // segments, checksums complete (and so verified after a flip).
+            let mut index = 0;
+            while let Ok(Some(n)) = segment_tcp4(&vnet, pkt, index, scratch) {
+                let plain = VnetHdr::default();
+                stats.rx_cut_segments += 1;
+                Self::deliver_faulty(stack, rx, held, stats, now, plain, &mut scratch[..n]);
+                index += 1;
             }
+            if index == 0 {
+                stats.rx_bad_frames += 1;
+            }
+            return false;
+        }
+        if rx.config().corrupt > 0.0 {
+            // A flipped bit must be verified, as on a wire.
             vnet.flags &= !VnetHdr::DATA_VALID;
         }
+        Self::deliver_faulty(stack, rx, held, stats, now, vnet, pkt);
+        false
+    }
+
+    /// One packet (as a wire would carry it) through the receive faults.
+    fn deliver_faulty(
+        stack: &mut Stack,
+        rx: &mut FaultInjector,
+        held: &mut Option<(VnetHdr, Vec<u8>)>,
+        stats: &mut RuntimeStats,
+        now: Instant,
+        vnet: VnetHdr,
+        pkt: &mut [u8],
+    ) {
         match rx.apply(pkt) {
             FaultAction::Deliver => {
                 stack.handle_frame(now, &vnet, pkt);
@@ -751,7 +785,6 @@ impl Driver {
                 *held = Some((vnet, pkt.to_vec()));
             }
         }
-        false
     }
 
     /// Moves everything the stack wants to send into write operations.
@@ -776,45 +809,83 @@ impl Driver {
             if let Some(p) = self.pcap.as_mut() {
                 let _ = p.write_packet(now.total_micros(), &frame[hdr..len]);
             }
-            let action = match self.faults.as_mut() {
-                Some((_, tx)) => tx.apply(&mut frame[hdr..len]),
-                None => FaultAction::Deliver,
-            };
-            match action {
-                FaultAction::Deliver => {
-                    self.write(idx, len)?;
-                    if let Some((h, hl)) = self.tx_held.take() {
-                        self.write(h, hl)?;
+            if self.faults.is_some() && (vnet.is_gso() || vnet.needs_csum()) {
+                // Faults act on what a wire would carry: cut the
+                // super-segment and complete the checksums first, each
+                // segment in a transmit buffer of its own. Segments that
+                // find no free buffer are lost (and counted).
+                self.tx_scratch[..n].copy_from_slice(&frame[hdr..len]);
+                self.tx.give(idx);
+                let mut index = 0;
+                loop {
+                    let Some(j) = self.tx.take() else {
+                        self.stats.tx_pool_exhausted += 1;
+                        break;
+                    };
+                    let buf = self.tx.buf(j);
+                    match segment_tcp4(&vnet, &self.tx_scratch[..n], index, &mut buf[hdr..]) {
+                        Ok(Some(m)) => {
+                            // The header's 12 bytes fit: cannot fail.
+                            let _ = VnetHdr::default().emit(buf);
+                            self.stats.tx_cut_segments += 1;
+                            self.send_faulty(j, hdr + m)?;
+                            index += 1;
+                        }
+                        _ => {
+                            self.tx.give(j);
+                            break;
+                        }
                     }
                 }
-                FaultAction::Drop => {
-                    self.stats.faults_dropped += 1;
-                    self.tx.give(idx);
-                }
-                FaultAction::Duplicate => {
-                    self.stats.faults_duplicated += 1;
-                    if let Some(copy) = self.tx.take() {
-                        let (a, b) = (self.tx.ptr(idx), self.tx.buf(copy).as_mut_ptr());
-                        // SAFETY: two distinct buffers of the pool, both
-                        // taken by us and not in the kernel's hands.
-                        unsafe { std::ptr::copy_nonoverlapping(a, b, len) };
-                        self.write(copy, len)?;
-                    }
-                    self.write(idx, len)?;
-                }
-                FaultAction::Hold => {
-                    self.stats.faults_reordered += 1;
-                    if let Some((h, hl)) = self.tx_held.replace((idx, len)) {
-                        self.write(h, hl)?;
-                    }
-                }
+                continue;
             }
+            self.send_faulty(idx, len)?;
         }
         if let Some((h, hl)) = self.tx_held.take()
             && self.stack.poll_timeout().is_none_or(|t| t > now)
         {
             // Nothing followed it this turn: let it go rather than stall.
             self.write(h, hl)?;
+        }
+        Ok(())
+    }
+
+    /// Writes transmit buffer `idx` (`len` bytes, header included) through
+    /// the transmit faults, if any.
+    fn send_faulty(&mut self, idx: u16, len: usize) -> io::Result<()> {
+        let hdr = self.hdr;
+        let action = match self.faults.as_mut() {
+            Some((_, tx)) => tx.apply(&mut self.tx.buf(idx)[hdr..len]),
+            None => FaultAction::Deliver,
+        };
+        match action {
+            FaultAction::Deliver => {
+                self.write(idx, len)?;
+                if let Some((h, hl)) = self.tx_held.take() {
+                    self.write(h, hl)?;
+                }
+            }
+            FaultAction::Drop => {
+                self.stats.faults_dropped += 1;
+                self.tx.give(idx);
+            }
+            FaultAction::Duplicate => {
+                self.stats.faults_duplicated += 1;
+                if let Some(copy) = self.tx.take() {
+                    let (a, b) = (self.tx.ptr(idx), self.tx.buf(copy).as_mut_ptr());
+                    // SAFETY: two distinct buffers of the pool, both taken
+                    // by us and not in the kernel's hands.
+                    unsafe { std::ptr::copy_nonoverlapping(a, b, len) };
+                    self.write(copy, len)?;
+                }
+                self.write(idx, len)?;
+            }
+            FaultAction::Hold => {
+                self.stats.faults_reordered += 1;
+                if let Some((h, hl)) = self.tx_held.replace((idx, len)) {
+                    self.write(h, hl)?;
+                }
+            }
         }
         Ok(())
     }
