@@ -807,3 +807,26 @@ fn retransmissions_after_an_rto_are_single_segments() {
         2
     );
 }
+
+/// The kernel takes a super-segment as one segment and ACKs it whole: in
+/// slow start that one stretch ACK must still double cwnd (counted as the
+/// ACKs of every second segment it covers), not add RFC 3465's 2 SMSS.
+#[test]
+fn a_stretch_ack_of_a_super_segment_doubles_cwnd_in_slow_start() {
+    let mut fx = open(offload_config(), 65_535, false);
+    fx.app_send(&pattern(400_000, 9));
+    let mut expected = 14_600;
+    for round in 0..2 {
+        let f = expect_frame(&mut fx);
+        assert_eq!(f.len(), expected, "round {round}");
+        expect_nothing(&mut fx);
+        fx.now += Duration::from_millis(1);
+        let ack = fx.seg();
+        send(&mut fx, ack);
+        expected *= 2;
+    }
+    // 58400 bytes: the third flight, as one super-segment within the
+    // 65535-byte window.
+    let f = expect_frame(&mut fx);
+    assert_eq!(f.len(), 58_400);
+}

@@ -1165,7 +1165,23 @@ impl Tcb {
                     } else {
                         acked
                     };
-                    self.cc.on_ack(now, grow, flight_before, self.rtt.srtt());
+                    if self.cfg.tso_max > 0 && self.cfg.checksum_offload {
+                        // Our super-segments come back ACKed whole (the
+                        // kernel takes one as one segment): in slow start
+                        // such a stretch ACK counts as the ACKs of every
+                        // second segment it stands for, or the 2 SMSS per
+                        // ACK cap (RFC 3465) would make slow start grow by
+                        // 2 segments per round trip instead of doubling.
+                        let mut left = grow;
+                        let step = 2 * self.snd_mss;
+                        while left > step && self.cc.cwnd() < self.cc.ssthresh() {
+                            self.cc.on_ack(now, step, flight_before, self.rtt.srtt());
+                            left -= step;
+                        }
+                        self.cc.on_ack(now, left, flight_before, self.rtt.srtt());
+                    } else {
+                        self.cc.on_ack(now, grow, flight_before, self.rtt.srtt());
+                    }
                 }
                 self.hystart_round(ack);
             }
