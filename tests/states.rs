@@ -1594,3 +1594,65 @@ fn acceptability_uses_the_advertised_window() {
     assert_eq!(fx.rcv_wnd, 65_535);
     check_data_at_right_edge(fx, "ESTABLISHED");
 }
+
+/// `recv_with` reads in place: the closure sees the bytes in order, what it
+/// does not take stays for the next read, an over-large return counts as
+/// all, the freed space reopens the window, and at the end of the stream
+/// it returns `Ok(0)` without calling the closure.
+#[test]
+fn recv_with_reads_in_place() {
+    let mut fx = established();
+    let h = fx.h();
+    let s = fx.seg().data(b"hello world");
+    send(&mut fx, s);
+    fx.drain();
+    let mut seen = Vec::new();
+    let n = fx.stack.recv_with(h, |a, b| {
+        seen.extend_from_slice(a);
+        seen.extend_from_slice(b);
+        5
+    });
+    assert_eq!(n, Ok(5));
+    assert_eq!(seen, b"hello world");
+    let n = fx.stack.recv_with(h, |a, b| {
+        assert_eq!([a, b].concat(), b" world");
+        100
+    });
+    assert_eq!(n, Ok(6));
+    assert_eq!(
+        fx.stack.recv_with(h, |_, _| panic!("nothing to read")),
+        Err(SocketError::WouldBlock)
+    );
+    // The data wraps the ring: both slices, in order. Fill most of the
+    // buffer and take all but 192 bytes (so the ring is not rewound), then
+    // send across the end of the ring.
+    let big: Vec<u8> = (0..RCV_BUF - 1000).map(|i| i as u8).collect();
+    let s = fx.seg().data(&big);
+    send(&mut fx, s);
+    fx.drain();
+    let keep = 192;
+    assert_eq!(
+        fx.stack.recv_with(h, |a, b| a.len() + b.len() - keep),
+        Ok(big.len() - keep)
+    );
+    // Taking it reopened the window: the stack says so.
+    let update = expect_reply(&mut fx);
+    assert_eq!(usize::from(update.window), RCV_BUF - keep);
+    let tail: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let s = fx.seg().data(&tail);
+    send(&mut fx, s);
+    let mut got = Vec::new();
+    let n = fx.stack.recv_with(h, |a, b| {
+        assert!(!b.is_empty(), "the data wraps: {} + {}", a.len(), b.len());
+        got.extend_from_slice(a);
+        got.extend_from_slice(b);
+        a.len() + b.len()
+    });
+    assert_eq!(n, Ok(keep + 3000));
+    assert_eq!(got[..keep], big[big.len() - keep..]);
+    assert_eq!(got[keep..], tail[..]);
+    fx.drain();
+    let fin = fx.seg().fin();
+    send(&mut fx, fin);
+    assert_eq!(fx.stack.recv_with(h, |_, _| panic!("end of stream")), Ok(0));
+}

@@ -181,6 +181,15 @@ impl<'a> Context<'a> {
         self.stack.recv(h, buf)
     }
 
+    /// [`Stack::recv_with`]: read in place, no copy.
+    pub fn recv_with(
+        &mut self,
+        h: SocketHandle,
+        f: impl FnOnce(&[u8], &[u8]) -> usize,
+    ) -> Result<usize, SocketError> {
+        self.stack.recv_with(h, f)
+    }
+
     pub fn shutdown(&mut self, h: SocketHandle) -> Result<(), SocketError> {
         self.stack.shutdown(h)
     }

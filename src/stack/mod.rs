@@ -899,15 +899,38 @@ impl Stack {
     /// Reads received data. `Ok(0)` is the end of the stream (the peer's
     /// FIN); `WouldBlock` means nothing yet ([`Event::Readable`] follows).
     pub fn recv(&mut self, h: SocketHandle, out: &mut [u8]) -> Result<usize, SocketError> {
+        self.recv_via(h, out.is_empty(), |tcb| tcb.recv(out))
+    }
+
+    /// Reads received data in place, without a copy: `f` sees the bytes
+    /// ready to read as up to two slices (in stream order; the second is
+    /// empty unless the data wraps around the receive ring) and returns how
+    /// many of them it took, which are then freed (a larger return counts
+    /// as all). Results as [`Stack::recv`]: `Ok(0)` without calling `f` at
+    /// the end of the stream, `WouldBlock` when nothing is ready.
+    pub fn recv_with(
+        &mut self,
+        h: SocketHandle,
+        f: impl FnOnce(&[u8], &[u8]) -> usize,
+    ) -> Result<usize, SocketError> {
+        self.recv_via(h, false, |tcb| tcb.recv_with(f))
+    }
+
+    fn recv_via(
+        &mut self,
+        h: SocketHandle,
+        empty_out: bool,
+        read: impl FnOnce(&mut crate::tcp::Tcb) -> usize,
+    ) -> Result<usize, SocketError> {
         let idx = h.index as usize;
         let slot = self.slot_mut(h)?;
         let conn = slot.conn.as_mut().ok_or(SocketError::InvalidHandle)?;
         let tcb = conn.tcb_mut();
         if tcb.readable() > 0 {
-            if out.is_empty() {
+            if empty_out {
                 return Ok(0);
             }
-            let n = tcb.recv(out);
+            let n = read(tcb);
             // Reading opens the window; an update may be due.
             self.mark_tx(idx);
             return Ok(n);

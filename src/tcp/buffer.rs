@@ -332,6 +332,9 @@ impl RecvBuffer {
         let n = n.min(self.readable);
         self.ring.advance(n);
         self.readable -= n;
+        if self.readable == 0 && self.ooo.is_empty() {
+            self.ring.head = 0;
+        }
     }
 
     /// Frees the storage of a buffer that will never be used again.

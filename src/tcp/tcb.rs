@@ -611,6 +611,19 @@ impl Tcb {
     /// Copies received bytes out; opening the window may queue an update.
     pub(crate) fn recv(&mut self, out: &mut [u8]) -> usize {
         let n = self.recv_buf.read(out);
+        self.after_read(n)
+    }
+
+    /// Lets `f` read the readable bytes in place (up to two slices, in
+    /// order) and frees as many as it says it took.
+    pub(crate) fn recv_with(&mut self, f: impl FnOnce(&[u8], &[u8]) -> usize) -> usize {
+        let (a, b) = self.recv_buf.peek();
+        let n = f(a, b).min(a.len() + b.len());
+        self.recv_buf.consume(n);
+        self.after_read(n)
+    }
+
+    fn after_read(&mut self, n: usize) -> usize {
         self.rcv_space_copied += n;
         if self.recv_buf.readable() == 0 {
             self.want_readable = true;
