@@ -584,6 +584,42 @@ mod syn_sent_state {
         assert_eq!(fx.events(), vec![Event::Error(h, ConnError::TimedOut)]);
     }
 
+    /// RFC 6298 5.7: the SYN timed out and no round trip was measured
+    /// (Karn: the SYN-ACK answers a retransmitted SYN), so the RTO for the
+    /// data starts at 3 s, not at the backed-off 2 s nor the initial 1 s.
+    #[test]
+    fn rto_is_3_s_after_a_syn_timeout() {
+        let mut fx = syn_sent();
+        let sent = fx.advance(ms(1500));
+        assert_eq!(sent.len(), 1, "the SYN was retransmitted once");
+        assert_eq!(current_rto(&fx), secs(2), "backed off once");
+        let synack = fx.seg().seq(SeqNum(PEER_ISS)).syn().ack(fx.iss + 1u32);
+        send_raw(&mut fx, &synack);
+        fx.rcv_nxt = SeqNum(PEER_ISS + 1);
+        assert_eq!(fx.state(), "ESTABLISHED");
+        assert_eq!(current_rto(&fx), secs(3));
+        // The first data segment is retransmitted 3 s after it went out.
+        fx.drain();
+        fx.app_send(b"data");
+        let first = expect_reply(&mut fx);
+        let t = fx.now;
+        let again = fx.advance(secs(4));
+        assert_eq!(again[0].0 - t, secs(3));
+        assert_eq!(again[0].1.seq, first.seq);
+    }
+
+    /// Without a timeout the handshake's measurement sets the RTO (here the
+    /// 200 ms floor), not 3 s.
+    #[test]
+    fn rto_follows_the_handshake_sample_without_a_syn_timeout() {
+        let mut fx = syn_sent();
+        fx.advance(ms(10));
+        let synack = fx.seg().seq(SeqNum(PEER_ISS)).syn().ack(fx.iss + 1u32);
+        send_raw(&mut fx, &synack);
+        assert_eq!(fx.state(), "ESTABLISHED");
+        assert_eq!(current_rto(&fx), ms(200));
+    }
+
     /// The last SYN goes out at 63 s; the RTO after it would be 64 s but
     /// is capped at max_rto (60 s), so the connection gives up at 123 s.
     #[test]

@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 const GRANULARITY: Duration = Duration::from_millis(1);
+/// RFC 6298 5.7: the RTO once data flows after a SYN timed out.
+const SYN_FALLBACK_RTO: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone)]
 pub struct RttEstimator {
@@ -68,6 +70,17 @@ impl RttEstimator {
     /// (5.5): double the RTO after a timeout.
     pub fn back_off(&mut self) {
         self.backoff = self.backoff.saturating_add(1);
+    }
+
+    /// (5.7): the handshake is complete after a SYN (or SYN-ACK) timed out
+    /// and no round trip could be measured: the RTO starts from 3 s for the
+    /// data, not from the backed-off SYN timer nor the 1 s initial value.
+    /// A measured connection keeps its own RTO, as Linux does.
+    pub fn after_syn_timeout(&mut self) {
+        if self.srtt.is_none() && self.backoff > 0 {
+            self.base_rto = SYN_FALLBACK_RTO.clamp(self.min_rto, self.max_rto);
+            self.backoff = 0;
+        }
     }
 
     pub fn srtt(&self) -> Option<Duration> {

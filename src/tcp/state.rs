@@ -276,8 +276,11 @@ impl SynReceived {
 }
 
 impl Established {
-    /// Right after the handshake: a FIN queued while opening goes out now.
-    fn after_open(self) -> Conn {
+    /// Right after the handshake: the RTO restarts from 3 s if the SYN
+    /// timed out unmeasured (RFC 6298 5.7), and a FIN queued while opening
+    /// goes out now.
+    fn after_open(mut self) -> Conn {
+        self.tcb.rtt.after_syn_timeout();
         if self.tcb.fin_queued {
             Conn::FinWait1(FinWait1 { tcb: self.tcb })
         } else {
