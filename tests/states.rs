@@ -1117,6 +1117,54 @@ fn simultaneous_close() {
 }
 
 /// We shut down our write side; the peer keeps sending and we keep
+/// An orphan in FIN-WAIT-2 (the application closed; the peer ACKed our
+/// FIN but never sends its own) is dropped after `fin_wait2_timeout`
+/// (60 s), silently; until then it still takes the peer's FIN.
+#[test]
+fn orphan_in_fin_wait_2_is_dropped_after_the_timeout() {
+    let mut fx = established();
+    let h = fx.h();
+    let t0 = fx.now;
+    fx.stack.close(fx.now, h).unwrap();
+    let fin = expect_reply(&mut fx);
+    assert!(fin.flags.fin());
+    fx.ack_lag = 0;
+    let ack = fx.seg();
+    send(&mut fx, ack);
+    expect_no_reply(&mut fx);
+    assert_eq!(fx.stack.connection_count(), 1, "waiting in FIN-WAIT-2");
+    let sent = fx.advance_to(t0 + (secs(60) - ms(1)));
+    assert!(sent.is_empty(), "{sent:?}");
+    assert_eq!(fx.stack.connection_count(), 1);
+    let sent = fx.advance_to(t0 + secs(60));
+    assert!(sent.is_empty(), "dropped without a segment: {sent:?}");
+    assert_eq!(fx.stack.connection_count(), 0, "the orphan is gone");
+}
+
+/// The same orphan whose peer does close in time ends in TIME-WAIT as
+/// usual; and a connection only shut down for writing (not orphaned) waits
+/// in FIN-WAIT-2 as long as the application keeps it.
+#[test]
+fn fin_wait_2_timeout_only_for_orphans() {
+    let mut fx = established();
+    let h = fx.h();
+    fx.stack.close(fx.now, h).unwrap();
+    expect_reply(&mut fx);
+    fx.ack_lag = 0;
+    let ack = fx.seg();
+    send(&mut fx, ack);
+    fx.advance(secs(30));
+    let fin = fx.seg().fin();
+    send(&mut fx, fin);
+    let r = expect_reply(&mut fx);
+    assert_ack(&r, fx.snd_nxt, fx.rcv_nxt);
+    assert_eq!(fx.stack.connection_count(), 1, "in TIME-WAIT");
+
+    let mut fx = fin_wait_2();
+    fx.advance(secs(600));
+    assert_eq!(fx.state(), "FIN-WAIT-2");
+}
+
 /// receiving until its FIN.
 #[test]
 fn half_close() {

@@ -988,7 +988,8 @@ impl Stack {
         let idx = h.index as usize;
         let slot = self.slot_mut(h)?;
         let conn = slot.conn.take().ok_or(SocketError::InvalidHandle)?;
-        let conn = conn.shutdown();
+        let mut conn = conn.shutdown();
+        conn.orphan(now);
         slot.conn = Some(conn);
         slot.released = true;
         self.after_update(idx);

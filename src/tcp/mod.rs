@@ -67,6 +67,12 @@ pub struct TcpConfig {
     pub nodelay: bool,
     /// Maximum segment lifetime; TIME-WAIT lasts 2 * MSL.
     pub msl: Duration,
+    /// How long a connection the application has closed waits in
+    /// FIN-WAIT-2 for the peer's FIN before it is dropped (Linux's
+    /// `tcp_fin_timeout`): a peer that never closes must not hold it
+    /// forever. A connection only shut down for writing waits as long as
+    /// the application keeps it.
+    pub fin_wait2_timeout: Duration,
     pub initial_rto: Duration,
     pub min_rto: Duration,
     pub max_rto: Duration,
@@ -114,6 +120,7 @@ impl Default for TcpConfig {
             recv_buffer: 4 << 20,
             nodelay: false,
             msl: Duration::from_secs(30),
+            fin_wait2_timeout: Duration::from_secs(60),
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(60),

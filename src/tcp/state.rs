@@ -308,7 +308,10 @@ impl FinWait1 {
                 fin_received,
             } => match (fin_acked, fin_received) {
                 (true, true) => TimeWait::enter(self.tcb, now),
-                (true, false) => Conn::FinWait2(FinWait2 { tcb: self.tcb }),
+                (true, false) => {
+                    self.tcb.arm_fin_wait2(now);
+                    Conn::FinWait2(FinWait2 { tcb: self.tcb })
+                }
                 (false, true) => Conn::Closing(Closing { tcb: self.tcb }),
                 (false, false) => Conn::FinWait1(self),
             },
@@ -447,6 +450,14 @@ impl Conn {
         if let Conn::Closed(_) = self {
             return self;
         }
+        if let Conn::FinWait2(f) = self {
+            if f.tcb.fin_wait2_at.is_some_and(|t| now >= t) {
+                // An orphan whose peer never closed: dropped without a
+                // word, as Linux does when tcp_fin_timeout runs out.
+                return closed(f.tcb);
+            }
+            self = Conn::FinWait2(f);
+        }
         let syn_state = matches!(self, Conn::SynSent(_) | Conn::SynReceived(_));
         let passive = matches!(&self, Conn::SynReceived(s) if s.passive);
         let tcb = self.tcb_mut();
@@ -463,6 +474,17 @@ impl Conn {
                 }
                 Conn::Closed(Closed { tcb })
             }
+        }
+    }
+
+    /// The application has let go of the connection (closed it): from
+    /// FIN-WAIT-2 on, the peer's FIN is waited for only so long.
+    pub fn orphan(&mut self, now: Instant) {
+        let in_fin_wait2 = matches!(self, Conn::FinWait2(_));
+        let tcb = self.tcb_mut();
+        tcb.orphaned = true;
+        if in_fin_wait2 {
+            tcb.arm_fin_wait2(now);
         }
     }
 

@@ -187,6 +187,11 @@ pub struct Tcb {
     /// Segment size of the super-packet being processed (0: a plain
     /// segment), as the device reported it.
     pub(crate) rx_gso_size: u16,
+    /// The application closed the connection (it has no handle left).
+    pub(crate) orphaned: bool,
+    /// When an orphaned connection in FIN-WAIT-2 gives up on the peer's
+    /// FIN.
+    pub(crate) fin_wait2_at: Option<Instant>,
     pub(crate) local: SocketAddrV4,
     pub(crate) remote: SocketAddrV4,
 
@@ -500,6 +505,8 @@ impl Tcb {
             rto_recover: None,
             last_tx: TxShape::default(),
             rx_gso_size: 0,
+            orphaned: false,
+            fin_wait2_at: None,
         }
     }
 
@@ -657,6 +664,15 @@ impl Tcb {
         self.persist_at = None;
         self.keepalive_at = None;
         self.tlp_at = None;
+        self.fin_wait2_at = None;
+    }
+
+    /// An orphaned connection that reached FIN-WAIT-2 starts waiting for
+    /// the peer's FIN, for at most `fin_wait2_timeout`.
+    pub(crate) fn arm_fin_wait2(&mut self, now: Instant) {
+        if self.orphaned && self.fin_wait2_at.is_none() {
+            self.fin_wait2_at = Some(now + self.cfg.fin_wait2_timeout);
+        }
     }
 
     // ----- sequence-space helpers -------------------------------------------
@@ -1477,6 +1493,7 @@ impl Tcb {
             self.persist_at,
             self.keepalive_at,
             self.tlp_at,
+            self.fin_wait2_at,
         ]
         .into_iter()
         .flatten()
