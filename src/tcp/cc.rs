@@ -45,7 +45,9 @@ impl core::str::FromStr for CcAlgorithm {
 pub trait CongestionControl: core::fmt::Debug {
     /// `acked` new bytes were acknowledged outside loss recovery while the
     /// connection was limited by the congestion window (RFC 7661: a window
-    /// the sender does not use must not grow).
+    /// the sender does not use must not grow). In slow start the connection
+    /// has already applied the per-ACK limit of byte counting (RFC 3465)
+    /// and any HyStart++ slowing: the window grows by `acked`.
     fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, srtt: Option<Duration>);
     /// Loss detected by duplicate ACKs or SACK: the multiplicative decrease.
     /// Afterwards cwnd == ssthresh; the connection adds any temporary
@@ -99,9 +101,9 @@ pub fn initial_window(mss: usize) -> usize {
 impl CongestionControl for NewReno {
     fn on_ack(&mut self, _now: Instant, acked: usize, _flight: usize, _srtt: Option<Duration>) {
         if self.cwnd < self.ssthresh {
-            // Slow start, with appropriate byte counting capped at 2 SMSS
-            // per ACK (RFC 3465 L=2).
-            self.cwnd += acked.min(2 * self.mss);
+            // Slow start: byte counting (the connection applies RFC 3465's
+            // per-ACK limit before the call).
+            self.cwnd += acked;
         } else {
             self.ca_acked += acked;
             if self.ca_acked >= self.cwnd {
@@ -238,8 +240,9 @@ impl Cubic {
 impl CongestionControl for Cubic {
     fn on_ack(&mut self, now: Instant, acked: usize, _flight: usize, srtt: Option<Duration>) {
         if self.cwnd < self.ssthresh {
-            // Slow start as in RFC 5681 (RFC 9438 4.10).
-            self.cwnd += acked.min(2 * self.mss);
+            // Slow start as in RFC 5681 (RFC 9438 4.10), byte counting as
+            // for NewReno.
+            self.cwnd += acked;
             return;
         }
         let cwnd = self.segs(self.cwnd);

@@ -1187,30 +1187,29 @@ impl Tcb {
                     flight_before + 3 * self.snd_mss >= cwnd
                 };
                 if limited {
+                    let in_ss = cwnd < self.cc.ssthresh();
                     // Conservative slow start grows a quarter as fast.
-                    let in_css = self.hystart.css.is_some() && cwnd < self.cc.ssthresh();
-                    let grow = if in_css {
+                    let in_css = self.hystart.css.is_some() && in_ss;
+                    let mut grow = if in_css {
                         acked / HS_CSS_GROWTH_DIVISOR
                     } else {
                         acked
                     };
-                    if self.cfg.tso_max > 0 && self.cfg.checksum_offload {
-                        // Our super-segments come back ACKed whole (the
-                        // kernel takes one as one segment): in slow start
-                        // such a stretch ACK counts as the ACKs of every
-                        // second segment it stands for, or the 2 SMSS per
-                        // ACK cap (RFC 3465) would make slow start grow by
-                        // 2 segments per round trip instead of doubling.
-                        let mut left = grow;
-                        let step = 2 * self.snd_mss;
-                        while left > step && self.cc.cwnd() < self.cc.ssthresh() {
-                            self.cc.on_ack(now, step, flight_before, self.rtt.srtt());
-                            left -= step;
+                    if in_ss {
+                        // Byte counting with RFC 3465's limit of 2 SMSS per
+                        // ACK. With TSO every ACK is a stretch ACK (the
+                        // kernel takes our super-segment as one segment and
+                        // ACKs it whole), and that limit would grow cwnd by
+                        // 2 segments per round trip instead of doubling it:
+                        // there an ACK may take cwnd up to ssthresh, as in
+                        // Linux.
+                        let mut limit = 2 * self.snd_mss;
+                        if self.cfg.tso_max > 0 && self.cfg.checksum_offload {
+                            limit = limit.max(self.cc.ssthresh().saturating_sub(cwnd));
                         }
-                        self.cc.on_ack(now, left, flight_before, self.rtt.srtt());
-                    } else {
-                        self.cc.on_ack(now, grow, flight_before, self.rtt.srtt());
+                        grow = grow.min(limit);
                     }
+                    self.cc.on_ack(now, grow, flight_before, self.rtt.srtt());
                 }
                 self.hystart_round(ack);
             }
