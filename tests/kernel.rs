@@ -214,6 +214,23 @@ fn bulk_200mb_both_directions_at_once() {
     assert_eq!(c.tcp_bad_checksum, 0, "{c:?}");
 }
 
+/// The loop's fallback for kernels without multishot reads (a multishot
+/// poll, then plain reads in batches) moves data both ways too, super-packets
+/// included when the lab has offloads.
+#[test]
+fn poll_and_read_fallback_moves_data_both_ways() {
+    let Some(mut lab) = lab_or_skip("poll_and_read_fallback_moves_data_both_ways") else {
+        return;
+    };
+    let mut cfg = config(17);
+    cfg.multishot = false;
+    let d = run_bulk(&mut lab, cfg, 5012, 2, 20 * MB);
+    assert!(!d.stats().multishot, "{:?}", d.stats());
+    if d.tun().offloads_enabled() {
+        assert!(d.stack_counters().rx_super_packets > 10);
+    }
+}
+
 #[test]
 fn five_hundred_concurrent_connections_1mb_each() {
     let Some(mut lab) = lab_or_skip("five_hundred_concurrent_connections_1mb_each") else {
