@@ -4,13 +4,11 @@
 //! tso_max}`, `Stack::{handle_frame, poll_transmit_frame}`).
 //!
 //! One real `Stack` (192.0.2.2) is driven by the hand-built fake peer of
-//! `tests/support` (192.0.2.1). The fixture's own `poll` reads packets into
-//! a 2048-byte buffer through `poll_transmit` and verifies checksums, which
-//! a stack with offloads does not complete; these tests therefore open their
-//! connections and read the stack's output with their own helpers
-//! ([`open`], [`poll_frame`]): a 65535-byte buffer, `poll_transmit_frame`,
-//! and the checksum completed the way a device would
-//! (`VnetHdr::complete_checksum`) before the packet is parsed.
+//! `tests/support` (192.0.2.1), whose `Fixture::poll_frame_in` reads the
+//! stack's output as a device would: through `poll_transmit_frame`, with
+//! the virtio-net header, and the checksum completed
+//! (`VnetHdr::complete_checksum`) before the packet is parsed. These tests
+//! read into a 65535-byte buffer ([`poll_frame`]), what TSO needs.
 //!
 //! Read first: virtio 1.2 section 5.1.6 (the virtio-net header), RFC 9293
 //! 3.7.4 (Nagle), 3.8.6 (windows), RFC 5681 4.2 (delayed ACKs), RFC 6928
@@ -25,7 +23,6 @@ use ringtcp::wire::tcp::{TcpFlags, fill_partial_checksum};
 use ringtcp::wire::{
     IPV4_HEADER_LEN, SeqNum, TCP_HEADER_LEN, VnetHdr, WireError, parse_ipv4, parse_tcp,
 };
-use std::net::SocketAddrV4;
 use std::time::Duration;
 use support::*;
 
@@ -55,50 +52,8 @@ fn offload_config() -> TcpConfig {
     }
 }
 
-/// One packet the stack sent.
-#[derive(Debug)]
-struct Frame {
-    /// The virtio-net header `poll_transmit_frame` returned with it.
-    vnet: VnetHdr,
-    /// The packet as the stack wrote it (checksum possibly partial).
-    raw: Vec<u8>,
-    /// The packet after the device's work (checksum completed), parsed
-    /// with checksum verification on.
-    seg: ParsedSeg,
-}
-
-impl Frame {
-    fn len(&self) -> usize {
-        self.seg.payload.len()
-    }
-}
-
-/// The next packet from the stack through `poll_transmit_frame` into a
-/// buffer of `buf_len` bytes. Completes a partial checksum as the device
-/// would, parses with verification (`ParsedSeg::parse` panics on a bad
-/// checksum) and follows the stack's SND.NXT and window in the fixture as
-/// `Fixture::poll` does.
-fn poll_frame_in(fx: &mut Fixture, buf_len: usize) -> Option<Frame> {
-    let mut buf = vec![0u8; buf_len];
-    let (n, vnet) = fx.stack.poll_transmit_frame(fx.now, &mut buf)?;
-    let raw = buf[..n].to_vec();
-    let mut done = raw.clone();
-    let mut dev = vnet;
-    dev.complete_checksum(&mut done)
-        .expect("the checksum offsets fit the packet");
-    let seg = ParsedSeg::parse(&done);
-    if !seg.flags.rst() && seg.src_port == fx.local_port && seg.dst_port == fx.peer_port {
-        fx.rcv_wnd = u32::from(seg.window);
-        let end = seg.seq + seg.seg_len();
-        if end > fx.snd_nxt || fx.snd_nxt == SeqNum(0) {
-            fx.snd_nxt = end;
-        }
-    }
-    Some(Frame { vnet, raw, seg })
-}
-
 fn poll_frame(fx: &mut Fixture) -> Option<Frame> {
-    poll_frame_in(fx, BIG)
+    fx.poll_frame_in(BIG)
 }
 
 /// Everything the stack has to send now.
@@ -146,21 +101,10 @@ fn pseg(fx: &Fixture) -> PeerSeg {
 /// window `peer_window` (never scaled: the peer offers no window scaling)
 /// and, with `timestamps`, a timestamps option.
 fn open(tcp: TcpConfig, peer_window: u16, timestamps: bool) -> Fixture {
-    let mut fx = Fixture::bare(stack_config(tcp));
-    let h = fx
-        .stack
-        .connect(fx.now, SocketAddrV4::new(PEER, PEER_PORT))
-        .expect("connect");
-    fx.h = Some(h);
-    fx.local_port = fx.stack.local_addr(h).unwrap().port();
-    fx.peer_port = PEER_PORT;
-    let syn = expect_frame(&mut fx);
-    assert_eq!(syn.seg.ctl(), TcpFlags::SYN, "{:?}", syn.seg);
+    let (mut fx, syn) = connect_cfg(stack_config(tcp));
+    let h = fx.h();
     assert_eq!(syn.vnet.gso_type, VnetHdr::GSO_NONE, "a SYN is never TSO");
-    fx.iss = syn.seg.seq;
-    fx.snd_nxt = fx.iss + 1u32;
     expect_nothing(&mut fx);
-    fx.events();
 
     fx.peer_window = peer_window;
     let mut synack = fx
@@ -530,13 +474,13 @@ fn checksum_offload_without_tso_marks_plain_packets() {
 fn a_small_buffer_bounds_the_super_segment() {
     let mut fx = open(offload_config(), 65_535, false);
     fx.app_send(&pattern(200_000, 6));
-    let f = poll_frame_in(&mut fx, 9000).unwrap();
+    let f = fx.poll_frame_in(9000).unwrap();
     assert_eq!(f.len(), 6 * 1460);
     assert_eq!(f.vnet, partial(40, 1460));
-    let f = poll_frame_in(&mut fx, 9000).unwrap();
+    let f = fx.poll_frame_in(9000).unwrap();
     assert_eq!(f.len(), 4 * 1460);
     assert_eq!(f.vnet, partial(40, 1460));
-    assert!(poll_frame_in(&mut fx, 9000).is_none());
+    assert!(fx.poll_frame_in(9000).is_none());
 }
 
 /// Control packets the stack builds itself (a RST for a port with no

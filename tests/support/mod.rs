@@ -16,9 +16,9 @@
 use ringtcp::stack::{Event, ListenerHandle, SocketHandle, Stack, StackConfig};
 use ringtcp::tcp::TcpConfig;
 use ringtcp::time::Instant;
-use ringtcp::wire::SeqNum;
 use ringtcp::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_TCP, parse_ipv4};
 use ringtcp::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, fill_checksum, parse_tcp};
+use ringtcp::wire::{SeqNum, VnetHdr};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
@@ -174,6 +174,29 @@ impl ParsedSeg {
     }
 }
 
+/// One packet the stack sent.
+#[derive(Debug)]
+pub struct Frame {
+    /// The virtio-net header `poll_transmit_frame` returned with it.
+    pub vnet: VnetHdr,
+    /// The packet as the stack wrote it (checksum possibly partial).
+    pub raw: Vec<u8>,
+    /// The packet after the device's work (checksum completed), parsed
+    /// with checksum verification on.
+    pub seg: ParsedSeg,
+}
+
+impl Frame {
+    /// Payload bytes.
+    pub fn len(&self) -> usize {
+        self.seg.payload.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seg.payload.is_empty()
+    }
+}
+
 /// One stack, one connection (or listener), and the peer's bookkeeping.
 pub struct Fixture {
     pub stack: Stack,
@@ -274,11 +297,25 @@ impl Fixture {
 
     /// One packet from the stack, if it has one.
     pub fn poll(&mut self) -> Option<ParsedSeg> {
-        let mut buf = [0u8; 2048];
-        let n = self.stack.poll_transmit(self.now, &mut buf)?;
+        self.poll_frame_in(2048).map(|f| f.seg)
+    }
+
+    /// One packet from the stack through `poll_transmit_frame` into a
+    /// buffer of `buf_len` bytes, as a device gets it: a partial checksum
+    /// (a stack with checksum offload) is completed the way the device
+    /// would, then the packet is parsed with verification (`ParsedSeg::parse`
+    /// panics on a bad checksum) and the stack's SND.NXT and window are
+    /// followed.
+    pub fn poll_frame_in(&mut self, buf_len: usize) -> Option<Frame> {
+        let mut buf = vec![0u8; buf_len];
+        let (n, vnet) = self.stack.poll_transmit_frame(self.now, &mut buf)?;
+        let raw = buf[..n].to_vec();
+        let mut dev = vnet;
+        dev.complete_checksum(&mut buf[..n])
+            .expect("the checksum offsets fit the packet");
         let seg = ParsedSeg::parse(&buf[..n]);
         self.track(&seg);
-        Some(seg)
+        Some(Frame { vnet, raw, seg })
     }
 
     /// Everything the stack has to send now.
@@ -412,6 +449,11 @@ pub fn syn_sent_with(tcp: TcpConfig) -> Fixture {
 }
 
 pub fn syn_sent_cfg(cfg: StackConfig) -> Fixture {
+    connect_cfg(cfg).0
+}
+
+/// SYN-SENT as [`syn_sent_cfg`], with the SYN as the stack sent it.
+pub fn connect_cfg(cfg: StackConfig) -> (Fixture, Frame) {
     let mut fx = Fixture::bare(cfg);
     let h = fx
         .stack
@@ -420,14 +462,14 @@ pub fn syn_sent_cfg(cfg: StackConfig) -> Fixture {
     fx.h = Some(h);
     fx.local_port = fx.stack.local_addr(h).unwrap().port();
     fx.peer_port = PEER_PORT;
-    let syn = expect_reply(&mut fx);
-    assert_eq!(syn.ctl(), TcpFlags::SYN, "{syn:?}");
-    fx.iss = syn.seq;
-    fx.snd_nxt = syn.seq + 1u32;
+    let syn = fx.poll_frame_in(2048).expect("the SYN");
+    assert_eq!(syn.seg.ctl(), TcpFlags::SYN, "{:?}", syn.seg);
+    fx.iss = syn.seg.seq;
+    fx.snd_nxt = syn.seg.seq + 1u32;
     expect_no_reply(&mut fx);
     assert_eq!(fx.state(), "SYN-SENT");
     fx.events();
-    fx
+    (fx, syn)
 }
 
 pub fn syn_sent() -> Fixture {
