@@ -57,26 +57,71 @@ pub trait CongestionControl: core::fmt::Debug {
     fn on_recovery_end(&mut self, now: Instant, flight: usize);
     /// The retransmission timer expired.
     fn on_rto(&mut self, now: Instant, flight: usize);
+    fn algorithm(&self) -> CcAlgorithm;
+    /// The window every algorithm keeps.
+    fn window(&self) -> &Window;
+    fn window_mut(&mut self) -> &mut Window;
+    /// Forgets what the algorithm knows of the current growth epoch, when
+    /// the window is set from outside it. Nothing to forget by default.
+    fn new_epoch(&mut self) {}
+
     /// The connection sat idle for longer than an RTO (RFC 5681 4.1).
-    fn on_idle_restart(&mut self);
-    fn cwnd(&self) -> usize;
+    fn on_idle_restart(&mut self) {
+        let w = self.window_mut();
+        w.cwnd = w.cwnd.min(initial_window(w.mss));
+        self.new_epoch();
+    }
+    fn cwnd(&self) -> usize {
+        self.window().cwnd
+    }
     /// Temporarily inflate or deflate during recovery (RFC 6582 3.2).
-    fn set_cwnd(&mut self, cwnd: usize);
-    fn ssthresh(&self) -> usize;
+    fn set_cwnd(&mut self, cwnd: usize) {
+        let w = self.window_mut();
+        w.cwnd = cwnd.max(w.mss);
+    }
+    fn ssthresh(&self) -> usize {
+        self.window().ssthresh
+    }
     /// Puts back the window of before a congestion event that turned out
     /// spurious (RFC 3522 / RFC 2883 undo).
-    fn restore(&mut self, cwnd: usize, ssthresh: usize);
+    fn restore(&mut self, cwnd: usize, ssthresh: usize) {
+        let w = self.window_mut();
+        w.cwnd = w.cwnd.max(cwnd);
+        w.ssthresh = w.ssthresh.max(ssthresh);
+        self.new_epoch();
+    }
     /// Leaves slow start now (HyStart++, RFC 9406 4.2): ssthresh = cwnd.
-    fn exit_slow_start(&mut self);
-    fn algorithm(&self) -> CcAlgorithm;
+    fn exit_slow_start(&mut self) {
+        let w = self.window_mut();
+        w.ssthresh = w.cwnd;
+        self.new_epoch();
+    }
+}
+
+/// What every algorithm keeps: the segment size, cwnd and ssthresh, in
+/// bytes.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub mss: usize,
+    pub cwnd: usize,
+    pub ssthresh: usize,
+}
+
+impl Window {
+    /// The initial window (RFC 6928), ssthresh unbounded.
+    pub fn new(mss: usize) -> Window {
+        Window {
+            mss,
+            cwnd: initial_window(mss),
+            ssthresh: usize::MAX,
+        }
+    }
 }
 
 /// RFC 5681 / RFC 6582.
 #[derive(Debug, Clone)]
 pub struct NewReno {
-    mss: usize,
-    cwnd: usize,
-    ssthresh: usize,
+    w: Window,
     /// Bytes acknowledged during congestion avoidance since cwnd last grew
     /// (RFC 5681 3.1, the byte-counting form of equation 3).
     ca_acked: usize,
@@ -85,9 +130,7 @@ pub struct NewReno {
 impl NewReno {
     pub fn new(mss: usize) -> NewReno {
         NewReno {
-            mss,
-            cwnd: initial_window(mss),
-            ssthresh: usize::MAX,
+            w: Window::new(mss),
             ca_acked: 0,
         }
     }
@@ -100,65 +143,48 @@ pub fn initial_window(mss: usize) -> usize {
 
 impl CongestionControl for NewReno {
     fn on_ack(&mut self, _now: Instant, acked: usize, _flight: usize, _srtt: Option<Duration>) {
-        if self.cwnd < self.ssthresh {
+        if self.w.cwnd < self.w.ssthresh {
             // Slow start: byte counting (the connection applies RFC 3465's
             // per-ACK limit before the call).
-            self.cwnd += acked;
+            self.w.cwnd += acked;
         } else {
             self.ca_acked += acked;
-            if self.ca_acked >= self.cwnd {
-                self.ca_acked -= self.cwnd;
-                self.cwnd += self.mss;
+            if self.ca_acked >= self.w.cwnd {
+                self.ca_acked -= self.w.cwnd;
+                self.w.cwnd += self.w.mss;
             }
         }
     }
 
     fn on_congestion(&mut self, _now: Instant, flight: usize) {
         // RFC 5681 (4)
-        self.ssthresh = (flight / 2).max(2 * self.mss);
-        self.cwnd = self.ssthresh;
+        self.w.ssthresh = (flight / 2).max(2 * self.w.mss);
+        self.w.cwnd = self.w.ssthresh;
         self.ca_acked = 0;
     }
 
     fn on_recovery_end(&mut self, _now: Instant, flight: usize) {
         // RFC 6582 3.2 (3), option 1 guarded as the RFC suggests.
-        self.cwnd = self.ssthresh.min(flight.max(self.mss) + self.mss);
+        self.w.cwnd = self.w.ssthresh.min(flight.max(self.w.mss) + self.w.mss);
     }
 
     fn on_rto(&mut self, _now: Instant, flight: usize) {
         // RFC 5681 (4) and the loss window of one segment.
-        self.ssthresh = (flight / 2).max(2 * self.mss);
-        self.cwnd = self.mss;
+        self.w.ssthresh = (flight / 2).max(2 * self.w.mss);
+        self.w.cwnd = self.w.mss;
         self.ca_acked = 0;
-    }
-
-    fn on_idle_restart(&mut self) {
-        self.cwnd = self.cwnd.min(initial_window(self.mss));
-    }
-
-    fn cwnd(&self) -> usize {
-        self.cwnd
-    }
-
-    fn set_cwnd(&mut self, cwnd: usize) {
-        self.cwnd = cwnd.max(self.mss);
-    }
-
-    fn ssthresh(&self) -> usize {
-        self.ssthresh
-    }
-
-    fn restore(&mut self, cwnd: usize, ssthresh: usize) {
-        self.cwnd = self.cwnd.max(cwnd);
-        self.ssthresh = self.ssthresh.max(ssthresh);
-    }
-
-    fn exit_slow_start(&mut self) {
-        self.ssthresh = self.cwnd;
     }
 
     fn algorithm(&self) -> CcAlgorithm {
         CcAlgorithm::NewReno
+    }
+
+    fn window(&self) -> &Window {
+        &self.w
+    }
+
+    fn window_mut(&mut self) -> &mut Window {
+        &mut self.w
     }
 }
 
@@ -172,9 +198,7 @@ pub const CUBIC_BETA: f64 = 0.7;
 /// Reno-friendly floor (4.3) and fast convergence (4.7).
 #[derive(Debug, Clone)]
 pub struct Cubic {
-    mss: usize,
-    cwnd: usize,
-    ssthresh: usize,
+    w: Window,
     /// Window before the last reduction, in segments.
     w_max: f64,
     /// Time for the curve to climb back to W_max, in seconds.
@@ -192,9 +216,7 @@ pub struct Cubic {
 impl Cubic {
     pub fn new(mss: usize) -> Cubic {
         Cubic {
-            mss,
-            cwnd: initial_window(mss),
-            ssthresh: usize::MAX,
+            w: Window::new(mss),
             w_max: 0.0,
             k: 0.0,
             epoch: None,
@@ -218,11 +240,11 @@ impl Cubic {
     }
 
     fn segs(&self, bytes: usize) -> f64 {
-        bytes as f64 / self.mss as f64
+        bytes as f64 / self.w.mss as f64
     }
 
     fn reduce(&mut self, flight: usize) {
-        let cwnd = self.segs(self.cwnd);
+        let cwnd = self.segs(self.w.cwnd);
         self.cwnd_prior = cwnd;
         // 4.7 fast convergence: release bandwidth to newer flows.
         self.w_max = if cwnd < self.w_max {
@@ -231,21 +253,21 @@ impl Cubic {
             cwnd
         };
         // 4.6: ssthresh from the window actually used.
-        let base = self.cwnd.min(flight.max(self.mss));
-        self.ssthresh = ((base as f64 * CUBIC_BETA) as usize).max(2 * self.mss);
+        let base = self.w.cwnd.min(flight.max(self.w.mss));
+        self.w.ssthresh = ((base as f64 * CUBIC_BETA) as usize).max(2 * self.w.mss);
         self.epoch = None;
     }
 }
 
 impl CongestionControl for Cubic {
     fn on_ack(&mut self, now: Instant, acked: usize, _flight: usize, srtt: Option<Duration>) {
-        if self.cwnd < self.ssthresh {
+        if self.w.cwnd < self.w.ssthresh {
             // Slow start as in RFC 5681 (RFC 9438 4.10), byte counting as
             // for NewReno.
-            self.cwnd += acked;
+            self.w.cwnd += acked;
             return;
         }
-        let cwnd = self.segs(self.cwnd);
+        let cwnd = self.segs(self.w.cwnd);
         let epoch = match self.epoch {
             Some(e) => e,
             None => {
@@ -285,54 +307,38 @@ impl CongestionControl for Cubic {
             // per segment acknowledged.
             (target - cwnd) / cwnd * self.segs(acked)
         };
-        self.cwnd += (grow * self.mss as f64) as usize;
+        self.w.cwnd += (grow * self.w.mss as f64) as usize;
     }
 
     fn on_congestion(&mut self, _now: Instant, flight: usize) {
         self.reduce(flight);
-        self.cwnd = self.ssthresh;
+        self.w.cwnd = self.w.ssthresh;
     }
 
     fn on_recovery_end(&mut self, _now: Instant, _flight: usize) {
-        self.cwnd = self.ssthresh;
+        self.w.cwnd = self.w.ssthresh;
     }
 
     fn on_rto(&mut self, _now: Instant, flight: usize) {
         // 4.8: as a congestion event, then one segment.
         self.reduce(flight);
-        self.cwnd = self.mss;
-    }
-
-    fn on_idle_restart(&mut self) {
-        self.cwnd = self.cwnd.min(initial_window(self.mss));
-        self.epoch = None;
-    }
-
-    fn cwnd(&self) -> usize {
-        self.cwnd
-    }
-
-    fn set_cwnd(&mut self, cwnd: usize) {
-        self.cwnd = cwnd.max(self.mss);
-    }
-
-    fn ssthresh(&self) -> usize {
-        self.ssthresh
-    }
-
-    fn restore(&mut self, cwnd: usize, ssthresh: usize) {
-        self.cwnd = self.cwnd.max(cwnd);
-        self.ssthresh = self.ssthresh.max(ssthresh);
-        self.epoch = None;
-    }
-
-    fn exit_slow_start(&mut self) {
-        self.ssthresh = self.cwnd;
-        self.epoch = None;
+        self.w.cwnd = self.w.mss;
     }
 
     fn algorithm(&self) -> CcAlgorithm {
         CcAlgorithm::Cubic
+    }
+
+    fn window(&self) -> &Window {
+        &self.w
+    }
+
+    fn window_mut(&mut self) -> &mut Window {
+        &mut self.w
+    }
+
+    fn new_epoch(&mut self) {
+        self.epoch = None;
     }
 }
 
@@ -389,7 +395,7 @@ mod tests {
         let rtt = Duration::from_millis(20);
         let mut cc = Cubic::new(mss);
         cc.set_cwnd(100 * mss);
-        cc.ssthresh = 50 * mss;
+        cc.w.ssthresh = 50 * mss;
         let mut now = Instant::from_millis(1_000);
         cc.on_congestion(now, 100 * mss);
         assert_eq!(cc.cwnd(), 70 * mss, "beta = 0.7");
