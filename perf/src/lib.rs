@@ -213,6 +213,29 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of `mode` measured since `start`, with the CPU used since
+    /// `cpu0`; the figures are filled in by the caller.
+    pub fn since(
+        label: &str,
+        cpu_scope: &'static str,
+        mode: Mode,
+        start: std::time::Instant,
+        cpu0: CpuSnapshot,
+    ) -> Report {
+        Report {
+            label: label.into(),
+            mode,
+            gbps: None,
+            latency: None,
+            per_sec: None,
+            cpu: CpuSnapshot::now().since(cpu0),
+            cpu_scope,
+            seconds: start.elapsed().as_secs_f64(),
+            mtu: 0,
+            settings: Map::new(),
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         let mut o = Map::new();
         o.insert("label".into(), json!(self.label));

@@ -247,18 +247,7 @@ fn connect(port: u16, buffer: usize) -> io::Result<TcpStream> {
 }
 
 fn report(mode: Mode, start: Instant, cpu0: CpuSnapshot) -> Report {
-    Report {
-        label: LABEL.into(),
-        mode,
-        gbps: None,
-        latency: None,
-        per_sec: None,
-        cpu: CpuSnapshot::now().since(cpu0),
-        cpu_scope: "client thread",
-        seconds: start.elapsed().as_secs_f64(),
-        mtu: 0,
-        settings: Map::new(),
-    }
+    Report::since(LABEL, "client thread", mode, start, cpu0)
 }
 
 fn download(args: &CommonArgs, buffer: usize) -> io::Result<Report> {

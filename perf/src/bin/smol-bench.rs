@@ -401,18 +401,7 @@ fn seed() -> u64 {
 }
 
 fn report(mode: Mode, start: Instant, cpu0: CpuSnapshot) -> Report {
-    Report {
-        label: LABEL.into(),
-        mode,
-        gbps: None,
-        latency: None,
-        per_sec: None,
-        cpu: CpuSnapshot::now().since(cpu0),
-        cpu_scope: "stack thread",
-        seconds: start.elapsed().as_secs_f64(),
-        mtu: 0,
-        settings: Map::new(),
-    }
+    Report::since(LABEL, "stack thread", mode, start, cpu0)
 }
 
 fn closed(what: &str) -> io::Error {
