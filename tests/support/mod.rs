@@ -559,31 +559,31 @@ pub fn fin_wait_2() -> Fixture {
     fx
 }
 
-/// CLOSE-WAIT: the peer's FIN arrived and was acknowledged.
-pub fn close_wait() -> Fixture {
-    let mut fx = established();
-    let fin = fx.seg().fin();
+/// The peer's `fin` arrives: the stack acknowledges it, sends nothing else
+/// and is in `state`.
+fn take_peer_fin(mut fx: Fixture, fin: PeerSeg, state: &str) -> Fixture {
     send(&mut fx, fin);
     let ack = expect_reply(&mut fx);
     assert_ack(&ack, fx.snd_nxt, fx.rcv_nxt);
     expect_no_reply(&mut fx);
-    assert_eq!(fx.state(), "CLOSE-WAIT");
+    assert_eq!(fx.state(), state);
     fx.events();
     fx
 }
 
+/// CLOSE-WAIT: the peer's FIN arrived and was acknowledged.
+pub fn close_wait() -> Fixture {
+    let fx = established();
+    let fin = fx.seg().fin();
+    take_peer_fin(fx, fin, "CLOSE-WAIT")
+}
+
 /// CLOSING: both FINs crossed; ours is not acknowledged yet.
 pub fn closing() -> Fixture {
-    let mut fx = fin_wait_1();
+    let fx = fin_wait_1();
     // The peer's FIN acknowledges everything but our FIN.
     let fin = fx.seg().fin().ack(fx.snd_nxt - 1);
-    send(&mut fx, fin);
-    let ack = expect_reply(&mut fx);
-    assert_ack(&ack, fx.snd_nxt, fx.rcv_nxt);
-    expect_no_reply(&mut fx);
-    assert_eq!(fx.state(), "CLOSING");
-    fx.events();
-    fx
+    take_peer_fin(fx, fin, "CLOSING")
 }
 
 /// LAST-ACK: CLOSE-WAIT, then `shutdown`; our FIN is out.
@@ -602,15 +602,9 @@ pub fn last_ack() -> Fixture {
 
 /// TIME-WAIT: FIN-WAIT-2, then the peer's FIN, acknowledged.
 pub fn time_wait() -> Fixture {
-    let mut fx = fin_wait_2();
+    let fx = fin_wait_2();
     let fin = fx.seg().fin();
-    send(&mut fx, fin);
-    let ack = expect_reply(&mut fx);
-    assert_ack(&ack, fx.snd_nxt, fx.rcv_nxt);
-    expect_no_reply(&mut fx);
-    assert_eq!(fx.state(), "TIME-WAIT");
-    fx.events();
-    fx
+    take_peer_fin(fx, fin, "TIME-WAIT")
 }
 
 /// A stack listening on [`LISTEN_PORT`].
