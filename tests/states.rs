@@ -1589,6 +1589,41 @@ fn receiver_sws_avoidance() {
     assert_eq!(read, data);
 }
 
+/// A read sends a window update by itself only when the window the peer
+/// knows of is at most half of what could be offered (Linux's rule): a
+/// bulk receiver that reads as data arrives sends one ACK per segment pair,
+/// not one more per read.
+#[test]
+fn window_update_only_when_the_peer_knows_half_or_less() {
+    const BUF: usize = 32 * 1024;
+    let tcp = TcpConfig {
+        recv_buffer: BUF,
+        ..tcp_config()
+    };
+    let mut fx = established_with(tcp, Some(1460), 65_535);
+    let data = pattern(13 * 1460, 3);
+    for chunk in data.chunks(1460) {
+        let seg = fx.seg().data(chunk);
+        send(&mut fx, seg);
+    }
+    fx.drain();
+    fx.advance(ms(500));
+    let known = (BUF - data.len()) as u32;
+    // Reading two segments' worth opens the window by 2 MSS, but the peer
+    // still knows of 13788 bytes, more than half of the 16708 now open.
+    let mut read = fx.app_recv_max(2 * 1460);
+    expect_no_reply(&mut fx);
+    // Reading the rest opens it to the whole buffer, at least twice what
+    // the peer knows of: the update goes out by itself.
+    read.extend(fx.app_recv());
+    let upd = expect_reply(&mut fx);
+    assert_eq!(upd.ack, fx.rcv_nxt);
+    assert_eq!(upd.window as usize, BUF);
+    assert!(BUF as u32 >= 2 * known);
+    expect_no_reply(&mut fx);
+    assert_eq!(read, data);
+}
+
 /// Out-of-order segments, overlaps included, reassemble into the right
 /// bytes; each out-of-order arrival is acknowledged at once with the hole's
 /// start.

@@ -795,9 +795,14 @@ impl Tcb {
         let edge = self.open_edge(false);
         let grow = edge.diff(self.rcv_adv);
         let threshold = (2 * self.cfg.mss as usize).min(self.recv_buf.capacity() / 2) as i32;
-        // An update matters when the peer may be stalled: the advertised
-        // window is small and it would grow noticeably.
-        grow >= threshold && self.rcv_adv.diff(self.rcv_nxt) < (self.recv_buf.capacity() / 2) as i32
+        // An update by itself matters only when the peer may run short: the
+        // window it knows of is at most half of what we could offer now (as
+        // Linux's tcp_cleanup_rbuf decides). Otherwise the next ACK carries
+        // the new edge; a bulk receiver that updated on every read would
+        // send the sender two ACKs per super-packet to process, not one.
+        let known = self.rcv_adv.diff(self.rcv_nxt).max(0);
+        let open = edge.diff(self.rcv_nxt);
+        grow >= threshold && open >= 2 * known
     }
 
     // ----- option negotiation -----------------------------------------------
