@@ -718,7 +718,7 @@ fn report(cli: &Cli, plan: &Plan, out: &Outcome) {
     json.push(("cpu_scope", format!("\"{whose}\"")));
     for info in out.infos.iter().take(8) {
         println!(
-            "  conn {} -> {}: {} mss {} cwnd {} ssthresh {} srtt {} rto {} ms, {} retransmitted, {} timeouts, {} fast rtx, cc {}",
+            "  conn {} -> {}: {} mss {} cwnd {} ssthresh {} srtt {} rcv rtt {} rcv wnd limit {} KiB rto {} ms, {} retransmitted, {} timeouts, {} fast rtx, cc {}",
             info.local,
             info.remote,
             info.state,
@@ -731,6 +731,9 @@ fn report(cli: &Cli, plan: &Plan, out: &Outcome) {
             },
             info.srtt
                 .map_or("-".into(), |d| format!("{} us", d.as_micros())),
+            info.rcv_rtt
+                .map_or("-".into(), |d| format!("{} us", d.as_micros())),
+            info.rcv_wnd_limit / 1024,
             info.rto.as_millis(),
             info.stats.segments_retransmitted,
             info.stats.timeouts,

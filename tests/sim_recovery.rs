@@ -339,3 +339,54 @@ fn random_loss_cubic_and_newreno_against_their_response_functions() {
         rates[1] / 1e6
     );
 }
+
+/// A receiver that never sends data takes no RTT samples of its own after
+/// the handshake. Here the server's SYN-ACK is held 900 ms, so the one
+/// sample it has is 902 ms; the path's RTT is 2 ms. Receive-window
+/// auto-tuning must follow the path (measured from how long a window takes
+/// to arrive, as Linux's tcp_rcv_rtt_measure does), not the handshake: the
+/// window grows past its 256 KiB start within the transfer.
+#[test]
+fn receiver_autotunes_from_the_path_rtt_not_a_slow_handshake() {
+    let mut net = upload(5, rtt_link(1), 40_000_000, tcp(true, CcAlgorithm::Cubic));
+    let max_window = Rc::new(RefCell::new((None::<u8>, 0u64)));
+    let mw = max_window.clone();
+    net.set_tap(move |_, from, bytes| {
+        if from != 1 {
+            return;
+        }
+        let Ok((ip, p)) = parse_ipv4(bytes, false) else {
+            return;
+        };
+        let Ok(t) = parse_tcp(p, ip.src, ip.dst, false) else {
+            return;
+        };
+        let mut w = mw.borrow_mut();
+        if t.flags.syn() {
+            w.0 = t.options.window_scale;
+        } else {
+            let shift = w.0.unwrap_or(0);
+            w.1 = w.1.max(u64::from(t.window) << shift);
+        }
+    });
+    let mut held = false;
+    net.set_shaper(move |_, from, bytes| {
+        let synack = (from == 1)
+            .then(|| parse_ipv4(bytes, false).ok())
+            .flatten()
+            .and_then(|(ip, p)| parse_tcp(p, ip.src, ip.dst, false).ok())
+            .is_some_and(|t| t.flags.syn() && t.flags.ack());
+        if synack && !held {
+            held = true;
+            Shape::Delay(Duration::from_millis(900))
+        } else {
+            Shape::Pass
+        }
+    });
+    run_and_sender_info(&mut net, 40_000_000);
+    let (_, max) = *max_window.borrow();
+    assert!(
+        max >= 1 << 20,
+        "the receiver's window never grew past {max} bytes"
+    );
+}

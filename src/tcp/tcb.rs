@@ -143,6 +143,9 @@ pub struct TcpInfo {
     pub timestamps: bool,
     /// The receive window the auto-tuning allows now.
     pub rcv_wnd_limit: usize,
+    /// The receiver's own RTT estimate: the shortest time a window took to
+    /// arrive (see `Tcb::measure_rcv_rtt`); `None` before the first.
+    pub rcv_rtt: Option<Duration>,
     /// In loss recovery (fast recovery, SACK recovery).
     pub in_recovery: bool,
     pub stats: TcpStats,
@@ -323,6 +326,11 @@ pub struct Tcb {
     pub(crate) rcv_wnd_limit: usize,
     pub(crate) rcv_space_copied: usize,
     pub(crate) rcv_space_at: Instant,
+    /// Receiver-side RTT: the shortest window round trip seen, and the
+    /// measurement in progress (a sequence number beyond the edge the peer
+    /// knows of, and when it was set).
+    pub(crate) rcv_rtt: Option<Duration>,
+    pub(crate) rcv_rtt_mark: Option<(SeqNum, Instant)>,
     /// The largest segment the peer has sent: what counts as full-sized.
     pub(crate) rcv_mss_est: usize,
     pub(crate) hystart: HyStart,
@@ -500,6 +508,8 @@ impl Tcb {
             rcv_wnd_limit: cfg.recv_buffer.min(INITIAL_RCV_WND_LIMIT),
             rcv_space_copied: 0,
             rcv_space_at: now,
+            rcv_rtt: None,
+            rcv_rtt_mark: None,
             rcv_mss_est: 536,
             hystart: HyStart::default(),
             rto_recover: None,
@@ -591,6 +601,7 @@ impl Tcb {
             sack: self.sack_enabled,
             timestamps: self.ts_enabled,
             rcv_wnd_limit: self.rcv_wnd_limit,
+            rcv_rtt: self.rcv_rtt,
             in_recovery: self.recover.is_some(),
             stats: self.stats.clone(),
         }
@@ -730,11 +741,18 @@ impl Tcb {
     /// at least half the window in that time, double the window (up to the
     /// buffer's capacity).
     fn autotune(&mut self, now: Instant) {
-        let rtt = self
-            .rtt
-            .srtt()
-            .unwrap_or(Duration::from_millis(1))
-            .max(Duration::from_micros(100));
+        self.measure_rcv_rtt(now);
+        // The shorter of the two estimates: a pure receiver's srtt is the
+        // handshake's sample, which a retransmitted or delayed SYN-ACK can
+        // leave a thousand times too long; a sender that is not filling
+        // our window makes the receiver's own estimate too long.
+        let rtt = match (self.rcv_rtt, self.rtt.srtt()) {
+            (Some(r), Some(s)) => r.min(s),
+            (Some(r), None) => r,
+            (None, Some(s)) => s,
+            (None, None) => Duration::from_millis(1),
+        }
+        .max(Duration::from_micros(100));
         if now - self.rcv_space_at < rtt {
             return;
         }
@@ -743,6 +761,26 @@ impl Tcb {
         }
         self.rcv_space_copied = 0;
         self.rcv_space_at = now;
+    }
+
+    /// The receiver's RTT without sending data (Linux's tcp_rcv_rtt_measure):
+    /// the first byte past the edge the peer knows of can only be sent after
+    /// an ACK we send from now on, so the time until it arrives is at least
+    /// one round trip. The estimate is the shortest such time seen.
+    fn measure_rcv_rtt(&mut self, now: Instant) {
+        if let Some((seq, at)) = self.rcv_rtt_mark {
+            if self.rcv_nxt <= seq {
+                return;
+            }
+            let sample = (now - at).max(Duration::from_micros(1));
+            self.rcv_rtt = Some(self.rcv_rtt.map_or(sample, |r| r.min(sample)));
+        }
+        let edge = if self.rcv_adv > self.rcv_nxt {
+            self.rcv_adv
+        } else {
+            self.rcv_nxt
+        };
+        self.rcv_rtt_mark = Some((edge, now));
     }
 
     /// The right edge the window could reach now: free buffer space from
