@@ -471,7 +471,7 @@ fn print_device(out: &Outcome, json: &mut Vec<(&'static str, String)>) {
     let Some((rt, c)) = &out.device else { return };
     let avg = |b: u64, n: u64| b.checked_div(n).unwrap_or(0);
     println!(
-        "  device       offloads {}: read {} frames (avg {} B, {} super), wrote {} (avg {} B, {} super), {} TUN drops, {} submits, {} rx re-arms",
+        "  device       offloads {}: read {} frames (avg {} B, {} super), wrote {} (avg {} B, {} super), {} TUN drops, {} submits, {} rx re-arms, spins {} bulk ({} found work) {} busy-poll hits",
         if out.offloads { "on" } else { "off" },
         rt.packets_read,
         avg(rt.bytes_read, rt.packets_read),
@@ -482,6 +482,9 @@ fn print_device(out: &Outcome, json: &mut Vec<(&'static str, String)>) {
         out.tun_drops.map_or("?".into(), |d| d.to_string()),
         rt.submits,
         rt.rx_rearms,
+        rt.bulk_spins,
+        rt.bulk_spin_hits,
+        rt.busy_poll_hits,
     );
     json.push(("frames_read", rt.packets_read.to_string()));
     json.push(("frames_written", rt.packets_written.to_string()));

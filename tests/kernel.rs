@@ -212,6 +212,12 @@ fn bulk_200mb_both_directions_at_once() {
         assert_eq!((c.rx_super_packets, c.tx_super_packets), (0, 0), "{c:?}");
     }
     assert_eq!(c.tcp_bad_checksum, 0, "{c:?}");
+    // Bulk turns were followed by a spin (the default bulk_spin), and at
+    // least some spins found the next packet before running out.
+    let st = d.stats();
+    assert!(st.bulk_spins > 100, "{st:?}");
+    assert!(st.bulk_spin_hits > 0, "{st:?}");
+    assert_eq!(st.busy_poll_hits, 0, "{st:?}");
 }
 
 /// The loop's fallback for kernels without multishot reads (a multishot

@@ -75,6 +75,44 @@ impl Handler for EchoClient {
     }
 }
 
+/// Small exchanges never make the loop spin: the bulk spin is for turns
+/// that read at least 32 KiB, and busy-polling is off by default.
+#[test]
+fn request_response_never_spins() {
+    let Some(mut lab) = lab_or_skip("request_response_never_spins") else {
+        return;
+    };
+    let listener = TcpListener::bind((KERNEL_ADDR, 7001)).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            s.write_all(&buf[..n]).unwrap();
+        }
+    });
+    let tun = lab.take_tun();
+    let mut driver = Driver::new(tun, RuntimeConfig::new(StackConfig::new(STACK_ADDR, 2))).unwrap();
+    let mut app = EchoClient {
+        remote: SocketAddrV4::new(KERNEL_ADDR, 7001),
+        total: 2000,
+        h: None,
+        sent: 0,
+        received: 0,
+        buf: vec![0u8; 4096],
+        error: None,
+    };
+    driver.run(&mut app).unwrap();
+    assert_eq!(app.error, None);
+    assert_eq!(app.received, app.total);
+    server.join().unwrap();
+    let st = driver.stats();
+    assert_eq!((st.bulk_spins, st.busy_poll_hits), (0, 0), "{st:?}");
+}
+
 #[test]
 fn inloop_echo_with_kernel() {
     let Some(mut lab) = lab_or_skip("inloop_echo_with_kernel") else {

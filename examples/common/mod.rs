@@ -55,6 +55,11 @@ pub struct DeviceArgs {
     /// sleeping: lower latency for one busy core.
     #[arg(long, value_name = "MICROS")]
     pub busy_poll: Option<u64>,
+    /// After a turn that read bulk data, spin for up to this many
+    /// microseconds before sleeping (0: never). Spares a streaming sender
+    /// the cost of waking the loop for every super-packet.
+    #[arg(long, value_name = "MICROS", default_value_t = ringtcp::runtime::DEFAULT_BULK_SPIN.as_micros() as u64)]
+    pub bulk_spin: u64,
 }
 
 /// A seed that differs from run to run: from the OS's random source, or
@@ -100,6 +105,8 @@ impl DeviceArgs {
             cfg.faults = Some(Faults::symmetric(faults, self.seed));
         }
         cfg.busy_poll = self.busy_poll.map(std::time::Duration::from_micros);
+        cfg.bulk_spin =
+            (self.bulk_spin > 0).then(|| std::time::Duration::from_micros(self.bulk_spin));
         cfg
     }
 
