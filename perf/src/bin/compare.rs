@@ -1,5 +1,5 @@
-//! Run every workload for ringtcp (in up to three variants: TUN offloads
-//! on, offloads off, busy polling), smoltcp and the kernel over veth, and
+//! Run every workload for ringtcp (in up to four variants: TUN offloads
+//! on, offloads off, no bulk spin, busy polling), smoltcp and the kernel over veth, and
 //! print one table of medians [min-max] with each ringtcp variant's ratios
 //! to the other two. Writes `perf/results/NAME.{md,json}` (`--name`,
 //! default `latest`) and a dated copy of each.
@@ -45,12 +45,13 @@ struct Cli {
     )]
     modes: Vec<Mode>,
     /// Programs to run, comma-separated (ringtcp, ringtcp-no-offloads,
-    /// ringtcp-busy-poll, smoltcp, kernel-veth). ringtcp-busy-poll runs
-    /// the download and pingpong workloads only.
+    /// ringtcp-no-spin, ringtcp-busy-poll, smoltcp, kernel-veth).
+    /// ringtcp-no-spin runs the download only (the bulk spin it turns off
+    /// follows bulk reads), ringtcp-busy-poll download and pingpong.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ringtcp,ringtcp-no-offloads,ringtcp-busy-poll,smoltcp,kernel-veth"
+        default_value = "ringtcp,ringtcp-no-offloads,ringtcp-no-spin,ringtcp-busy-poll,smoltcp,kernel-veth"
     )]
     tools: Vec<String>,
     /// Pin every program to CPU 0 (its affinity is set before exec, so all
@@ -91,7 +92,7 @@ struct Tool {
 /// Busy-poll window of the ringtcp-busy-poll variant, µs.
 const BUSY_POLL_US: &str = "200";
 
-const TOOLS: [Tool; 5] = [
+const TOOLS: [Tool; 6] = [
     Tool {
         name: "ringtcp",
         variant: Some("offloads"),
@@ -103,6 +104,12 @@ const TOOLS: [Tool; 5] = [
         variant: Some("no offloads"),
         args: &["--no-offloads"],
         only: None,
+    },
+    Tool {
+        name: "ringtcp-no-spin",
+        variant: Some("no bulk spin"),
+        args: &["--bulk-spin", "0"],
+        only: Some(&[Mode::Download]),
     },
     Tool {
         name: "ringtcp-busy-poll",
