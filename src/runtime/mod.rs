@@ -295,6 +295,9 @@ pub struct Driver {
     /// The ring raises `IORING_SQ_TASKRUN` when completions wait as
     /// deferred work (so busy-polling can watch memory, not call in).
     taskrun_flag: bool,
+    /// The poll-and-read fallback stopped at a full batch: the device may
+    /// hold more, with no new wake-up coming for it.
+    rx_leftover: bool,
     /// The last reap that read anything read at least [`BULK_TURN_BYTES`],
     /// and no bulk spin has run out since.
     bulk_turn: bool,
@@ -366,6 +369,7 @@ impl Driver {
             wake_fd: Arc::new(uring::eventfd()?),
             rx_armed: false,
             bulk_turn: false,
+            rx_leftover: false,
             wake_armed: false,
             tx_inflight: 0,
             cqes: Vec::with_capacity(4096),
@@ -608,6 +612,7 @@ impl Driver {
                 .map(|c| (c.user_data(), c.result(), c.flags())),
         );
         let mut published = false;
+        let mut polled = false;
         let read_before = self.stats.bytes_read;
         // One clock read per batch, not per packet.
         let now = self.now();
@@ -653,30 +658,8 @@ impl Driver {
                     if res < 0 {
                         continue;
                     }
-                    let Rx::Poll(buf) = &mut self.rx else {
-                        continue;
-                    };
-                    let mut whole = false;
-                    for _ in 0..FALLBACK_BATCH {
-                        match self.tun.read(buf) {
-                            Ok(n) => {
-                                whole |= self.edge.receive(
-                                    &mut self.stack,
-                                    &mut self.stats,
-                                    now,
-                                    &mut buf[..n],
-                                );
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                            Err(_) => {
-                                self.stats.read_errors += 1;
-                                break;
-                            }
-                        }
-                    }
-                    if whole {
-                        self.answer_now(now)?;
-                    }
+                    self.read_batch(now)?;
+                    polled = true;
                 }
                 TAG_TX => {
                     self.tx.give((ud & 0xffff) as u16);
@@ -701,6 +684,9 @@ impl Driver {
         if published && let Rx::Multi(br) = &self.rx {
             br.publish();
         }
+        if self.rx_leftover && !polled {
+            self.read_batch(now)?;
+        }
         // Bulk until a turn reads less, or a spin runs out; a turn that
         // only reaped write completions (our ACKs) changes nothing.
         match self.stats.bytes_read - read_before {
@@ -711,6 +697,38 @@ impl Driver {
         if self.stop.is_none() {
             self.arm_rx()?;
             self.arm_wake()?;
+        }
+        Ok(())
+    }
+
+    /// The poll-and-read fallback: reads up to a batch of packets. A poll
+    /// completion comes with a wake-up, not with each packet, so what a full
+    /// batch leaves behind is read on the next turn, which does not sleep
+    /// first (`rx_leftover`).
+    fn read_batch(&mut self, now: Instant) -> io::Result<()> {
+        let Rx::Poll(buf) = &mut self.rx else {
+            return Ok(());
+        };
+        let mut whole = false;
+        self.rx_leftover = true;
+        for _ in 0..FALLBACK_BATCH {
+            match self.tun.read(buf) {
+                Ok(n) => {
+                    whole |=
+                        self.edge
+                            .receive(&mut self.stack, &mut self.stats, now, &mut buf[..n]);
+                }
+                Err(e) => {
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        self.stats.read_errors += 1;
+                    }
+                    self.rx_leftover = false;
+                    break;
+                }
+            }
+        }
+        if whole {
+            self.answer_now(now)?;
         }
         Ok(())
     }
@@ -850,8 +868,8 @@ impl Driver {
     /// Submits this turn's operations and sleeps until a completion arrives
     /// or `timeout` passes.
     fn wait(&mut self, mut timeout: Option<Duration>) -> io::Result<()> {
-        if !self.stashed.is_empty() {
-            // Completions are waiting already: do not sleep on them.
+        if !self.stashed.is_empty() || self.rx_leftover {
+            // Completions, or packets, are waiting already: do not sleep.
             timeout = Some(Duration::ZERO);
         }
         let bulk = self.cfg.busy_poll.is_none() && self.bulk_turn;
