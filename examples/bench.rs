@@ -471,7 +471,7 @@ fn print_device(out: &Outcome, json: &mut Vec<(&'static str, String)>) {
     let Some((rt, c)) = &out.device else { return };
     let avg = |b: u64, n: u64| b.checked_div(n).unwrap_or(0);
     println!(
-        "  device       offloads {}: read {} frames (avg {} B, {} super), wrote {} (avg {} B, {} super), {} TUN drops, {} submits, {} rx re-arms, spins {} bulk ({} found work) {} busy-poll hits",
+        "  device       offloads {}: read {} frames (avg {} B, {} super), wrote {} (avg {} B, {} super), {} TUN drops, {} submits, {} rx re-arms, bulk spins {} ({} hits, {} misses), {} busy-poll hits",
         if out.offloads { "on" } else { "off" },
         rt.packets_read,
         avg(rt.bytes_read, rt.packets_read),
@@ -484,6 +484,7 @@ fn print_device(out: &Outcome, json: &mut Vec<(&'static str, String)>) {
         rt.rx_rearms,
         rt.bulk_spins,
         rt.bulk_spin_hits,
+        rt.bulk_spin_misses,
         rt.busy_poll_hits,
     );
     json.push(("frames_read", rt.packets_read.to_string()));

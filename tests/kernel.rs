@@ -213,7 +213,7 @@ fn bulk_200mb_both_directions_at_once() {
     }
     assert_eq!(c.tcp_bad_checksum, 0, "{c:?}");
     // Bulk turns were followed by a spin (the default bulk_spin), and at
-    // least some spins found the next packet before running out.
+    // least some spins ended on a completion after which data was read.
     let st = d.stats();
     assert!(st.bulk_spins > 100, "{st:?}");
     assert!(st.bulk_spin_hits > 0, "{st:?}");

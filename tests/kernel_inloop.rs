@@ -75,8 +75,8 @@ impl Handler for EchoClient {
     }
 }
 
-/// Small exchanges never make the loop spin: the bulk spin is for turns
-/// that read at least 32 KiB, and busy-polling is off by default.
+/// A small exchange (2000 bytes there and back) never makes the loop spin:
+/// the bulk spin starts only after a turn that read at least 32 KiB.
 #[test]
 fn request_response_never_spins() {
     let Some(mut lab) = lab_or_skip("request_response_never_spins") else {
@@ -110,7 +110,7 @@ fn request_response_never_spins() {
     assert_eq!(app.received, app.total);
     server.join().unwrap();
     let st = driver.stats();
-    assert_eq!((st.bulk_spins, st.busy_poll_hits), (0, 0), "{st:?}");
+    assert_eq!(st.bulk_spins, 0, "{st:?}");
 }
 
 #[test]

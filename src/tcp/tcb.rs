@@ -838,7 +838,10 @@ impl Tcb {
         // Linux's tcp_cleanup_rbuf decides). Otherwise the next ACK carries
         // the new edge; a bulk receiver that updated on every read would
         // send the sender two ACKs per super-packet to process, not one.
-        let known = self.rcv_adv.diff(self.rcv_nxt).max(0);
+        // What the peer knows of is the window field it received: our
+        // right edge less RCV.NXT, rounded down by the window scale.
+        let shift = if self.ws_enabled { self.rcv_wscale } else { 0 };
+        let known = (self.rcv_adv.diff(self.rcv_nxt).max(0) >> shift) << shift;
         let open = edge.diff(self.rcv_nxt);
         grow >= threshold && open >= 2 * known
     }
