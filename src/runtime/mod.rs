@@ -113,7 +113,10 @@ pub struct RuntimeStats {
     pub read_errors: u64,
     /// The multishot read ended for lack of buffers and was re-armed.
     pub rx_rearms: u64,
-    /// Turns that found every transmit buffer in flight.
+    /// End-of-turn flushes that found every transmit buffer in flight, and
+    /// (with faults) cut super-segments whose last segments found none and
+    /// were lost. A flush in the middle of a batch does not count: later
+    /// completions of the batch may free buffers for the end-of-turn one.
     pub tx_pool_exhausted: u64,
     pub faults_dropped: u64,
     pub faults_duplicated: u64,
@@ -763,7 +766,10 @@ impl Driver {
             return Ok(());
         }
         let queued = self.tx_inflight;
-        self.flush_tx(now)?;
+        // In the middle of a batch: completions further on may free
+        // transmit buffers, so an empty pool is not counted here; the
+        // end-of-turn flush sends what could not go now.
+        self.flush_tx_counting(now, false)?;
         if self.tx_inflight > queued {
             self.submit()?;
         }
@@ -772,10 +778,18 @@ impl Driver {
 
     /// Moves everything the stack wants to send into write operations.
     fn flush_tx(&mut self, now: Instant) -> io::Result<()> {
+        self.flush_tx_counting(now, true)
+    }
+
+    /// [`Self::flush_tx`]; `count_exhausted` says whether an empty transmit
+    /// pool counts in `tx_pool_exhausted`.
+    fn flush_tx_counting(&mut self, now: Instant, count_exhausted: bool) -> io::Result<()> {
         // A held packet is released at the latest on the next turn.
         loop {
             let Some(idx) = self.tx.take() else {
-                self.stats.tx_pool_exhausted += 1;
+                if count_exhausted {
+                    self.stats.tx_pool_exhausted += 1;
+                }
                 break;
             };
             let hdr = self.edge.hdr;
@@ -802,6 +816,8 @@ impl Driver {
                 let mut index = 0;
                 loop {
                     let Some(j) = self.tx.take() else {
+                        // These segments are lost, not deferred: always
+                        // counted.
                         self.stats.tx_pool_exhausted += 1;
                         break;
                     };
