@@ -149,6 +149,12 @@ impl Tun {
         self.vnet_hdr
     }
 
+    /// Bytes in front of every packet read or written: [`VNET_HDR_LEN`]
+    /// with the virtio-net header, else 0.
+    pub fn header_len(&self) -> usize {
+        if self.vnet_hdr { VNET_HDR_LEN } else { 0 }
+    }
+
     /// Whether `TUN_F_CSUM | TUN_F_TSO4` are on: the kernel may then send
     /// TSO super-packets with partial checksums and accept them from us.
     pub fn offloads_enabled(&self) -> bool {

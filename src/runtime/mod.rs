@@ -25,7 +25,7 @@ use crate::stack::{
 };
 use crate::time::Instant;
 use crate::wire::vnet::segment_tcp4;
-use crate::wire::{VNET_HDR_LEN, VnetHdr};
+use crate::wire::{MAX_IPV4_PACKET, VnetHdr};
 use io_uring::{IoUring, opcode, squeue, types};
 use std::io::{self, BufWriter};
 use std::net::SocketAddrV4;
@@ -340,11 +340,11 @@ impl Driver {
         let offloads = tun.offloads_enabled();
         cfg.stack.tcp.checksum_offload = offloads;
         cfg.stack.tcp.tso_max = if offloads && cfg.tso {
-            MAX_FRAME_PAYLOAD
+            MAX_IPV4_PACKET
         } else {
             0
         };
-        let hdr = if tun.vnet_hdr() { VNET_HDR_LEN } else { 0 };
+        let hdr = tun.header_len();
         let mut stats = RuntimeStats::default();
         let (ring, rx, tx, taskrun_flag) = build_io(&cfg, &tun, &mut stats)?;
         let faults = cfg
@@ -392,10 +392,10 @@ impl Driver {
                 pcap,
                 faults: faults.map(Faults::injectors),
                 rx_held: None,
-                rx_scratch: vec![0u8; if faulty { 65_536 } else { 0 }],
+                rx_scratch: vec![0u8; if faulty { MAX_IPV4_PACKET } else { 0 }],
             },
             tx_held: None,
-            tx_scratch: vec![0u8; if faulty { 65_536 } else { 0 }],
+            tx_scratch: vec![0u8; if faulty { MAX_IPV4_PACKET } else { 0 }],
             stats,
             stop: None,
             woke: false,
@@ -1160,19 +1160,15 @@ impl Drop for Driver {
     }
 }
 
-/// Most bytes after the IP header in one frame: a 64 KiB IPv4 packet.
-const MAX_FRAME_PAYLOAD: usize = 65_535;
-
 /// Bytes of buffer one frame from or to `tun` may need: the vnet header and
 /// the MTU, or a whole 64 KiB IPv4 super-packet when the device offloads.
 fn frame_size(tun: &Tun) -> usize {
-    let hdr = if tun.vnet_hdr() { VNET_HDR_LEN } else { 0 };
     let packet = if tun.offloads_enabled() {
-        MAX_FRAME_PAYLOAD
+        MAX_IPV4_PACKET
     } else {
         tun.mtu().max(2048)
     };
-    (hdr + packet).next_multiple_of(64)
+    (tun.header_len() + packet).next_multiple_of(64)
 }
 
 /// The ring, the receive side and the transmit pool for `tun`.

@@ -8,7 +8,7 @@ use super::sack::Scoreboard;
 use super::{Keepalive, TcpConfig};
 use crate::time::Instant;
 use crate::wire::SeqNum;
-use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_TCP};
+use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, MAX_IPV4_PACKET, PROTO_TCP};
 use crate::wire::tcp::{
     TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpRepr, fill_checksum, fill_partial_checksum,
 };
@@ -161,8 +161,6 @@ const INITIAL_RCV_WND_LIMIT: usize = 256 * 1024;
 /// that comes too early only costs one segment.
 const TLP_WCDELACK: Duration = Duration::from_millis(40);
 
-/// Largest IPv4 packet (the 16-bit total length).
-const MAX_IPV4_PACKET: usize = 65_535;
 /// Largest window a segment header can carry unscaled.
 const MAX_UNSCALED_WINDOW: usize = 65_535;
 /// RFC 7323 2.3: shifts above 14 are treated as 14.

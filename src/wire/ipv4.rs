@@ -44,6 +44,9 @@ pub const PROTO_TCP: u8 = 6;
 /// default `net.ipv4.ip_default_ttl`).
 pub const DEFAULT_TTL: u8 = 64;
 
+/// Most bytes of one IPv4 packet: its total length field is 16 bits.
+pub const MAX_IPV4_PACKET: usize = 65_535;
+
 mod field {
     pub const VER_IHL: usize = 0;
     pub const DSCP_ECN: usize = 1;

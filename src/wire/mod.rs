@@ -35,7 +35,9 @@ pub mod vnet;
 pub use seq::SeqNum;
 
 pub use icmp::IcmpRepr;
-pub use ipv4::{IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP, parse_ipv4};
+pub use ipv4::{
+    IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr, MAX_IPV4_PACKET, PROTO_ICMP, PROTO_TCP, parse_ipv4,
+};
 pub use tcp::{
     MAX_SACK_BLOCKS, TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpPacket, TcpRepr, parse_tcp,
 };
