@@ -902,6 +902,49 @@ impl Driver {
         Ok(())
     }
 
+    /// Watches the rings until a completion is there to reap (true) or
+    /// `limit` has passed since `start` (false).
+    fn spin_for(&mut self, start: std::time::Instant, limit: Duration) -> io::Result<bool> {
+        loop {
+            if !self.ring.completion().is_empty() || !self.stashed.is_empty() {
+                return Ok(true);
+            }
+            if !self.taskrun_flag || self.ring.submission().taskrun() {
+                // Completions wait as deferred task work: an enter with
+                // GETEVENTS that waits for nothing has them posted.
+                self.stats.submits += 1;
+                // SAFETY: no submissions, no argument: the call only runs
+                // task work and flushes completions.
+                let r = unsafe {
+                    self.ring.submitter().enter::<libc::sigset_t>(
+                        0,
+                        0,
+                        IORING_ENTER_GETEVENTS,
+                        None,
+                    )
+                };
+                if let Err(e) = r
+                    && !matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY))
+                {
+                    return Err(e);
+                }
+                if !self.ring.completion().is_empty() {
+                    return Ok(true);
+                }
+            }
+            // A clock read is tens of nanoseconds, small beside the yield
+            // below: a 10 µs spin ends after 10 µs, not 32 yields.
+            if start.elapsed() >= limit {
+                return Ok(false);
+            }
+            // Yield rather than spin: a peer sharing this core (a pinned
+            // benchmark, the kernel's side of a TUN) gets to run. Measured
+            // pinned to one core, p99.9: 217 us spinning, ~50 yielding; on
+            // two cores p50 stays 17 us either way.
+            std::thread::yield_now();
+        }
+    }
+
     /// Submits this turn's operations and sleeps until a completion arrives
     /// or `timeout` passes.
     fn wait(&mut self, mut timeout: Option<Duration>) -> io::Result<()> {
@@ -924,64 +967,26 @@ impl Driver {
             self.submit()?;
             let start = std::time::Instant::now();
             let limit = timeout.map_or(spin, |t| t.min(spin));
-            // A bulk spin's hit is counted by the reap that follows, if it
-            // reads data: the first completion is often our own write.
-            let hit = |this: &mut Driver| match bulk {
-                true => this.spin_ended_on_completion = true,
-                false => this.stats.busy_poll_hits += 1,
-            };
             if bulk {
                 self.stats.bulk_spins += 1;
             }
-            loop {
-                if !self.ring.completion().is_empty() || !self.stashed.is_empty() {
-                    hit(self);
-                    return Ok(());
+            if self.spin_for(start, limit)? {
+                // A bulk spin's hit is counted by the reap that follows, if
+                // it reads data: the first completion is often our write's.
+                match bulk {
+                    true => self.spin_ended_on_completion = true,
+                    false => self.stats.busy_poll_hits += 1,
                 }
-                if !self.taskrun_flag || self.ring.submission().taskrun() {
-                    // Completions wait as deferred task work: an enter with
-                    // GETEVENTS that waits for nothing has them posted.
-                    self.stats.submits += 1;
-                    // SAFETY: no submissions, no argument: the call only
-                    // runs task work and flushes completions.
-                    let r = unsafe {
-                        self.ring.submitter().enter::<libc::sigset_t>(
-                            0,
-                            0,
-                            IORING_ENTER_GETEVENTS,
-                            None,
-                        )
-                    };
-                    if let Err(e) = r
-                        && !matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY))
-                    {
-                        return Err(e);
-                    }
-                    if !self.ring.completion().is_empty() {
-                        hit(self);
-                        return Ok(());
-                    }
+                return Ok(());
+            }
+            timeout = timeout.map(|t| t.saturating_sub(start.elapsed()));
+            // A spin cut short by a timer that falls due is not the end of
+            // the bulk transfer; a whole one is.
+            if limit == spin {
+                self.bulk_turn = false;
+                if bulk {
+                    self.stats.bulk_spin_misses += 1;
                 }
-                // A clock read is tens of nanoseconds, small beside the
-                // yield below: a 10 µs spin ends after 10 µs, not 32 yields.
-                let spent = start.elapsed();
-                if spent >= limit {
-                    timeout = timeout.map(|t| t.saturating_sub(spent));
-                    // A spin cut short by a timer that falls due is not
-                    // the end of the bulk transfer; a whole one is.
-                    if limit == spin {
-                        self.bulk_turn = false;
-                        if bulk {
-                            self.stats.bulk_spin_misses += 1;
-                        }
-                    }
-                    break;
-                }
-                // Yield rather than spin: a peer sharing this core (a
-                // pinned benchmark, the kernel's side of a TUN) gets to run.
-                // Measured pinned to one core, p99.9: 217 us spinning, ~50
-                // yielding; on two cores p50 stays 17 us either way.
-                std::thread::yield_now();
             }
         }
         self.stats.submits += 1;
