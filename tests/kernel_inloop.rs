@@ -75,17 +75,20 @@ impl Handler for EchoClient {
     }
 }
 
-/// A small exchange (2000 bytes there and back) never makes the loop spin:
-/// the bulk spin starts only after a turn that read at least 32 KiB.
-#[test]
-fn request_response_never_spins() {
-    let Some(mut lab) = lab_or_skip("request_response_never_spins") else {
-        return;
-    };
-    let listener = TcpListener::bind((KERNEL_ADDR, 7001)).unwrap();
+/// Runs an [`EchoClient`] of `total` bytes against a kernel echo server on
+/// `port`, reading and writing `chunk` bytes at a time on both sides, and
+/// returns the driver for its statistics.
+fn echo_with_kernel(
+    lab: &mut ringtcp::lab::Lab,
+    port: u16,
+    seed: u64,
+    total: u64,
+    chunk: usize,
+) -> Driver {
+    let listener = TcpListener::bind((KERNEL_ADDR, port)).unwrap();
     let server = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 4096];
+        let mut buf = vec![0u8; chunk];
         loop {
             let n = s.read(&mut buf).unwrap();
             if n == 0 {
@@ -95,20 +98,32 @@ fn request_response_never_spins() {
         }
     });
     let tun = lab.take_tun();
-    let mut driver = Driver::new(tun, RuntimeConfig::new(StackConfig::new(STACK_ADDR, 2))).unwrap();
+    let mut driver =
+        Driver::new(tun, RuntimeConfig::new(StackConfig::new(STACK_ADDR, seed))).unwrap();
     let mut app = EchoClient {
-        remote: SocketAddrV4::new(KERNEL_ADDR, 7001),
-        total: 2000,
+        remote: SocketAddrV4::new(KERNEL_ADDR, port),
+        total,
         h: None,
         sent: 0,
         received: 0,
-        buf: vec![0u8; 4096],
+        buf: vec![0u8; chunk],
         error: None,
     };
     driver.run(&mut app).unwrap();
     assert_eq!(app.error, None);
     assert_eq!(app.received, app.total);
     server.join().unwrap();
+    driver
+}
+
+/// A small exchange (2000 bytes there and back) never makes the loop spin:
+/// the bulk spin starts only after a turn that read at least 32 KiB.
+#[test]
+fn request_response_never_spins() {
+    let Some(mut lab) = lab_or_skip("request_response_never_spins") else {
+        return;
+    };
+    let driver = echo_with_kernel(&mut lab, 7001, 2, 2000, 4096);
     let st = driver.stats();
     assert_eq!(st.bulk_spins, 0, "{st:?}");
 }
@@ -118,33 +133,7 @@ fn inloop_echo_with_kernel() {
     let Some(mut lab) = lab_or_skip("inloop_echo_with_kernel") else {
         return;
     };
-    let listener = TcpListener::bind((KERNEL_ADDR, 7000)).unwrap();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 65536];
-        loop {
-            let n = s.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            s.write_all(&buf[..n]).unwrap();
-        }
-    });
-    let tun = lab.take_tun();
-    let mut driver = Driver::new(tun, RuntimeConfig::new(StackConfig::new(STACK_ADDR, 1))).unwrap();
-    let mut app = EchoClient {
-        remote: SocketAddrV4::new(KERNEL_ADDR, 7000),
-        total: 20_000_000,
-        h: None,
-        sent: 0,
-        received: 0,
-        buf: vec![0u8; 65536],
-        error: None,
-    };
-    driver.run(&mut app).unwrap();
-    assert_eq!(app.error, None);
-    assert_eq!(app.received, app.total);
-    server.join().unwrap();
+    let mut driver = echo_with_kernel(&mut lab, 7000, 1, 20_000_000, 65536);
     eprintln!("{:?}", driver.stats());
     eprintln!("{:?}", driver.stack().counters());
 }
