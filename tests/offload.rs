@@ -588,34 +588,33 @@ fn a_partial_checksum_without_the_right_header_is_dropped() {
     let payload = pattern(RX_SEGS * RX_SEG, 9);
     let pkt = super_packet(&fx, &payload);
 
-    fx.stack.handle_frame(fx.now, &VnetHdr::default(), &pkt);
-    assert_eq!(fx.stack.counters().tcp_bad_checksum, 1);
-    assert_eq!(fx.stack.counters().rx_checksum_trusted, 0);
-    expect_nothing(&mut fx);
-    assert_eq!(fx.app_recv(), b"");
-
-    // handle_packet is handle_frame with a default header.
-    fx.stack.handle_packet(fx.now, &pkt);
-    assert_eq!(fx.stack.counters().tcp_bad_checksum, 2);
-    expect_nothing(&mut fx);
-
-    let elsewhere = VnetHdr {
-        csum_start: 24,
-        ..rx_vnet()
-    };
-    fx.stack.handle_frame(fx.now, &elsewhere, &pkt);
-    assert_eq!(fx.stack.counters().tcp_bad_checksum, 3);
-    assert_eq!(fx.stack.counters().rx_checksum_trusted, 0);
-    expect_nothing(&mut fx);
-
-    let udp_offset = VnetHdr {
-        csum_offset: 6,
-        ..rx_vnet()
-    };
-    fx.stack.handle_frame(fx.now, &udp_offset, &pkt);
-    assert_eq!(fx.stack.counters().tcp_bad_checksum, 4);
-    expect_nothing(&mut fx);
-    assert_eq!(fx.app_recv(), b"");
+    let rejected = [
+        Some(VnetHdr::default()),
+        // handle_packet is handle_frame with a default header.
+        None,
+        Some(VnetHdr {
+            csum_start: 24,
+            ..rx_vnet()
+        }),
+        Some(VnetHdr {
+            csum_offset: 6,
+            ..rx_vnet()
+        }),
+    ];
+    for (i, vnet) in rejected.iter().enumerate() {
+        match vnet {
+            Some(v) => fx.stack.handle_frame(fx.now, v, &pkt),
+            None => fx.stack.handle_packet(fx.now, &pkt),
+        }
+        assert_eq!(
+            fx.stack.counters().tcp_bad_checksum,
+            i as u64 + 1,
+            "{vnet:?}"
+        );
+        assert_eq!(fx.stack.counters().rx_checksum_trusted, 0, "{vnet:?}");
+        expect_nothing(&mut fx);
+        assert_eq!(fx.app_recv(), b"");
+    }
     assert_eq!(fx.stack.stats(fx.h()).unwrap().bytes_received, 0);
 
     fx.stack.handle_frame(fx.now, &rx_vnet(), &pkt);
