@@ -20,6 +20,13 @@ fn config(seed: u64) -> RuntimeConfig {
     RuntimeConfig::new(StackConfig::new(STACK_ADDR, seed))
 }
 
+/// [`config`] with the same faults each way, drawn from `fault_seed`.
+fn config_with_faults(seed: u64, faults: FaultConfig, fault_seed: u64) -> RuntimeConfig {
+    let mut cfg = config(seed);
+    cfg.faults = Some(Faults::symmetric(faults, fault_seed));
+    cfg
+}
+
 fn runtime(lab: &mut Lab, cfg: RuntimeConfig) -> Runtime {
     Runtime::start(lab.take_tun(), cfg).expect("runtime starts")
 }
@@ -258,15 +265,15 @@ fn transfers_survive_2_percent_loss_and_reordering() {
     let Some(mut lab) = lab_or_skip("transfers_survive_2_percent_loss_and_reordering") else {
         return;
     };
-    let mut cfg = config(6);
-    cfg.faults = Some(Faults::symmetric(
+    let cfg = config_with_faults(
+        6,
         FaultConfig {
             loss: 0.02,
             reorder: 0.02,
             ..FaultConfig::NONE
         },
         99,
-    ));
+    );
     let driver = run_bulk(&mut lab, cfg, 5004, 4, 5 * MB);
     let st = driver.stats();
     assert!(st.faults_dropped > 100, "faults were applied: {st:?}");
@@ -528,14 +535,14 @@ fn corruption_is_caught_by_checksums_both_ways() {
     let Some(mut lab) = lab_or_skip("corruption_is_caught_by_checksums_both_ways") else {
         return;
     };
-    let mut cfg = config(16);
-    cfg.faults = Some(Faults::symmetric(
+    let cfg = config_with_faults(
+        16,
         FaultConfig {
             corrupt: 0.01,
             ..FaultConfig::NONE
         },
         5,
-    ));
+    );
     let driver = run_bulk(&mut lab, cfg, 5011, 2, 5 * MB);
     let c = driver.stack_counters();
     assert!(
@@ -553,14 +560,14 @@ fn bulk_200mb_each_way_at_1_percent_loss_against_no_loss() {
     let Some(mut lab) = lab_or_skip("bulk_200mb_each_way_at_1_percent_loss_against_no_loss") else {
         return;
     };
-    let mut cfg = config(14);
-    cfg.faults = Some(Faults::symmetric(
+    let cfg = config_with_faults(
+        14,
         FaultConfig {
             loss: 0.01,
             ..FaultConfig::NONE
         },
         7,
-    ));
+    );
     let t0 = std::time::Instant::now();
     let lossy = run_bulk(&mut lab, cfg, 5009, 1, 200 * MB);
     let lossy_secs = t0.elapsed().as_secs_f64();
