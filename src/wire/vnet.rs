@@ -18,9 +18,9 @@
 //!
 //! No I/O, no clock, no `unsafe`; parsing never panics.
 
-use super::tcp::{TcpFlags, fill_checksum};
+use super::ipv4::{Ipv4Packet, PROTO_TCP};
+use super::tcp::{TcpFlags, TcpPacket};
 use super::{WireError, checksum};
-use std::net::Ipv4Addr;
 
 /// Length of the header on the wire.
 pub const VNET_HDR_LEN: usize = 12;
@@ -120,7 +120,7 @@ impl VnetHdr {
         if at + 2 > packet.len() {
             return Err(WireError::Truncated);
         }
-        let sum = !checksum::fold(checksum::ones_sum(&packet[start..], 0));
+        let sum = checksum::checksum(&packet[start..]);
         packet[at..at + 2].copy_from_slice(&sum.to_be_bytes());
         self.flags &= !Self::NEEDS_CSUM;
         Ok(())
@@ -165,7 +165,6 @@ pub fn segment_tcp4(
     index: usize,
     out: &mut [u8],
 ) -> Result<Option<usize>, WireError> {
-    let ihl = usize::from(*packet.first().ok_or(WireError::Truncated)? & 0x0f) * 4;
     if !vnet.is_gso() {
         if index > 0 {
             return Ok(None);
@@ -181,17 +180,14 @@ pub fn segment_tcp4(
     if vnet.gso_type & !VnetHdr::GSO_ECN != VnetHdr::GSO_TCPV4 || vnet.gso_size == 0 {
         return Err(WireError::NotTcp);
     }
-    if ihl < 20 || packet.len() < ihl + 20 {
-        return Err(WireError::Truncated);
-    }
-    if packet[9] != super::PROTO_TCP {
+    let ip = Ipv4Packet::new_checked(packet)?;
+    if ip.protocol() != PROTO_TCP {
         return Err(WireError::NotTcp);
     }
-    let thl = usize::from(packet[ihl + 12] >> 4) * 4;
-    let hdrs = ihl + thl;
-    if thl < 20 || packet.len() < hdrs {
-        return Err(WireError::BadDataOffset);
-    }
+    let ihl = ip.header_len();
+    let packet = &packet[..ip.total_len()];
+    let tcp = TcpPacket::new_checked(&packet[ihl..])?;
+    let hdrs = ihl + tcp.header_len();
     let payload = &packet[hdrs..];
     let mss = usize::from(vnet.gso_size);
     let count = payload.len().div_ceil(mss).max(1);
@@ -205,33 +201,28 @@ pub fn segment_tcp4(
     out[hdrs..].copy_from_slice(piece);
     // IP: length, identification, header checksum.
     out[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-    let ident = u16::from_be_bytes([packet[4], packet[5]]).wrapping_add(index as u16);
-    out[4..6].copy_from_slice(&ident.to_be_bytes());
-    out[10..12].copy_from_slice(&[0, 0]);
-    let ip_sum = checksum::checksum(&out[..ihl]);
-    out[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    let mut oip = Ipv4Packet::new_checked(&mut out[..])?;
+    oip.set_ident(ip.ident().wrapping_add(index as u16));
+    oip.fill_checksum();
     // TCP: sequence number, flags, checksum.
-    let tcp = &mut out[ihl..];
-    let seq =
-        u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]).wrapping_add((index * mss) as u32);
-    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
-    let mut flags = tcp[13];
+    let mut otcp = TcpPacket::new_checked(&mut out[ihl..])?;
+    otcp.set_seq_number(tcp.seq_number() + index * mss);
+    let mut flags = tcp.flags().0;
     if index > 0 {
         flags &= !TcpFlags::CWR.0;
     }
     if index + 1 < count {
         flags &= !(TcpFlags::FIN.0 | TcpFlags::PSH.0);
     }
-    tcp[13] = flags;
-    let src = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
-    let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
-    fill_checksum(tcp, src, dst);
+    otcp.set_flags(TcpFlags(flags));
+    otcp.fill_checksum(ip.src_addr(), ip.dst_addr());
     Ok(Some(len))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn round_trip_is_little_endian() {
