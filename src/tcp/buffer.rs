@@ -312,11 +312,7 @@ impl RecvBuffer {
         let (a, b) = self.ring.slices(0, n);
         out[..a.len()].copy_from_slice(a);
         out[a.len()..n].copy_from_slice(b);
-        self.ring.advance(n);
-        self.readable -= n;
-        if self.readable == 0 && self.ooo.is_empty() {
-            self.ring.head = 0;
-        }
+        self.consume(n);
         n
     }
 
