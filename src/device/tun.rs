@@ -161,25 +161,6 @@ impl Tun {
         self.offloads
     }
 
-    /// Turn checksum/TSO offloads on (if the kernel accepts them) or off;
-    /// returns whether they are on now. Needs the vnet header. Packets
-    /// already queued keep the form they were queued in.
-    pub fn set_offloads(&mut self, on: bool) -> io::Result<bool> {
-        if on && !self.vnet_hdr {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "TUN offloads need the vnet header (set TunConfig::vnet_hdr too)",
-            ));
-        }
-        self.offloads = if on {
-            probe_offloads(self.fd.as_fd())
-        } else {
-            sys::ioctl_ulong(self.fd.as_fd(), libc::TUNSETOFFLOAD, 0)?;
-            false
-        };
-        Ok(self.offloads)
-    }
-
     /// Read one packet (non-blocking: `WouldBlock` when none is queued). A
     /// buffer shorter than the packet gets its first `buf.len()` bytes.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
