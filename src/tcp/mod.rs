@@ -31,7 +31,7 @@ pub use state::{
     CloseWait, Closed, Closing, Conn, Established, FinWait1, FinWait2, LastAck, Listen,
     ListenReply, SynReceived, SynSent, TimeWait,
 };
-pub use tcb::{ConnError, Tcb, TcpInfo, TcpStats, TxShape};
+pub use tcb::{ConnError, Tcb, TcpInfo, TcpStats};
 
 use std::time::Duration;
 

@@ -172,7 +172,7 @@ const OUT_OF_WINDOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 /// How the last packet [`Tcb::emit`] built is laid out, for the device's
 /// offload header.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TxShape {
+pub(crate) struct TxShape {
     /// IP and TCP header bytes.
     pub header_len: u16,
     /// Payload bytes per segment of a super-segment; 0 for a plain packet.
@@ -519,7 +519,7 @@ impl Tcb {
     }
 
     /// Layout of the last packet this connection emitted.
-    pub fn last_tx(&self) -> TxShape {
+    pub(crate) fn last_tx(&self) -> TxShape {
         self.last_tx
     }
 
@@ -773,12 +773,7 @@ impl Tcb {
             let sample = (now - at).max(Duration::from_micros(1));
             self.rcv_rtt = Some(self.rcv_rtt.map_or(sample, |r| r.min(sample)));
         }
-        let edge = if self.rcv_adv > self.rcv_nxt {
-            self.rcv_adv
-        } else {
-            self.rcv_nxt
-        };
-        self.rcv_rtt_mark = Some((edge, now));
+        self.rcv_rtt_mark = Some((self.rcv_adv.max(self.rcv_nxt), now));
     }
 
     /// The right edge the window could reach now: free buffer space from
@@ -1248,7 +1243,7 @@ impl Tcb {
                         // there an ACK may take cwnd up to ssthresh, as in
                         // Linux.
                         let mut limit = 2 * self.snd_mss;
-                        if self.cfg.tso_max > 0 && self.cfg.checksum_offload {
+                        if self.tso() {
                             limit = limit.max(self.cc.ssthresh().saturating_sub(cwnd));
                         }
                         grow = grow.min(limit);
@@ -1750,12 +1745,17 @@ impl Tcb {
         self.snd_mss.saturating_sub(opt_len).max(1).min(room)
     }
 
+    /// Super-segments are on: a `tso_max`, and the device completing
+    /// checksums as it cuts (TSO needs both).
+    fn tso(&self) -> bool {
+        self.cfg.tso_max > 0 && self.cfg.checksum_offload
+    }
+
     /// Most new data one packet may carry: one segment of `mss`, or with
     /// TSO as many whole segments as `tso_max` and an IPv4 packet (65535
     /// bytes, in a buffer of `buf_len`) hold.
     fn burst(&self, buf_len: usize, mss: usize, opt_len: usize) -> usize {
-        // TSO needs the device to complete checksums as it cuts.
-        if self.cfg.tso_max <= mss || !self.cfg.checksum_offload {
+        if !self.tso() || self.cfg.tso_max <= mss {
             return mss;
         }
         let room = buf_len
