@@ -144,7 +144,9 @@ pub struct TcpInfo {
     /// The receive window the auto-tuning allows now.
     pub rcv_wnd_limit: usize,
     /// The receiver's own RTT estimate: the shortest time a window took to
-    /// arrive (see `Tcb::measure_rcv_rtt`); `None` before the first.
+    /// arrive (see `Tcb::measure_rcv_rtt`); `None` before the first. A
+    /// sender that never fills the window (request/response) makes it long;
+    /// auto-tuning uses the shorter of it and `srtt`.
     pub rcv_rtt: Option<Duration>,
     /// In loss recovery (fast recovery, SACK recovery).
     pub in_recovery: bool,
