@@ -10,6 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddrV4, TcpListener};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 struct Counting;
@@ -17,13 +18,26 @@ struct Counting;
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
+/// Where the first counted allocation came from, so a failure names it.
+static FIRST: OnceLock<String> = OnceLock::new();
+
 thread_local! {
     static LOOP_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// Set while the first allocation's backtrace is taken (which itself
+    /// allocates), so that it is neither counted nor traced again.
+    static TRACING: Cell<bool> = const { Cell::new(false) };
 }
 
-fn note() {
-    if COUNTING.load(Ordering::Relaxed) && LOOP_THREAD.with(Cell::get) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+fn note(size: usize) {
+    if !COUNTING.load(Ordering::Relaxed) || !LOOP_THREAD.with(Cell::get) || TRACING.with(Cell::get)
+    {
+        return;
+    }
+    if ALLOCS.fetch_add(1, Ordering::Relaxed) == 0 {
+        TRACING.with(|t| t.set(true));
+        let trace = std::backtrace::Backtrace::force_capture();
+        let _ = FIRST.set(format!("{size} bytes at\n{trace}"));
+        TRACING.with(|t| t.set(false));
     }
 }
 
@@ -31,17 +45,17 @@ fn note() {
 // memory handed out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
+        note(layout.size());
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
+        note(layout.size());
         // SAFETY: same contract as ours.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
+        note(new_size);
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -149,7 +163,8 @@ fn steady_state_transfer_allocates_nothing() {
     assert_eq!(
         ALLOCS.load(Ordering::Relaxed),
         0,
-        "heap allocations on the loop thread during {} packets",
-        watch.packets_counted
+        "heap allocations on the loop thread during {} packets; the first: {}",
+        watch.packets_counted,
+        FIRST.get().map_or("-", String::as_str)
     );
 }

@@ -345,7 +345,9 @@ fn random_loss_cubic_and_newreno_against_their_response_functions() {
 /// sample it has is 902 ms; the path's RTT is 2 ms. Receive-window
 /// auto-tuning must follow the path (measured from how long a window takes
 /// to arrive, as Linux's tcp_rcv_rtt_measure does), not the handshake: the
-/// window grows past its 256 KiB start within the transfer.
+/// window grows past its 256 KiB start within the transfer. Storage for the
+/// grown window is allocated as the window grows, so the transfer never
+/// allocates once it is in full flow.
 #[test]
 fn receiver_autotunes_from_the_path_rtt_not_a_slow_handshake() {
     let mut net = upload(5, rtt_link(1), 40_000_000, tcp(true, CcAlgorithm::Cubic));
@@ -388,5 +390,15 @@ fn receiver_autotunes_from_the_path_rtt_not_a_slow_handshake() {
     assert!(
         max >= 1 << 20,
         "the receiver's window never grew past {max} bytes"
+    );
+    // The simulated application reads everything at once, so the receiver
+    // never holds more than a few segments: only the reserve can have
+    // allocated storage for the whole window.
+    let receiver = &net.app::<BulkPeer>(1).infos[0];
+    assert!(
+        receiver.rcv_wnd_limit >= 1 << 20 && receiver.rcv_storage >= receiver.rcv_wnd_limit,
+        "window limit {} with {} bytes of storage",
+        receiver.rcv_wnd_limit,
+        receiver.rcv_storage
     );
 }

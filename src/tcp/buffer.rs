@@ -9,9 +9,10 @@
 ///
 /// Storage is allocated as bytes are actually held (doubling, from 4 KiB
 /// up to the capacity), so ten thousand short connections with 4 MiB
-/// buffers cost what they use, not 80 GB of zeroed memory; a bulk
-/// connection reaches its full storage in a few round trips and then never
-/// allocates again.
+/// buffers cost what they use, not 80 GB of zeroed memory. A receiver
+/// whose window auto-tuning grows reserves storage for the new window at
+/// once ([`RecvBuffer::reserve`]), so a bulk connection reaches its full
+/// storage while it ramps up and then never allocates again.
 #[derive(Debug)]
 struct Ring {
     storage: Vec<u8>,
@@ -218,6 +219,17 @@ impl RecvBuffer {
         self.capacity() - self.readable
     }
 
+    /// Makes the storage hold at least `bytes` (at most the capacity), so
+    /// that a window of that size can arrive without allocating.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.ring.grow(bytes.min(self.capacity()));
+    }
+
+    /// Bytes of storage allocated now.
+    pub fn storage(&self) -> usize {
+        self.ring.storage.len()
+    }
+
     /// Out-of-order data is held.
     pub fn has_holes(&self) -> bool {
         !self.ooo.is_empty()
@@ -377,6 +389,32 @@ mod tests {
         sb.copy_out(0, &mut out);
         assert_eq!(&out[..], &data[2000..20_000]);
         assert!(sb.ring.storage.len() >= 18_000 && sb.ring.storage.len() <= 1 << 20);
+    }
+
+    #[test]
+    fn reserve_allocates_ahead_keeping_held_bytes() {
+        let mut rb = RecvBuffer::new(1 << 20);
+        assert_eq!(rb.storage(), 0);
+        rb.insert(0, &[1u8; 3000]);
+        let mut out = [0u8; 2500];
+        assert_eq!(rb.read(&mut out), 2500);
+        // An out-of-order range is held across the reserve.
+        rb.insert(1000, &[3u8; 100]);
+        rb.reserve(300_000);
+        assert_eq!(rb.storage(), 300_000);
+        assert_eq!(rb.insert(0, &[2u8; 1000]).advanced, 1100);
+        // Up to the reserve, nothing grows.
+        rb.insert(0, &vec![4u8; 290_000]);
+        assert_eq!(rb.storage(), 300_000);
+        let got = read_all(&mut rb);
+        assert_eq!(got.len(), 500 + 1000 + 100 + 290_000);
+        assert!(got[..500].iter().all(|&b| b == 1));
+        assert!(got[500..1500].iter().all(|&b| b == 2));
+        assert!(got[1500..1600].iter().all(|&b| b == 3));
+        assert!(got[1600..].iter().all(|&b| b == 4));
+        // Never past the capacity.
+        rb.reserve(2 << 20);
+        assert_eq!(rb.storage(), 1 << 20);
     }
 
     #[test]

@@ -143,6 +143,9 @@ pub struct TcpInfo {
     pub timestamps: bool,
     /// The receive window the auto-tuning allows now.
     pub rcv_wnd_limit: usize,
+    /// Bytes of receive-buffer storage allocated: what this connection's
+    /// receive side holds in memory.
+    pub rcv_storage: usize,
     /// The receiver's own RTT estimate: the shortest time a window took to
     /// arrive (see `Tcb::measure_rcv_rtt`); `None` before the first. A
     /// sender that never fills the window (request/response) makes it long;
@@ -601,6 +604,7 @@ impl Tcb {
             sack: self.sack_enabled,
             timestamps: self.ts_enabled,
             rcv_wnd_limit: self.rcv_wnd_limit,
+            rcv_storage: self.recv_buf.storage(),
             rcv_rtt: self.rcv_rtt,
             in_recovery: self.recover.is_some(),
             stats: self.stats.clone(),
@@ -758,6 +762,12 @@ impl Tcb {
         }
         if self.rcv_space_copied * 2 >= self.rcv_wnd_limit {
             self.rcv_wnd_limit = (self.rcv_wnd_limit * 2).min(self.recv_buf.capacity());
+            // Storage for the whole window now, while the connection is
+            // ramping up, not in the middle of the transfer when a batch
+            // first fills it: that would be a multi-megabyte allocation and
+            // copy on the receive path. Connections that never grow their
+            // window keep allocating only what they hold.
+            self.recv_buf.reserve(self.rcv_wnd_limit);
         }
         self.rcv_space_copied = 0;
         self.rcv_space_at = now;
