@@ -153,10 +153,13 @@ fn steady_state_transfer_allocates_nothing() {
     );
     assert_eq!(watch.inner.app.bytes_verified, BYTES);
     assert_eq!(server.join().unwrap(), 0);
-    // 60 MB: some 41,000 packets without offloads, about 1,700 64 KiB
-    // super-packets with them.
+    // 60 MB: some 41,000 packets without offloads; with them, between 916
+    // full 64 KiB super-packets (a loaded machine batches up to that) and
+    // some 1,700. The counting starts and stops on turn boundaries, which
+    // can be a few MB apart, so ask for 500: the window held most of the
+    // transfer.
     assert!(
-        watch.packets_counted > 1_000,
+        watch.packets_counted > 500,
         "the window covered {} packets",
         watch.packets_counted
     );
