@@ -1,30 +1,41 @@
 //! The per-packet path allocates nothing in steady state: a counting global
 //! allocator watches the loop thread during the middle of a transfer with
 //! the Linux kernel.
+//!
+//! The one allocation a bulk receiver may make there is by design: when
+//! receive-window auto-tuning doubles the window, the connection reserves
+//! storage for the new window in one allocation of exactly that size (on a
+//! loaded machine the window can still be growing after a fifth of the
+//! transfer). Each allocation is tied to its loop turn, and the test
+//! accepts only those of the size of a window the connection grew to in
+//! that same turn.
 
 use ringtcp::lab::{KERNEL_ADDR, STACK_ADDR, lab_or_skip};
 use ringtcp::runtime::{Context, Driver, Handler, RunApp, RuntimeConfig};
 use ringtcp::sim::apps::{BulkPeer, Role, check_stream, client_seed, fill_stream, server_seed};
-use ringtcp::stack::{Event, StackConfig};
+use ringtcp::stack::{Event, SocketHandle, StackConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddrV4, TcpListener};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-/// Where the first counted allocation came from, so a failure names it.
-static FIRST: OnceLock<String> = OnceLock::new();
+/// The loop turn running now (see `Watch::on_turn`).
+static TURN: AtomicU64 = AtomicU64::new(0);
+/// The first allocations counted: turn, size, and where from.
+static SEEN: Mutex<Vec<(u64, usize, String)>> = Mutex::new(Vec::new());
+/// How many allocations get a backtrace (taking one is slow).
+const TRACED: u64 = 8;
 
 thread_local! {
     static LOOP_THREAD: Cell<bool> = const { Cell::new(false) };
-    /// Set while the first allocation's backtrace is taken (which itself
-    /// allocates), so that it is neither counted nor traced again.
+    /// Set while an allocation is recorded (which itself allocates), so
+    /// that the recording is neither counted nor recorded.
     static TRACING: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -33,10 +44,11 @@ fn note(size: usize) {
     {
         return;
     }
-    if ALLOCS.fetch_add(1, Ordering::Relaxed) == 0 {
+    if ALLOCS.fetch_add(1, Ordering::Relaxed) < TRACED {
         TRACING.with(|t| t.set(true));
-        let trace = std::backtrace::Backtrace::force_capture();
-        let _ = FIRST.set(format!("{size} bytes at\n{trace}"));
+        let trace = std::backtrace::Backtrace::force_capture().to_string();
+        let turn = TURN.load(Ordering::Relaxed);
+        SEEN.lock().unwrap().push((turn, size, trace));
         TRACING.with(|t| t.set(false));
     }
 }
@@ -68,12 +80,17 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Counts allocations while between 20% and 80% of the bytes have arrived.
+/// Counts allocations while between 20% and 80% of the bytes have arrived,
+/// and notes the turns in which the receive window grew.
 struct Watch {
     inner: RunApp<BulkPeer>,
     total: u64,
     packets_at_start: u64,
     packets_counted: u64,
+    conn: Option<SocketHandle>,
+    limit: usize,
+    /// (turn, new window limit); allocated before the run, never grown.
+    growths: Vec<(u64, usize)>,
 }
 
 impl Handler for Watch {
@@ -82,11 +99,21 @@ impl Handler for Watch {
         self.inner.on_start(cx);
     }
     fn on_event(&mut self, cx: &mut Context<'_>, event: Event) {
+        if let Event::Connected(h) = event {
+            self.conn = Some(h);
+        }
         self.inner.on_event(cx, event);
     }
     fn on_turn(&mut self, cx: &mut Context<'_>) {
         LOOP_THREAD.with(|c| c.set(true));
         self.inner.on_turn(cx);
+        if let Some(info) = self.conn.and_then(|h| cx.stack().info(h).ok()) {
+            if info.rcv_wnd_limit != self.limit && self.growths.len() < self.growths.capacity() {
+                self.growths
+                    .push((TURN.load(Ordering::Relaxed), info.rcv_wnd_limit));
+            }
+            self.limit = info.rcv_wnd_limit;
+        }
         let done = self.inner.app.bytes_verified;
         let packets = cx.runtime_stats().packets_read;
         if done >= self.total / 5 && done < self.total * 4 / 5 {
@@ -96,6 +123,10 @@ impl Handler for Watch {
         } else if COUNTING.swap(false, Ordering::Relaxed) {
             self.packets_counted = packets - self.packets_at_start;
         }
+        // Allocations from here to the end of the next on_turn (the rest of
+        // this turn's events, the flush, the wait and the next reap) belong
+        // to the next turn, whose on_turn sees any window growth they made.
+        TURN.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -144,6 +175,9 @@ fn steady_state_transfer_allocates_nothing() {
         total: BYTES,
         packets_at_start: 0,
         packets_counted: 0,
+        conn: None,
+        limit: 0,
+        growths: Vec::with_capacity(64),
     };
     driver.run(&mut watch).unwrap();
     assert!(
@@ -163,11 +197,22 @@ fn steady_state_transfer_allocates_nothing() {
         "the window covered {} packets",
         watch.packets_counted
     );
-    assert_eq!(
-        ALLOCS.load(Ordering::Relaxed),
-        0,
-        "heap allocations on the loop thread during {} packets; the first: {}",
+    let allocs = ALLOCS.load(Ordering::Relaxed);
+    let seen = SEEN.lock().unwrap();
+    let unexplained: Vec<_> = seen
+        .iter()
+        .filter(|&&(turn, size, _)| !watch.growths.contains(&(turn, size)))
+        .collect();
+    let first = unexplained.first().copied().or(seen.first());
+    assert!(
+        allocs <= TRACED && unexplained.is_empty(),
+        "{allocs} heap allocations on the loop thread during {} packets, {} not a \
+         window reserve; window growths (turn, limit): {:?}; the first: {}",
         watch.packets_counted,
-        FIRST.get().map_or("-", String::as_str)
+        unexplained.len(),
+        watch.growths,
+        first.map_or("-".to_string(), |(turn, size, trace)| format!(
+            "{size} bytes in turn {turn} at\n{trace}"
+        ))
     );
 }
