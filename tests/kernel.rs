@@ -190,6 +190,12 @@ fn run_bulk(
         bytes,
     );
     let mut app = RunApp::new(client);
+    // The app is done once it has read everything and shut down its side;
+    // up to a send buffer of its data and its FIN may still be in flight
+    // then, behind a loss the fault tests injected. The stop ends as soon
+    // as no connection is left, so a long linger costs a passing run
+    // nothing, and a short one would reset the kernel's reader.
+    app.linger = Duration::from_secs(60);
     driver.run(&mut app).unwrap();
     assert!(
         app.app.errors.is_empty(),
@@ -386,8 +392,17 @@ fn abortive_close_surfaces_as_connection_reset() {
         s.read(&mut b)
     });
     let (s, _) = listener.accept().unwrap();
-    // Wait until the data is here, then drop without reading it.
-    thread::sleep(Duration::from_millis(100));
+    // Wait until the data is here, then drop without reading it. (A fixed
+    // sleep would lose to a descheduled client thread: data that arrives
+    // after the close is kept and answered with a FIN, not a RST.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s.info().unwrap().stats.bytes_received < 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client's 6 bytes never arrived"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
     drop(s);
     let res = client.join().unwrap();
     assert_eq!(res.map_err(|e| e.kind()), Err(ErrorKind::ConnectionReset));
@@ -459,7 +474,9 @@ fn kernel_ping_gets_replies() {
     // A child process runs in the network namespace of the thread that
     // spawns it: this one.
     let out = std::process::Command::new("ping")
-        .args(["-c", "3", "-i", "0.2", "-W", "2", "192.0.2.2"])
+        // -w: an overall deadline. With -W alone, ping waits only about
+        // one interval for the last reply once some have come back.
+        .args(["-c", "3", "-i", "0.2", "-w", "20", "192.0.2.2"])
         .output()
         .expect("ping is installed (scripts/install-deps.sh)");
     let text = String::from_utf8_lossy(&out.stdout);

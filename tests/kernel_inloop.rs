@@ -55,7 +55,8 @@ impl EchoClient {
         }
         if self.received == self.total {
             let _ = cx.close(h);
-            cx.stop(StopMode::Graceful(Duration::from_secs(5)));
+            // The stop ends as soon as the close completes.
+            cx.stop(StopMode::Graceful(Duration::from_secs(30)));
         }
     }
 }

@@ -15,11 +15,11 @@ use ringtcp::lab::{KERNEL_ADDR, Lab, LabConfig, STACK_ADDR, lab_or_skip_with};
 
 const PROTO_UDP: u8 = 17;
 
-/// Read packets from the TUN for up to 2 s until one satisfies `want`;
+/// Read packets from the TUN for up to 10 s until one satisfies `want`;
 /// other packets are ignored.
 #[track_caller]
 fn read_until(tun: &Tun, mut want: impl FnMut(&[u8]) -> bool) -> Vec<u8> {
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut buf = vec![0u8; 65_536];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -128,7 +128,8 @@ fn kernel_to_tun(lab: &Lab) {
 fn tun_to_kernel(lab: &Lab) {
     let tun = lab.tun().unwrap();
     let sock = UdpSocket::bind((KERNEL_ADDR, 0)).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let port = sock.local_addr().unwrap().port();
     let pkt = udp_packet((STACK_ADDR, 4321), (KERNEL_ADDR, port), b"hello kernel");
     assert_eq!(tun.write(&pkt).unwrap(), pkt.len());
