@@ -1778,3 +1778,43 @@ fn recv_with_reads_in_place() {
     send(&mut fx, fin);
     assert_eq!(fx.stack.recv_with(h, |_, _| panic!("end of stream")), Ok(0));
 }
+
+/// RFC 7323 4.3: TS.Recent moves only with segments that pass the RST, SYN
+/// and ACK checks (as Linux does). A challenged SYN or RST, or a segment
+/// whose ACK covers data never sent, that carries a timestamp far ahead of
+/// the peer's clock must not make PAWS drop what the real peer sends next.
+#[test]
+fn challenged_segments_do_not_move_ts_recent() {
+    let (mut fx, syn) = connect_cfg(stack_config(tcp_config()));
+    let (our_tsval, _) = syn.seg.options.timestamps.expect("we offer timestamps");
+    let mut synack = fx.seg().seq(SeqNum(PEER_ISS)).syn().ack(fx.iss + 1u32);
+    synack.options.timestamps = Some((1000, our_tsval));
+    send_raw(&mut fx, &synack);
+    fx.rcv_nxt = SeqNum(PEER_ISS) + 1u32;
+    expect_reply(&mut fx);
+    assert_eq!(fx.state(), "ESTABLISHED");
+    assert!(fx.stack.info(fx.h()).unwrap().timestamps);
+    fx.events();
+    for (i, what) in ["SYN", "RST", "ACK of unsent data"].into_iter().enumerate() {
+        let mut seg = match what {
+            "SYN" => fx.seg().syn(),
+            "RST" => fx.seg().rst().seq(fx.rcv_nxt + 1u32),
+            _ => fx.seg().ack(fx.snd_nxt + 1000u32),
+        };
+        seg.options.timestamps = Some((1000 + (1 << 30), our_tsval));
+        send_raw(&mut fx, &seg);
+        fx.drain();
+        assert_eq!(fx.state(), "ESTABLISHED", "after the {what}");
+        let mut data = fx.seg().data(b"x");
+        data.options.timestamps = Some((1001 + i as u32, our_tsval));
+        send_raw(&mut fx, &data);
+        fx.rcv_nxt += 1u32;
+        assert_eq!(
+            fx.app_recv(),
+            b"x",
+            "the peer's data after a {what} with a timestamp ahead of its clock"
+        );
+        fx.drain();
+    }
+    assert_eq!(fx.stack.stats(fx.h()).unwrap().paws_drops, 0);
+}

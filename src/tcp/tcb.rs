@@ -973,15 +973,6 @@ impl Tcb {
             }
             return Arrival::Dropped;
         }
-        // RFC 7323 4.3 (2): TS.Recent follows acceptable segments that
-        // start at or before the last ACK we sent.
-        if self.ts_enabled
-            && let Some((tsval, _)) = seg.options.timestamps
-            && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0
-            && seg.seq <= self.last_ack_sent
-        {
-            self.ts_recent = tsval;
-        }
         // Second: RST (RFC 5961 3.2: only an exact match resets; any other
         // in-window RST gets a challenge ACK).
         if seg.flags.rst() {
@@ -1002,6 +993,21 @@ impl Tcb {
         }
         if !self.process_ack(now, seg) {
             return Arrival::Dropped;
+        }
+        // RFC 7323 4.3 (2): TS.Recent follows acceptable segments that
+        // start at or before the last ACK we sent. Only once the RST, SYN
+        // and ACK checks have passed, as Linux does (FLAG_UPDATE_TS_RECENT
+        // in tcp_ack), not in the sequence check where RFC 7323's appendix
+        // puts it: a forged RST or SYN that is merely challenged, or a
+        // segment with an unacceptable ACK, must not move TS.Recent ahead
+        // of the real peer's clock, or PAWS would drop everything the peer
+        // sends after it.
+        if self.ts_enabled
+            && let Some((tsval, _)) = seg.options.timestamps
+            && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+            && seg.seq <= self.last_ack_sent
+        {
+            self.ts_recent = tsval;
         }
         let fin_acked = self.fin_acked();
         let mut fin_received = false;
