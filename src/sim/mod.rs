@@ -122,6 +122,8 @@ pub struct LinkStats {
     pub bytes_delivered: u64,
     /// Segments cut from super-packets (offloading nodes).
     pub segmented: u64,
+    /// Packets a [`Network::set_forger`] function made from this node's.
+    pub forged: u64,
 }
 
 struct Node {
@@ -180,11 +182,14 @@ pub struct Network {
     /// Optional observer of every packet put on a link: (time, from, bytes).
     tap: Option<Tap>,
     shaper: Option<Shaper>,
+    forger: Option<Forger>,
 }
 
 /// An observer of every packet put on a link: (time, from node, bytes).
 type Tap = Box<dyn FnMut(Instant, usize, &[u8])>;
 type Shaper = Box<dyn FnMut(Instant, usize, &[u8]) -> Shape>;
+/// A maker of forged packets: (time, from node, bytes, out) -> made one.
+type Forger = Box<dyn FnMut(Instant, usize, &[u8], &mut Vec<u8>) -> bool>;
 
 /// What a [`Network::set_shaper`] function does to one packet: the way to
 /// lose or delay exactly the packets a test names, where the random faults
@@ -222,6 +227,7 @@ impl Network {
             steps: 0,
             tap: None,
             shaper: None,
+            forger: None,
         }
     }
 
@@ -289,6 +295,18 @@ impl Network {
         self.tap = Some(Box::new(tap));
     }
 
+    /// An attacker on the path: for each packet put on a link, (time,
+    /// sending node, bytes, out) may write a whole IPv4 packet into `out`
+    /// and return true. That packet reaches the node its destination
+    /// address names one link latency later, ahead of the original and
+    /// past every fault of the link; the original goes on as usual.
+    pub fn set_forger(
+        &mut self,
+        forger: impl FnMut(Instant, usize, &[u8], &mut Vec<u8>) -> bool + 'static,
+    ) {
+        self.forger = Some(Box::new(forger));
+    }
+
     fn route(&self, dst: Ipv4Addr) -> Option<usize> {
         self.nodes.iter().position(|n| n.stack.addr() == dst)
     }
@@ -332,6 +350,27 @@ impl Network {
         let now = self.now;
         if let Some(tap) = self.tap.as_mut() {
             tap(now, from, &self.buf[..len]);
+        }
+        if let Some(forger) = self.forger.as_mut() {
+            let mut data = self.pool.pop().unwrap_or_default();
+            data.clear();
+            if forger(now, from, &self.buf[..len], &mut data) && data.len() >= 20 {
+                let dst = Ipv4Addr::new(data[16], data[17], data[18], data[19]);
+                if let Some(to) = self.route(dst) {
+                    self.nodes[from].stats.forged += 1;
+                    self.order += 1;
+                    self.in_flight.push(Reverse(InFlight {
+                        at: now + self.nodes[from].link.latency,
+                        order: self.order,
+                        to,
+                        data,
+                    }));
+                } else {
+                    self.pool.push(data);
+                }
+            } else {
+                self.pool.push(data);
+            }
         }
         let shape = match self.shaper.as_mut() {
             Some(f) => f(now, from, &self.buf[..len]),
