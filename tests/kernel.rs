@@ -606,3 +606,129 @@ fn bulk_200mb_each_way_at_1_percent_loss_against_no_loss() {
         gbps(clean_secs)
     );
 }
+
+/// Runs `args` (a command and its arguments) in the calling thread's
+/// network namespace and fails the test with its stderr if it fails.
+#[track_caller]
+fn sh(args: &[&str]) {
+    let out = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The kernel as a router that cannot deliver: with forwarding on, it
+/// answers our SYN to an address it routes as `unreachable` with ICMP host
+/// unreachable, and to one it routes as `prohibit` with "administratively
+/// prohibited"; the connect fails at once with std's HostUnreachable, as a
+/// kernel socket's would (RFC 1122 4.2.3.9, as Linux treats SYN-SENT). A
+/// `blackhole` route drops silently: that connect times out.
+#[test]
+fn connect_fails_fast_on_icmp_unreachable() {
+    let Some(mut lab) = lab_or_skip("connect_fails_fast_on_icmp_unreachable") else {
+        return;
+    };
+    sh(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    sh(&["ip", "route", "add", "unreachable", "192.0.2.3/32"]);
+    sh(&["ip", "route", "add", "prohibit", "192.0.2.4/32"]);
+    sh(&["ip", "route", "add", "blackhole", "192.0.2.5/32"]);
+    let mut cfg = config(13);
+    // Were the ICMP ignored, the connects would time out in 0.6 s, not
+    // hang the test.
+    cfg.stack.tcp.initial_rto = Duration::from_millis(200);
+    cfg.stack.tcp.syn_retries = 1;
+    let rt = runtime(&mut lab, cfg);
+    for host in [3, 4] {
+        let err = rt
+            .connect(SocketAddr::from(([192, 0, 2, host], 80)))
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::HostUnreachable,
+            "192.0.2.{host}: {err}"
+        );
+    }
+    let err = rt
+        .connect(SocketAddr::from(([192, 0, 2, 5], 80)))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    let (_, c) = rt.stats().unwrap();
+    assert_eq!(c.icmp_errors, 2, "{c:?}");
+}
+
+/// RFC 1191 with the real kernel as the router: the server (its own
+/// namespace behind a veth pair, MTU 1500, so it offers MSS 1460) is
+/// reached through a route locked at MTU 1280. The kernel answers our
+/// 1500-byte segments with "fragmentation needed"; the stack lowers its
+/// segment size to 1240 and the 4 MB upload arrives whole. Without path MTU
+/// discovery this is a black hole: every full segment is dropped.
+#[test]
+fn path_mtu_discovery_through_the_kernel() {
+    let Some(mut lab) = lab_or_skip("path_mtu_discovery_through_the_kernel") else {
+        return;
+    };
+    const SERVER: [u8; 4] = [192, 0, 2, 200];
+    const BYTES: u64 = 4 * MB;
+    // The server's namespace: a thread of its own, whose tid names it.
+    let lab_tid = unsafe { libc::gettid() };
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = thread::spawn(move || {
+        ringtcp::device::netif::unshare_net().expect("a namespace for the server");
+        ringtcp::device::netif::loopback_up().unwrap();
+        sh(&[
+            "ip", "link", "add", "srv0", "type", "veth", "peer", "name", "rtr0",
+        ]);
+        sh(&["ip", "link", "set", "rtr0", "netns", &lab_tid.to_string()]);
+        sh(&["ip", "addr", "add", "192.0.2.200/32", "dev", "srv0"]);
+        sh(&["ip", "link", "set", "srv0", "up"]);
+        sh(&["ip", "route", "add", "192.0.2.0/24", "dev", "srv0"]);
+        let listener = TcpListener::bind(SocketAddr::from((SERVER, 80))).unwrap();
+        ready_tx.send(()).unwrap();
+        let (s, peer) = listener.accept().unwrap();
+        // Without path MTU discovery no full segment ever arrives: fail
+        // then, rather than wait for the stack's retries to run out.
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut got = 0u64;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let n = (&s).read(&mut buf).expect("the upload keeps coming");
+            if n == 0 {
+                break;
+            }
+            assert_eq!(check_stream(client_seed(peer.port()), got, &buf[..n]), None);
+            got += n as u64;
+        }
+        got
+    });
+    ready_rx.recv().expect("the server's namespace is ready");
+    sh(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    sh(&["sysctl", "-qw", "net.ipv4.conf.rtr0.proxy_arp=1"]);
+    sh(&["ip", "link", "set", "rtr0", "up"]);
+    sh(&[
+        "ip",
+        "route",
+        "add",
+        "192.0.2.200/32",
+        "dev",
+        "rtr0",
+        "mtu",
+        "lock",
+        "1280",
+    ]);
+    let rt = runtime(&mut lab, config(14));
+    let s = rt.connect(SocketAddr::from((SERVER, 80))).unwrap();
+    let port = s.local_addr().unwrap().port();
+    send_stream(&s, client_seed(port), BYTES);
+    let info = s.info().unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(server.join().unwrap(), BYTES);
+    assert_eq!(info.snd_mss, 1240, "{info:?}");
+    assert!(info.stats.pmtu_reductions >= 1, "{info:?}");
+    let (_, c) = rt.stats().unwrap();
+    assert!(c.icmp_path_mtu >= 1, "{c:?}");
+}

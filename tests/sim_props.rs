@@ -127,7 +127,14 @@ fn link(rng: &mut Rng) -> LinkConfig {
         } else {
             rng.gen_range(16_384..(1 << 20) + 1usize)
         },
-        mtu: 1500,
+        // Now and then a narrower hop, whose router answers oversize
+        // packets with "fragmentation needed" (RFC 1191).
+        mtu: if chance(rng, 0.2) {
+            rng.gen_range(576..1500usize)
+        } else {
+            1500
+        },
+        mtu_router: Some(Ipv4Addr::new(192, 0, 2, 254)),
         loss: fault(rng, 0.05),
         reorder: fault(rng, 0.05),
         reorder_delay: Duration::from_micros(rng.gen_range(1_000..5_001u64)),
@@ -382,14 +389,22 @@ fn assert_seed(seed: u64) {
 fn run_seeds(seeds: impl Iterator<Item = u64>) {
     let mut failed = Vec::new();
     let mut count = 0;
+    let mut pmtu = 0;
     for seed in seeds {
         count += 1;
         let sc = Scenario::from_seed(seed);
-        if let Err(e) = check(&sc, false) {
-            if failed.len() < 8 {
-                eprintln!("seed {seed} failed: {e}\nscenario: {sc:?}\n");
+        match check(&sc, false) {
+            Ok(net) => {
+                pmtu += (0..2)
+                    .map(|i| net.stack(i).counters().icmp_path_mtu)
+                    .sum::<u64>();
             }
-            failed.push(seed);
+            Err(e) => {
+                if failed.len() < 8 {
+                    eprintln!("seed {seed} failed: {e}\nscenario: {sc:?}\n");
+                }
+                failed.push(seed);
+            }
         }
     }
     assert!(
@@ -397,6 +412,11 @@ fn run_seeds(seeds: impl Iterator<Item = u64>) {
         "{} of {count} seeds failed: {failed:?} (rerun one with SIM_SEED=<seed> cargo test \
          --test sim_props one_seed_from_env -- --nocapture)",
         failed.len()
+    );
+    // The narrow hops were there and were found.
+    assert!(
+        count < 16 || pmtu > 0,
+        "no path MTU was lowered in {count} seeds"
     );
 }
 

@@ -278,3 +278,40 @@ fn tso_sequence_space_wraps() {
     assert_eq!(run.verified(), (10 * MB, 10 * MB));
     assert_segmented(&run);
 }
+
+/// RFC 1191: both ends offer MSS 1460, but the path carries 1280-byte
+/// packets, and a router there answers bigger ones with "fragmentation
+/// needed". Both directions find the path MTU and finish, with and without
+/// TSO (whose super-segments the link cuts to the old segment size).
+#[test]
+fn path_mtu_discovery_through_a_narrow_router() {
+    for tso in [false, true] {
+        let link = LinkConfig {
+            mtu: 1280,
+            mtu_router: Some(Ipv4Addr::new(192, 0, 2, 254)),
+            loss: 0.01,
+            ..LinkConfig::default()
+        };
+        let mut run = pair_with(11, link, 2, 4 * MB, |c| {
+            if tso {
+                c.tcp.checksum_offload = true;
+                c.tcp.tso_max = 65_535;
+            }
+        });
+        run.run_ok(Duration::from_secs(600));
+        assert_eq!(run.verified(), (8 * MB, 8 * MB), "tso {tso}");
+        for node in 0..2 {
+            let sent = run.net.link_stats(node).frag_needed_sent;
+            let c = run.net.stack(node).counters();
+            assert!(sent > 0, "node {node} never sent too big (tso {tso})");
+            // Each connection learns once; later messages quote segments
+            // sent before the size changed and change nothing.
+            assert_eq!(c.icmp_path_mtu, 2, "node {node}, tso {tso}: {c:?}");
+            let t = run.net.stack(node).tcp_totals();
+            assert_eq!(t.pmtu_reductions, 2, "node {node}, tso {tso}");
+        }
+        for info in &run.net.app::<BulkPeer>(0).infos {
+            assert_eq!(info.snd_mss, 1280 - 40, "tso {tso}");
+        }
+    }
+}

@@ -401,6 +401,8 @@ fn conn_error(e: ConnError) -> (ErrorKind, String) {
         ConnError::Reset => ErrorKind::ConnectionReset,
         ConnError::TimedOut => ErrorKind::TimedOut,
         ConnError::Aborted => ErrorKind::ConnectionAborted,
+        ConnError::HostUnreachable => ErrorKind::HostUnreachable,
+        ConnError::NetworkUnreachable => ErrorKind::NetworkUnreachable,
     };
     (kind, e.to_string())
 }

@@ -34,6 +34,11 @@ pub struct LinkConfig {
     pub queue_bytes: usize,
     /// Packets longer than this are dropped.
     pub mtu: usize,
+    /// A router at the narrow point: a packet longer than `mtu` with DF
+    /// set is answered with an ICMP "fragmentation needed" carrying `mtu`,
+    /// from this address (RFC 1191). `None`: dropped without a word, a
+    /// path MTU black hole.
+    pub mtu_router: Option<Ipv4Addr>,
     /// Probability that a packet is lost.
     pub loss: f64,
     /// Probability that a packet is delayed by up to `reorder_delay` more,
@@ -53,6 +58,7 @@ impl Default for LinkConfig {
             bandwidth_bps: None,
             queue_bytes: 1 << 20,
             mtu: 1500,
+            mtu_router: None,
             loss: 0.0,
             reorder: 0.0,
             reorder_delay: Duration::from_millis(2),
@@ -124,6 +130,8 @@ pub struct LinkStats {
     pub segmented: u64,
     /// Packets a [`Network::set_forger`] function made from this node's.
     pub forged: u64,
+    /// ICMP "fragmentation needed" the link's `mtu_router` sent back.
+    pub frag_needed_sent: u64,
 }
 
 struct Node {
@@ -396,6 +404,9 @@ impl Network {
         let link = &node.link;
         if len > link.mtu {
             node.stats.mtu_drops += 1;
+            if let Some(router) = link.mtu_router {
+                self.frag_needed(from, router, len);
+            }
             return;
         }
         // Serialisation and the queue.
@@ -451,6 +462,49 @@ impl Network {
                 data,
             }));
         }
+    }
+
+    /// The router's answer to the packet of `len` bytes in `self.buf` that
+    /// node `from` sent and the link could not carry: an ICMP
+    /// fragmentation needed back to the sender, one link latency later.
+    fn frag_needed(&mut self, from: usize, router: Ipv4Addr, len: usize) {
+        use crate::wire::icmp::{FRAG_NEEDED, IcmpRepr};
+        use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr, PROTO_ICMP};
+        let Ok(ip) = Ipv4Packet::new_checked(&self.buf[..len]) else {
+            return;
+        };
+        if !ip.dont_frag() {
+            return;
+        }
+        let (mtu, latency) = (self.nodes[from].link.mtu, self.nodes[from].link.latency);
+        let icmp = IcmpRepr::DestUnreachable {
+            code: FRAG_NEEDED,
+            next_hop_mtu: mtu.min(usize::from(u16::MAX)) as u16,
+            // RFC 792: the header and the first 8 bytes of its data.
+            original: &self.buf[..len.min(IPV4_HEADER_LEN + 8)],
+        };
+        let mut data = self.pool.pop().unwrap_or_default();
+        data.clear();
+        data.resize(IPV4_HEADER_LEN + icmp.buffer_len(), 0);
+        let repr = Ipv4Repr {
+            src: router,
+            dst: ip.src_addr(),
+            protocol: PROTO_ICMP,
+            payload_len: icmp.buffer_len(),
+            ttl: 64,
+        };
+        if repr.emit(&mut data, 0).is_err() || icmp.emit(&mut data[IPV4_HEADER_LEN..]).is_err() {
+            self.pool.push(data);
+            return;
+        }
+        self.nodes[from].stats.frag_needed_sent += 1;
+        self.order += 1;
+        self.in_flight.push(Reverse(InFlight {
+            at: self.now + latency,
+            order: self.order,
+            to: from,
+            data,
+        }));
     }
 
     /// Hands every stack's events to its application and lets it poll.

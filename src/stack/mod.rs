@@ -28,7 +28,7 @@ pub mod ports;
 pub mod rand;
 pub mod timer;
 
-use crate::tcp::{Conn, ConnError, Listen, ListenReply, SynSent, TcpConfig, TcpStats};
+use crate::tcp::{Conn, ConnError, IcmpOutcome, Listen, ListenReply, SynSent, TcpConfig, TcpStats};
 use crate::time::Instant;
 use crate::wire::icmp::{IcmpRepr, parse_quoted_tcp};
 use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_ICMP, PROTO_TCP, parse_ipv4};
@@ -150,7 +150,16 @@ pub struct Counters {
     pub tcp_resets_sent: u64,
     pub icmp_malformed: u64,
     pub icmp_echo_replies: u64,
+    /// Destination-unreachable messages received, whatever became of them.
     pub icmp_dest_unreachable: u64,
+    /// Of those: quoting no connection of ours, or no segment of it in
+    /// flight (RFC 5927 4.1), or a quote too short to tell: ignored.
+    pub icmp_unmatched: u64,
+    /// Of those: "fragmentation needed" that lowered a segment size.
+    pub icmp_path_mtu: u64,
+    /// Of those: errors that failed a connect or were kept as a
+    /// connection's soft error.
+    pub icmp_errors: u64,
     pub icmp_unsupported: u64,
     /// Replies (RST, ICMP) dropped because the control queue was full.
     pub control_queue_full: u64,
@@ -417,7 +426,7 @@ impl Stack {
                 let gso_size = if vnet.is_gso() { vnet.gso_size } else { 0 };
                 self.handle_tcp(now, &ip, payload, verify, trusted, gso_size)
             }
-            PROTO_ICMP => self.handle_icmp(&ip, payload, verify),
+            PROTO_ICMP => self.handle_icmp(now, &ip, payload, verify),
             _ => self.counters.ip_unsupported_protocol += 1,
         }
     }
@@ -508,7 +517,7 @@ impl Stack {
         }
     }
 
-    fn handle_icmp(&mut self, ip: &Ipv4Repr, payload: &[u8], verify: bool) {
+    fn handle_icmp(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], verify: bool) {
         match IcmpRepr::parse(payload, verify) {
             Ok(IcmpRepr::EchoRequest {
                 ident,
@@ -529,17 +538,47 @@ impl Stack {
                     data: data.to_vec(),
                 });
             }
-            Ok(IcmpRepr::DestUnreachable { original, .. }) => {
-                // RFC 1122 4.2.3.9 and RFC 5927: treated as soft errors; the
-                // quoted header is checked so that a forged one is noticed,
-                // but connections are not torn down on an ICMP message.
+            Ok(IcmpRepr::DestUnreachable {
+                code,
+                next_hop_mtu,
+                original,
+            }) => {
                 self.counters.icmp_dest_unreachable += 1;
-                let _ = parse_quoted_tcp(original);
+                self.icmp_unreachable(now, code, next_hop_mtu, original);
             }
             Ok(_) => self.counters.icmp_unsupported += 1,
             Err(WireError::UnsupportedIcmp) => self.counters.icmp_unsupported += 1,
             Err(_) => self.counters.icmp_malformed += 1,
         }
+    }
+
+    /// Hands a destination unreachable to the connection whose segment it
+    /// quotes (see [`Conn::on_icmp_unreachable`]).
+    fn icmp_unreachable(&mut self, now: Instant, code: u8, next_hop_mtu: u16, original: &[u8]) {
+        let quoted = match parse_quoted_tcp(original) {
+            Ok(q) if q.src == self.cfg.addr => q,
+            _ => {
+                self.counters.icmp_unmatched += 1;
+                return;
+            }
+        };
+        let remote = SocketAddrV4::new(quoted.dst, quoted.dst_port);
+        let Some(&idx) = self.tuples.get(&tuple_key(quoted.src_port, remote)) else {
+            self.counters.icmp_unmatched += 1;
+            return;
+        };
+        let slot = &mut self.conns[idx];
+        let Some(conn) = slot.conn.take() else {
+            return;
+        };
+        let (conn, outcome) = conn.on_icmp_unreachable(now, code, next_hop_mtu, quoted.seq);
+        slot.conn = Some(conn);
+        match outcome {
+            IcmpOutcome::Ignored => self.counters.icmp_unmatched += 1,
+            IcmpOutcome::PathMtu => self.counters.icmp_path_mtu += 1,
+            IcmpOutcome::Failed | IcmpOutcome::SoftError => self.counters.icmp_errors += 1,
+        }
+        self.after_update(idx);
     }
 
     fn queue_rst(&mut self, dst: SocketAddrV4, src_port: u16, seq: SeqNum, ack: Option<SeqNum>) {

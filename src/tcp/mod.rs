@@ -28,8 +28,8 @@ pub(crate) use tcb::ev as tcb_events;
 
 pub use cc::{CcAlgorithm, CongestionControl};
 pub use state::{
-    CloseWait, Closed, Closing, Conn, Established, FinWait1, FinWait2, LastAck, Listen,
-    ListenReply, SynReceived, SynSent, TimeWait,
+    CloseWait, Closed, Closing, Conn, Established, FinWait1, FinWait2, IcmpOutcome, LastAck,
+    Listen, ListenReply, SynReceived, SynSent, TimeWait,
 };
 pub use tcb::{ConnError, Tcb, TcpInfo, TcpStats};
 

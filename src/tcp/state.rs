@@ -115,6 +115,20 @@ pub struct TimeWait {
     expires: Instant,
 }
 
+/// What [`Conn::on_icmp_unreachable`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpOutcome {
+    /// Nothing: the quote was not of a segment in flight, or the message
+    /// changed nothing.
+    Ignored,
+    /// The segment size was lowered.
+    PathMtu,
+    /// The connection attempt failed.
+    Failed,
+    /// Kept as the connection's soft error.
+    SoftError,
+}
+
 /// A connection in one of the RFC 9293 states.
 #[derive(Debug)]
 pub enum Conn {
@@ -527,6 +541,57 @@ impl Conn {
             tcb.error = Some(ConnError::Aborted);
         }
         Conn::Closed(Closed { tcb })
+    }
+
+    /// An ICMP destination unreachable quoting a segment of this connection
+    /// with sequence number `seq` (RFC 1122 4.2.3.9, RFC 5927, RFC 1191).
+    ///
+    /// - A quote outside SND.UNA..=SND.MAX is taken for a forgery and
+    ///   ignored (RFC 5927 4.1).
+    /// - Fragmentation needed lowers the segment size (path MTU discovery).
+    /// - In SYN-SENT any other code fails the connect at once with the
+    ///   error it stands for, as Linux does (RFC 5461 describes the
+    ///   practice); a half-open connection from a listener just goes away.
+    /// - A synchronized connection is never torn down: the error is kept
+    ///   and reported only if the connection times out.
+    #[must_use]
+    pub fn on_icmp_unreachable(
+        mut self,
+        now: Instant,
+        code: u8,
+        next_hop_mtu: u16,
+        seq: SeqNum,
+    ) -> (Conn, IcmpOutcome) {
+        if matches!(self, Conn::Closed(_) | Conn::TimeWait(_))
+            || !self.tcb().icmp_quote_in_flight(seq)
+        {
+            return (self, IcmpOutcome::Ignored);
+        }
+        let Some(err) = ConnError::from_icmp_unreachable(code) else {
+            let changed = self.tcb_mut().icmp_frag_needed(now, next_hop_mtu);
+            let outcome = if changed {
+                IcmpOutcome::PathMtu
+            } else {
+                IcmpOutcome::Ignored
+            };
+            return (self, outcome);
+        };
+        match self {
+            Conn::SynSent(mut s) => {
+                s.tcb.stats.icmp_unreachable += 1;
+                s.tcb.fail(err);
+                (Conn::Closed(Closed { tcb: s.tcb }), IcmpOutcome::Failed)
+            }
+            Conn::SynReceived(mut s) if s.passive => {
+                s.tcb.stats.icmp_unreachable += 1;
+                s.tcb.clear_timers();
+                (Conn::Closed(Closed { tcb: s.tcb }), IcmpOutcome::Failed)
+            }
+            mut other => {
+                other.tcb_mut().icmp_soft_error(err);
+                (other, IcmpOutcome::SoftError)
+            }
+        }
     }
 
     /// Writes the next segment this connection wants to send into `buf`.

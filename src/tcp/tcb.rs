@@ -19,7 +19,8 @@ use std::time::Duration;
 /// Why a connection ended abnormally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnError {
-    /// Our SYN was answered with a RST (RFC 9293 3.10.7.3).
+    /// Our SYN was answered with a RST (RFC 9293 3.10.7.3), or with an ICMP
+    /// port or protocol unreachable.
     Refused,
     /// The peer reset an established connection.
     Reset,
@@ -27,6 +28,28 @@ pub enum ConnError {
     TimedOut,
     /// The application aborted the connection.
     Aborted,
+    /// ICMP said the host cannot be reached: our SYN was answered so, or
+    /// the connection timed out after such a message.
+    HostUnreachable,
+    /// ICMP said the network cannot be reached (as for `HostUnreachable`).
+    NetworkUnreachable,
+}
+
+impl ConnError {
+    /// The error an ICMP destination-unreachable code stands for (RFC 792,
+    /// RFC 1122 3.2.2.1, RFC 1812 5.2.7.1), as Linux maps them; `None` for
+    /// fragmentation needed, which is path MTU discovery, not an error.
+    pub fn from_icmp_unreachable(code: u8) -> Option<ConnError> {
+        use crate::wire::icmp::codes as c;
+        Some(match code {
+            c::FRAG_NEEDED => return None,
+            c::PROTO_UNREACHABLE | c::PORT_UNREACHABLE => ConnError::Refused,
+            c::NET_UNREACHABLE | c::NET_UNKNOWN | c::NET_PROHIBITED | c::NET_UNREACHABLE_TOS => {
+                ConnError::NetworkUnreachable
+            }
+            _ => ConnError::HostUnreachable,
+        })
+    }
 }
 
 impl core::fmt::Display for ConnError {
@@ -36,6 +59,8 @@ impl core::fmt::Display for ConnError {
             ConnError::Reset => "connection reset by peer",
             ConnError::TimedOut => "connection timed out",
             ConnError::Aborted => "connection aborted",
+            ConnError::HostUnreachable => "no route to host",
+            ConnError::NetworkUnreachable => "network is unreachable",
         })
     }
 }
@@ -83,6 +108,12 @@ pub struct TcpStats {
     pub tlp_probes: u64,
     /// Segments dropped by PAWS or for lacking a timestamp (RFC 7323 5).
     pub paws_drops: u64,
+    /// ICMP destination-unreachable messages that quoted a segment of this
+    /// connection in flight (RFC 5927 4.1), of any code.
+    pub icmp_unreachable: u64,
+    /// Times a "fragmentation needed" message lowered the segment size
+    /// (RFC 1191 path MTU discovery).
+    pub pmtu_reductions: u64,
 }
 
 impl TcpStats {
@@ -108,6 +139,8 @@ impl TcpStats {
         self.recoveries += other.recoveries;
         self.tlp_probes += other.tlp_probes;
         self.paws_drops += other.paws_drops;
+        self.icmp_unreachable += other.icmp_unreachable;
+        self.pmtu_reductions += other.pmtu_reductions;
     }
 }
 
@@ -283,6 +316,11 @@ pub struct Tcb {
     /// The application saw a full send buffer since the last WRITABLE.
     pub(crate) want_writable: bool,
     pub(crate) error: Option<ConnError>,
+    /// The last ICMP error for a synchronized connection (RFC 1122
+    /// 4.2.3.9: a soft error, never a reason to abort): reported instead of
+    /// `TimedOut` if the connection times out, as Linux reports
+    /// `sk_err_soft`. Cleared when the peer acknowledges new data.
+    pub(crate) soft_error: Option<ConnError>,
     pub(crate) stats: TcpStats,
     /// Options of the peer's SYN and of ours, for diagnostics.
     pub(crate) peer_syn: Option<TcpOptions>,
@@ -487,6 +525,7 @@ impl Tcb {
             want_readable: true,
             want_writable: false,
             error: None,
+            soft_error: None,
             stats: TcpStats::default(),
             peer_syn: None,
             our_syn: None,
@@ -663,6 +702,63 @@ impl Tcb {
 
     pub(crate) fn take_events(&mut self) -> u8 {
         core::mem::take(&mut self.events)
+    }
+
+    /// RFC 5927 4.1: an ICMP error is taken only if the segment it quotes
+    /// could be one of ours in flight, SND.UNA <= SEQ < SND.MAX; a blind
+    /// attacker must then guess the sequence space. (Nothing in flight,
+    /// nothing to hear about: a lost pure ACK needs no answer.)
+    pub(crate) fn icmp_quote_in_flight(&self, seq: SeqNum) -> bool {
+        seq >= self.snd_una && seq < self.snd_max
+    }
+
+    /// An ICMP destination unreachable for a synchronized connection: never
+    /// a reason to abort (RFC 1122 4.2.3.9 for soft errors; RFC 5927 7.2
+    /// and Linux for hard ones, which a blind attacker could forge), but
+    /// the reason given if the connection later times out.
+    pub(crate) fn icmp_soft_error(&mut self, err: ConnError) {
+        self.stats.icmp_unreachable += 1;
+        self.soft_error = Some(err);
+    }
+
+    /// RFC 1191: a router cannot forward our segments whole; its next-hop
+    /// MTU is `mtu` (0 from routers older than RFC 1191). The segment size
+    /// drops to fit, never below what a 552-byte MTU carries (Linux's
+    /// `min_pmtu`, against forged messages shrinking it to nothing, RFC
+    /// 5927 7.3), and what is in flight was lost at the router: it is sent
+    /// again now in the new size, from SND.UNA, without counting it as
+    /// congestion (as Linux's tcp_simple_retransmit). Returns whether the
+    /// size changed. The path MTU is not raised again later (RFC 1191
+    /// suggests probing after ten minutes).
+    pub(crate) fn icmp_frag_needed(&mut self, now: Instant, mtu: u16) -> bool {
+        self.stats.icmp_unreachable += 1;
+        const MIN_PMTU: usize = 552;
+        const HEADERS: usize = IPV4_HEADER_LEN + TCP_HEADER_LEN;
+        let current = self.snd_mss + HEADERS;
+        let mtu = match usize::from(mtu) {
+            // RFC 1191 5: without a next-hop MTU, the next plateau down
+            // from the size we sent.
+            0 => [32_000, 17_914, 8_166, 4_352, 2_002, 1_492, 1_006, 508]
+                .into_iter()
+                .find(|&p| p < current)
+                .unwrap_or(MIN_PMTU),
+            m => m,
+        };
+        let mss = mtu.max(MIN_PMTU) - HEADERS;
+        if mss >= self.snd_mss {
+            return false;
+        }
+        self.stats.pmtu_reductions += 1;
+        self.snd_mss = mss;
+        self.cc.window_mut().mss = mss;
+        if self.snd_max > self.snd_una {
+            self.snd_nxt = self.snd_una;
+            // Duplicate ACKs the resend draws are not a loss signal.
+            self.rto_recover = Some(self.snd_max);
+            self.high_rxt = self.snd_una;
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+        true
     }
 
     pub(crate) fn fail(&mut self, err: ConnError) {
@@ -1193,6 +1289,8 @@ impl Tcb {
         let acked = acked as usize;
         self.send_buf.consume(acked);
         self.stats.bytes_acked += acked as u64;
+        // The path works again: an earlier ICMP error is old news.
+        self.soft_error = None;
         self.snd_una = ack;
         if self.snd_nxt < self.snd_una {
             self.snd_nxt = self.snd_una;
@@ -1570,7 +1668,7 @@ impl Tcb {
                 self.cfg.max_retries
             };
             if self.retries >= limit {
-                return Err(ConnError::TimedOut);
+                return Err(self.soft_error.unwrap_or(ConnError::TimedOut));
             }
             self.retries += 1;
             self.stats.timeouts += 1;
@@ -1622,7 +1720,7 @@ impl Tcb {
             && t <= now
         {
             if self.keepalive_sent >= ka.probes {
-                return Err(ConnError::TimedOut);
+                return Err(self.soft_error.unwrap_or(ConnError::TimedOut));
             }
             self.keepalive_sent += 1;
             self.probe_pending = true;

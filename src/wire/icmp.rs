@@ -35,7 +35,8 @@ pub const TYPE_ECHO_REPLY: u8 = 0;
 pub const TYPE_DEST_UNREACHABLE: u8 = 3;
 pub const TYPE_ECHO_REQUEST: u8 = 8;
 
-/// Destination-unreachable codes (RFC 792; RFC 1191 for `FRAG_NEEDED`).
+/// Destination-unreachable codes (RFC 792; RFC 1191 for `FRAG_NEEDED`;
+/// RFC 1122 3.2.2.1 and RFC 1812 5.2.7.1 for 6 and up).
 pub mod codes {
     pub const NET_UNREACHABLE: u8 = 0;
     pub const HOST_UNREACHABLE: u8 = 1;
@@ -43,6 +44,17 @@ pub mod codes {
     pub const PORT_UNREACHABLE: u8 = 3;
     /// Fragmentation needed and DF set; carries the next-hop MTU.
     pub const FRAG_NEEDED: u8 = 4;
+    pub const SOURCE_ROUTE_FAILED: u8 = 5;
+    pub const NET_UNKNOWN: u8 = 6;
+    pub const HOST_UNKNOWN: u8 = 7;
+    pub const HOST_ISOLATED: u8 = 8;
+    pub const NET_PROHIBITED: u8 = 9;
+    pub const HOST_PROHIBITED: u8 = 10;
+    pub const NET_UNREACHABLE_TOS: u8 = 11;
+    pub const HOST_UNREACHABLE_TOS: u8 = 12;
+    /// Communication administratively prohibited (a filter: Linux's
+    /// `prohibit` routes and `REJECT --reject-with icmp-admin-prohibited`).
+    pub const COMM_PROHIBITED: u8 = 13;
 }
 pub use codes::*;
 

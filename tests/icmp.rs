@@ -1,0 +1,197 @@
+//! ICMP destination unreachable for TCP (RFC 1122 4.2.3.9, RFC 5927,
+//! RFC 1191), one real `Stack` driven by hand: a router (192.0.2.254)
+//! quotes segments the stack sent.
+//!
+//! - A quote of no segment in flight is ignored (RFC 5927 4.1).
+//! - In SYN-SENT an unreachable fails the connect at once, with the error
+//!   its code stands for (as Linux does).
+//! - A synchronized connection is never torn down by one; the error is
+//!   what a later timeout reports.
+//! - "Fragmentation needed" lowers the segment size and resends what was
+//!   in flight at once.
+
+mod support;
+
+use ringtcp::stack::Event;
+use ringtcp::tcp::ConnError;
+use ringtcp::wire::SeqNum;
+use ringtcp::wire::icmp::{self, IcmpRepr};
+use ringtcp::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_ICMP};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+use support::*;
+
+const ROUTER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+
+/// An ICMP destination unreachable from [`ROUTER`] quoting the IP header
+/// and first 8 TCP bytes of `packet`, a packet the stack sent.
+fn unreachable(code: u8, next_hop_mtu: u16, packet: &[u8]) -> Vec<u8> {
+    quoting(code, next_hop_mtu, &packet[..IPV4_HEADER_LEN + 8])
+}
+
+/// An ICMP destination unreachable from [`ROUTER`] quoting `original`.
+fn quoting(code: u8, next_hop_mtu: u16, original: &[u8]) -> Vec<u8> {
+    let icmp = IcmpRepr::DestUnreachable {
+        code,
+        next_hop_mtu,
+        original,
+    };
+    let mut buf = vec![0u8; IPV4_HEADER_LEN + icmp.buffer_len()];
+    Ipv4Repr {
+        src: ROUTER,
+        dst: OURS,
+        protocol: PROTO_ICMP,
+        payload_len: icmp.buffer_len(),
+        ttl: 64,
+    }
+    .emit(&mut buf, 1)
+    .unwrap();
+    icmp.emit(&mut buf[IPV4_HEADER_LEN..]).unwrap();
+    buf
+}
+
+/// `packet` with the quoted TCP sequence number set to `seq`.
+fn with_seq(packet: &[u8], seq: SeqNum) -> Vec<u8> {
+    let mut p = packet.to_vec();
+    p[IPV4_HEADER_LEN + 4..IPV4_HEADER_LEN + 8].copy_from_slice(&seq.0.to_be_bytes());
+    p
+}
+
+fn deliver(fx: &mut Fixture, packet: &[u8]) {
+    fx.stack.handle_packet(fx.now, packet);
+}
+
+/// RFC 1122 3.2.2.1 codes as Linux maps them for a connect.
+#[test]
+fn unreachable_fails_a_connect_at_once() {
+    for (code, err) in [
+        (icmp::HOST_UNREACHABLE, ConnError::HostUnreachable),
+        (icmp::NET_UNREACHABLE, ConnError::NetworkUnreachable),
+        (icmp::PORT_UNREACHABLE, ConnError::Refused),
+        (icmp::PROTO_UNREACHABLE, ConnError::Refused),
+        (icmp::COMM_PROHIBITED, ConnError::HostUnreachable),
+        (icmp::NET_PROHIBITED, ConnError::NetworkUnreachable),
+    ] {
+        let (mut fx, syn) = connect_cfg(stack_config(tcp_config()));
+        let h = fx.h();
+        deliver(&mut fx, &unreachable(code, 0, &syn.raw));
+        assert_eq!(fx.state(), "CLOSED", "code {code}");
+        assert_eq!(fx.events(), vec![Event::Error(h, err)], "code {code}");
+        expect_no_reply(&mut fx);
+        let c = fx.stack.counters();
+        assert_eq!((c.icmp_dest_unreachable, c.icmp_errors), (1, 1));
+        assert_eq!(fx.stack.stats(h).unwrap().icmp_unreachable, 1);
+    }
+}
+
+/// RFC 5927 4.1: a quote that is not of a segment in flight, of another
+/// connection, or of another host's packet changes nothing.
+#[test]
+fn unreachable_quoting_nothing_in_flight_is_ignored() {
+    let (mut fx, syn) = connect_cfg(stack_config(tcp_config()));
+    let h = fx.h();
+    let mut other_port = syn.raw.clone();
+    other_port[IPV4_HEADER_LEN] ^= 0x40;
+    let mut other_source = syn.raw.clone();
+    other_source[15] = 77;
+    for quote in [
+        with_seq(&syn.raw, fx.iss + 1u32),
+        with_seq(&syn.raw, fx.iss - 1u32),
+        other_port,
+        other_source,
+    ] {
+        deliver(&mut fx, &unreachable(icmp::HOST_UNREACHABLE, 0, &quote));
+    }
+    // A quote too short to hold the TCP sequence number.
+    let short = quoting(icmp::HOST_UNREACHABLE, 0, &syn.raw[..IPV4_HEADER_LEN + 4]);
+    deliver(&mut fx, &short);
+    assert_eq!(fx.state(), "SYN-SENT");
+    assert_eq!(fx.events(), vec![]);
+    let c = fx.stack.counters();
+    assert_eq!((c.icmp_dest_unreachable, c.icmp_unmatched), (5, 5), "{c:?}");
+    assert_eq!(c.icmp_errors, 0);
+    assert_eq!(fx.stack.stats(h).unwrap().icmp_unreachable, 0);
+}
+
+/// RFC 1122 4.2.3.9, RFC 5927 7.2: even a hard error leaves a synchronized
+/// connection alone; if it then times out, the error says why.
+#[test]
+fn unreachable_never_aborts_an_established_connection_but_names_its_timeout() {
+    let mut cfg = tcp_config();
+    cfg.max_retries = 3;
+    let mut fx = established_with(cfg, Some(1460), 65_535);
+    let h = fx.h();
+    fx.app_send(b"lost");
+    let sent = fx.poll_frame_in(2048).expect("the data");
+    deliver(&mut fx, &unreachable(icmp::PORT_UNREACHABLE, 0, &sent.raw));
+    assert_eq!(fx.state(), "ESTABLISHED");
+    assert_eq!(fx.events(), vec![]);
+    expect_no_reply(&mut fx);
+    assert_eq!(fx.stack.counters().icmp_errors, 1);
+    fx.advance(Duration::from_secs(600));
+    assert_eq!(fx.state(), "CLOSED");
+    assert_eq!(fx.events(), vec![Event::Error(h, ConnError::Refused)]);
+}
+
+/// An acknowledgment of new data shows the path works again: a timeout
+/// after it is a plain timeout.
+#[test]
+fn an_ack_clears_the_soft_error() {
+    let mut cfg = tcp_config();
+    cfg.max_retries = 3;
+    let mut fx = established_with(cfg, Some(1460), 65_535);
+    let h = fx.h();
+    fx.app_send(b"first");
+    let sent = fx.poll_frame_in(2048).expect("the data");
+    deliver(&mut fx, &unreachable(icmp::HOST_UNREACHABLE, 0, &sent.raw));
+    let ack = fx.seg();
+    send(&mut fx, ack);
+    fx.app_send(b"lost");
+    expect_reply(&mut fx);
+    fx.advance(Duration::from_secs(600));
+    assert_eq!(fx.events(), vec![Event::Error(h, ConnError::TimedOut)]);
+}
+
+/// RFC 1191: the segment size drops to what the next hop carries, and
+/// what was in flight goes again at once in the new size, from SND.UNA.
+#[test]
+fn fragmentation_needed_lowers_the_segment_size_and_resends() {
+    let mut fx = established_with(tcp_config(), Some(1460), 65_535);
+    let h = fx.h();
+    let data: Vec<u8> = (0..3 * 1460u32).map(|i| i as u8).collect();
+    assert_eq!(fx.app_send(&data), data.len());
+    let first = fx.poll_frame_in(2048).expect("the first segment");
+    assert_eq!(first.seg.payload.len(), 1460);
+    fx.drain();
+    let cwnd = fx.stack.info(h).unwrap().cwnd;
+    deliver(&mut fx, &unreachable(icmp::FRAG_NEEDED, 1280, &first.raw));
+    let info = fx.stack.info(h).unwrap();
+    assert_eq!(info.snd_mss, 1240);
+    assert_eq!(info.stats.pmtu_reductions, 1);
+    assert_eq!(info.cwnd, cwnd, "not a congestion signal");
+    let resent = fx.drain();
+    let mut seq = first.seg.seq;
+    let mut bytes = 0;
+    for s in &resent {
+        assert_eq!(s.seq, seq);
+        assert!(s.payload.len() <= 1240, "{} bytes", s.payload.len());
+        assert_eq!(s.payload, data[bytes..bytes + s.payload.len()]);
+        seq += s.payload.len() as u32;
+        bytes += s.payload.len();
+    }
+    assert_eq!(bytes, data.len(), "everything in flight went again");
+    assert_eq!(fx.stack.counters().icmp_path_mtu, 1);
+
+    // A larger MTU changes nothing; a forged tiny one stops at 552 bytes
+    // (Linux's min_pmtu); without a next-hop MTU, the next plateau down
+    // (RFC 1191 7).
+    for (mtu, mss) in [(1400, 1240), (200, 512)] {
+        deliver(&mut fx, &unreachable(icmp::FRAG_NEEDED, mtu, &first.raw));
+        assert_eq!(fx.stack.info(h).unwrap().snd_mss, mss, "after {mtu}");
+    }
+    let mut fx = established_with(tcp_config(), Some(1460), 65_535);
+    fx.app_send(&data);
+    let first = fx.poll_frame_in(2048).expect("the first segment");
+    deliver(&mut fx, &unreachable(icmp::FRAG_NEEDED, 0, &first.raw));
+    assert_eq!(fx.stack.info(fx.h()).unwrap().snd_mss, 1492 - 40);
+}
