@@ -675,6 +675,7 @@ fn path_mtu_discovery_through_the_kernel() {
     const SERVER: [u8; 4] = [192, 0, 2, 200];
     const BYTES: u64 = 4 * MB;
     // The server's namespace: a thread of its own, whose tid names it.
+    // SAFETY: gettid() has no preconditions and cannot fail.
     let lab_tid = unsafe { libc::gettid() };
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let server = thread::spawn(move || {
