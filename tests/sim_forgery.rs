@@ -5,7 +5,8 @@
 //!
 //! - Forgeries a correct stack must shrug off: old or far-off ACKs, shrunk
 //!   windows, SYNs, RSTs outside the window, garbage options, stale
-//!   timestamps, lying SACK blocks, urgent pointers, duplicated data. The
+//!   timestamps, lying SACK blocks, urgent pointers, duplicated data, ICMP
+//!   errors of every code quoting segments in flight. The
 //!   transfer must complete byte-exact, and both connection tables must
 //!   empty afterwards.
 //! - Anything at all (any flags, sequence and acknowledgment numbers,
@@ -23,7 +24,8 @@ use ringtcp::sim::{LinkConfig, Network, SimError};
 use ringtcp::stack::StackConfig;
 use ringtcp::stack::rand::Rng;
 use ringtcp::time::Instant;
-use ringtcp::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_TCP};
+use ringtcp::wire::icmp::IcmpRepr;
+use ringtcp::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
 use ringtcp::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, fill_checksum, parse_tcp};
 use ringtcp::wire::{SeqNum, parse_ipv4};
 use std::collections::HashMap;
@@ -33,6 +35,8 @@ use std::time::Duration;
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const PORT: u16 = 80;
+/// Where forged ICMP comes from.
+const ROUTER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
 /// Seeds per property; `FORGERY_SEEDS=N` runs N instead (a longer soak).
 const SEEDS: u64 = 48;
 
@@ -59,6 +63,11 @@ enum Forgery {
     Urgent,
     /// A prefix or a suffix of the segment's own data, at its own place.
     Duplicate,
+    /// An ICMP destination unreachable of any code back to the sender,
+    /// quoting the segment: a synchronized connection must not be torn
+    /// down (RFC 5927 7), and "fragmentation needed" with any MTU only
+    /// lowers the segment size.
+    IcmpError,
     /// Any flags, sequence and acknowledgment numbers, window and options.
     Anything,
 }
@@ -73,6 +82,7 @@ const HARMLESS: &[Forgery] = &[
     Forgery::LyingSack,
     Forgery::Urgent,
     Forgery::Duplicate,
+    Forgery::IcmpError,
 ];
 
 /// Writes into `out` a forgery of `kind` made from `packet`, if `packet` is
@@ -84,6 +94,27 @@ fn forge(rng: &mut Rng, kind: Forgery, packet: &[u8], out: &mut Vec<u8>) -> bool
     let Ok(t) = parse_tcp(payload, ip.src, ip.dst, false) else {
         return false;
     };
+    if kind == Forgery::IcmpError {
+        let icmp = IcmpRepr::DestUnreachable {
+            code: rng.gen_range(0..16u32) as u8,
+            next_hop_mtu: if rng.gen_bool(0.5) {
+                rng.gen_range(0..1500u32) as u16
+            } else {
+                0
+            },
+            original: &packet[..IPV4_HEADER_LEN + 8],
+        };
+        out.clear();
+        out.resize(IPV4_HEADER_LEN + icmp.buffer_len(), 0);
+        let back = Ipv4Repr {
+            src: ROUTER,
+            dst: ip.src,
+            protocol: PROTO_ICMP,
+            payload_len: icmp.buffer_len(),
+            ttl: 64,
+        };
+        return back.emit(out, 0).is_ok() && icmp.emit(&mut out[IPV4_HEADER_LEN..]).is_ok();
+    }
     let mut repr = TcpRepr {
         src_port: t.src_port,
         dst_port: t.dst_port,
@@ -192,6 +223,7 @@ fn forge(rng: &mut Rng, kind: Forgery, packet: &[u8], out: &mut Vec<u8>) -> bool
                 repr.flags = TcpFlags(t.flags.0 & !TcpFlags::SYN.0);
             }
         }
+        Forgery::IcmpError => unreachable!("made above"),
         Forgery::Anything => {
             repr.flags = TcpFlags(rng.next_u32() as u8);
             repr.seq = match rng.gen_range(0..3u32) {
