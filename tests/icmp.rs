@@ -57,6 +57,21 @@ fn with_seq(packet: &[u8], seq: SeqNum) -> Vec<u8> {
     p
 }
 
+/// The first 28 bytes of a packet we sent on `fx`'s connection with
+/// sequence number `seq` and `len` bytes in all.
+fn quote_of(fx: &Fixture, seq: SeqNum, len: u16) -> Vec<u8> {
+    let mut q = vec![0u8; IPV4_HEADER_LEN + 8];
+    q[0] = 0x45;
+    q[2..4].copy_from_slice(&len.to_be_bytes());
+    q[9] = 6;
+    q[12..16].copy_from_slice(&OURS.octets());
+    q[16..20].copy_from_slice(&PEER.octets());
+    q[20..22].copy_from_slice(&fx.local_port.to_be_bytes());
+    q[22..24].copy_from_slice(&fx.peer_port.to_be_bytes());
+    q[24..28].copy_from_slice(&seq.0.to_be_bytes());
+    q
+}
+
 fn deliver(fx: &mut Fixture, packet: &[u8]) {
     fx.stack.handle_packet(fx.now, packet);
 }
@@ -82,6 +97,41 @@ fn unreachable_fails_a_connect_at_once() {
         assert_eq!((c.icmp_dest_unreachable, c.icmp_errors), (1, 1));
         assert_eq!(fx.stack.stats(h).unwrap().icmp_unreachable, 1);
     }
+    // Fragmentation needed (a SYN fits any path: forged) and codes past 15
+    // (Linux ignores them) leave a connect alone.
+    let (mut fx, syn) = connect_cfg(stack_config(tcp_config()));
+    for code in [icmp::FRAG_NEEDED, 16, 255] {
+        deliver(&mut fx, &unreachable(code, 576, &syn.raw));
+    }
+    assert_eq!(fx.state(), "SYN-SENT");
+    assert_eq!(fx.events(), vec![]);
+    let c = fx.stack.counters();
+    assert_eq!(
+        (c.icmp_unmatched, c.icmp_errors, c.icmp_path_mtu),
+        (3, 0, 0)
+    );
+}
+
+/// A half-open connection from a listener goes away on net or host
+/// unreachable, silently (there is no one to tell), and ignores other
+/// codes, as Linux's tcp_req_err does.
+#[test]
+fn unreachable_drops_a_half_open_connection_only_for_net_or_host() {
+    let mut fx = syn_received();
+    let synack = quote_of(&fx, fx.iss, 60);
+    deliver(&mut fx, &quoting(icmp::PORT_UNREACHABLE, 0, &synack));
+    deliver(&mut fx, &quoting(icmp::COMM_PROHIBITED, 0, &synack));
+    assert_eq!(fx.stack.connection_count(), 1);
+    assert_eq!(fx.stack.counters().icmp_unmatched, 2);
+    deliver(&mut fx, &quoting(icmp::HOST_UNREACHABLE, 0, &synack));
+    expect_no_reply(&mut fx);
+    assert_eq!(fx.stack.connection_count(), 0);
+    assert_eq!(fx.events(), vec![]);
+    assert_eq!(fx.stack.counters().icmp_errors, 1);
+    // The peer's ACK now finds no connection and is answered with a RST.
+    let ack = fx.seg();
+    send(&mut fx, ack);
+    assert!(expect_reply(&mut fx).flags.rst());
 }
 
 /// RFC 5927 4.1: a quote that is not of a segment in flight, of another
@@ -172,9 +222,13 @@ fn fragmentation_needed_lowers_the_segment_size_and_resends() {
     let resent = fx.drain();
     let mut seq = first.seg.seq;
     let mut bytes = 0;
-    for s in &resent {
+    for (i, s) in resent.iter().enumerate() {
         assert_eq!(s.seq, seq);
-        assert!(s.payload.len() <= 1240, "{} bytes", s.payload.len());
+        if i + 1 < resent.len() {
+            assert_eq!(s.payload.len(), 1240, "segment {i}");
+        } else {
+            assert!(s.payload.len() <= 1240, "{} bytes", s.payload.len());
+        }
         assert_eq!(s.payload, data[bytes..bytes + s.payload.len()]);
         seq += s.payload.len() as u32;
         bytes += s.payload.len();
@@ -189,9 +243,14 @@ fn fragmentation_needed_lowers_the_segment_size_and_resends() {
         deliver(&mut fx, &unreachable(icmp::FRAG_NEEDED, mtu, &first.raw));
         assert_eq!(fx.stack.info(h).unwrap().snd_mss, mss, "after {mtu}");
     }
+    // Several such messages for the same 1500-byte packet (one per lost
+    // segment, say) step down once, not once each.
     let mut fx = established_with(tcp_config(), Some(1460), 65_535);
     fx.app_send(&data);
     let first = fx.poll_frame_in(2048).expect("the first segment");
-    deliver(&mut fx, &unreachable(icmp::FRAG_NEEDED, 0, &first.raw));
+    for _ in 0..3 {
+        deliver(&mut fx, &unreachable(icmp::FRAG_NEEDED, 0, &first.raw));
+    }
     assert_eq!(fx.stack.info(fx.h()).unwrap().snd_mss, 1492 - 40);
+    assert_eq!(fx.stack.counters().icmp_path_mtu, 1);
 }

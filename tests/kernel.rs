@@ -607,6 +607,13 @@ fn bulk_200mb_each_way_at_1_percent_loss_against_no_loss() {
     );
 }
 
+/// Writes a sysctl of the calling thread's network namespace (`key` as a
+/// path under /proc/sys).
+#[track_caller]
+fn sysctl(key: &str, value: &str) {
+    std::fs::write(format!("/proc/sys/{key}"), value).unwrap_or_else(|e| panic!("{key}: {e}"));
+}
+
 /// Runs `args` (a command and its arguments) in the calling thread's
 /// network namespace and fails the test with its stderr if it fails.
 #[track_caller]
@@ -633,15 +640,15 @@ fn connect_fails_fast_on_icmp_unreachable() {
     let Some(mut lab) = lab_or_skip("connect_fails_fast_on_icmp_unreachable") else {
         return;
     };
-    sh(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    sysctl("net/ipv4/ip_forward", "1");
     sh(&["ip", "route", "add", "unreachable", "192.0.2.3/32"]);
     sh(&["ip", "route", "add", "prohibit", "192.0.2.4/32"]);
     sh(&["ip", "route", "add", "blackhole", "192.0.2.5/32"]);
     let mut cfg = config(13);
-    // Were the ICMP ignored, the connects would time out in 0.6 s, not
-    // hang the test.
-    cfg.stack.tcp.initial_rto = Duration::from_millis(200);
-    cfg.stack.tcp.syn_retries = 1;
+    // Were the ICMP ignored, the connects would time out in 3.5 s, not
+    // hang the test; the ICMP has that long to come back.
+    cfg.stack.tcp.initial_rto = Duration::from_millis(500);
+    cfg.stack.tcp.syn_retries = 2;
     let rt = runtime(&mut lab, cfg);
     for host in [3, 4] {
         let err = rt
@@ -690,7 +697,21 @@ fn path_mtu_discovery_through_the_kernel() {
         sh(&["ip", "route", "add", "192.0.2.0/24", "dev", "srv0"]);
         let listener = TcpListener::bind(SocketAddr::from((SERVER, 80))).unwrap();
         ready_tx.send(()).unwrap();
-        let (s, peer) = listener.accept().unwrap();
+        // Should the test fail before connecting, give up rather than
+        // hold the namespace until the test binary exits.
+        listener.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let (s, peer) = loop {
+            match listener.accept() {
+                Ok(a) => break a,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    assert!(std::time::Instant::now() < deadline, "no connection");
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        };
+        s.set_nonblocking(false).unwrap();
         // Without path MTU discovery no full segment ever arrives: fail
         // then, rather than wait for the stack's retries to run out.
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -707,8 +728,8 @@ fn path_mtu_discovery_through_the_kernel() {
         got
     });
     ready_rx.recv().expect("the server's namespace is ready");
-    sh(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    sh(&["sysctl", "-qw", "net.ipv4.conf.rtr0.proxy_arp=1"]);
+    sysctl("net/ipv4/ip_forward", "1");
+    sysctl("net/ipv4/conf/rtr0/proxy_arp", "1");
     sh(&["ip", "link", "set", "rtr0", "up"]);
     sh(&[
         "ip",

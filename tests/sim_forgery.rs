@@ -12,9 +12,10 @@
 //! - Anything at all (any flags, sequence and acknowledgment numbers,
 //!   options): a blind attacker may legitimately reset or wedge a
 //!   connection this way, so the properties are that no stack panics, no
-//!   corrupt byte is ever delivered, the run does not livelock, and every
-//!   forged segment is processed without breaking the stack's own checks
-//!   (debug assertions are on in tests).
+//!   corrupt byte is ever delivered, no step loops without virtual time
+//!   moving (the simulator's livelock check), and every forged segment is
+//!   processed without breaking the stack's own checks (debug assertions
+//!   are on in tests).
 //!
 //! `FORGERY_SEED=N` runs one seed of each kind, with a packet trace if
 //! `SIM_TRACE` is set as well.

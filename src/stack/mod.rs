@@ -152,13 +152,15 @@ pub struct Counters {
     pub icmp_echo_replies: u64,
     /// Destination-unreachable messages received, whatever became of them.
     pub icmp_dest_unreachable: u64,
-    /// Of those: quoting no connection of ours, or no segment of it in
-    /// flight (RFC 5927 4.1), or a quote too short to tell: ignored.
+    /// Of those: ignored, for quoting no connection of ours or no segment
+    /// of it in flight (RFC 5927 4.1), a quote too short to tell, or a
+    /// message that changed nothing (a path MTU no smaller than now, a
+    /// code that does not apply).
     pub icmp_unmatched: u64,
     /// Of those: "fragmentation needed" that lowered a segment size.
     pub icmp_path_mtu: u64,
-    /// Of those: errors that failed a connect or were kept as a
-    /// connection's soft error.
+    /// Of those: errors that failed a connect or a half-open connection,
+    /// or were kept as a connection's soft error.
     pub icmp_errors: u64,
     pub icmp_unsupported: u64,
     /// Replies (RST, ICMP) dropped because the control queue was full.
@@ -571,7 +573,8 @@ impl Stack {
         let Some(conn) = slot.conn.take() else {
             return;
         };
-        let (conn, outcome) = conn.on_icmp_unreachable(now, code, next_hop_mtu, quoted.seq);
+        let (conn, outcome) =
+            conn.on_icmp_unreachable(now, code, next_hop_mtu, quoted.seq, quoted.total_len);
         slot.conn = Some(conn);
         match outcome {
             IcmpOutcome::Ignored => self.counters.icmp_unmatched += 1,

@@ -123,7 +123,7 @@ pub enum IcmpOutcome {
     Ignored,
     /// The segment size was lowered.
     PathMtu,
-    /// The connection attempt failed.
+    /// The connection attempt failed (or a half-open one went away).
     Failed,
     /// Kept as the connection's soft error.
     SoftError,
@@ -546,12 +546,16 @@ impl Conn {
     /// An ICMP destination unreachable quoting a segment of this connection
     /// with sequence number `seq` (RFC 1122 4.2.3.9, RFC 5927, RFC 1191).
     ///
-    /// - A quote outside SND.UNA..=SND.MAX is taken for a forgery and
+    /// - A quote outside SND.UNA..SND.MAX is taken for a forgery and
     ///   ignored (RFC 5927 4.1).
-    /// - Fragmentation needed lowers the segment size (path MTU discovery).
+    /// - Fragmentation needed lowers the segment size (path MTU discovery)
+    ///   once the connection is synchronized; `sent_len` is the quoted
+    ///   packet's size. (A SYN fits any path: in the handshake it can only
+    ///   be forged.)
     /// - In SYN-SENT any other code fails the connect at once with the
     ///   error it stands for, as Linux does (RFC 5461 describes the
-    ///   practice); a half-open connection from a listener just goes away.
+    ///   practice). A half-open connection from a listener goes away on net
+    ///   or host unreachable (Linux's tcp_req_err) and ignores the rest.
     /// - A synchronized connection is never torn down: the error is kept
     ///   and reported only if the connection times out.
     #[must_use]
@@ -561,26 +565,43 @@ impl Conn {
         code: u8,
         next_hop_mtu: u16,
         seq: SeqNum,
+        sent_len: u16,
     ) -> (Conn, IcmpOutcome) {
         if matches!(self, Conn::Closed(_) | Conn::TimeWait(_))
             || !self.tcb().icmp_quote_in_flight(seq)
         {
             return (self, IcmpOutcome::Ignored);
         }
-        let Some(err) = ConnError::from_icmp_unreachable(code) else {
-            let changed = self.tcb_mut().icmp_frag_needed(now, next_hop_mtu);
+        let handshake = matches!(self, Conn::SynSent(_) | Conn::SynReceived(_));
+        if code == crate::wire::icmp::FRAG_NEEDED {
+            if handshake {
+                return (self, IcmpOutcome::Ignored);
+            }
+            let changed = self.tcb_mut().icmp_frag_needed(now, next_hop_mtu, sent_len);
             let outcome = if changed {
                 IcmpOutcome::PathMtu
             } else {
                 IcmpOutcome::Ignored
             };
             return (self, outcome);
+        }
+        let Some(err) = ConnError::from_icmp_unreachable(code) else {
+            return (self, IcmpOutcome::Ignored);
         };
         match self {
             Conn::SynSent(mut s) => {
                 s.tcb.stats.icmp_unreachable += 1;
                 s.tcb.fail(err);
                 (Conn::Closed(Closed { tcb: s.tcb }), IcmpOutcome::Failed)
+            }
+            Conn::SynReceived(s)
+                if s.passive
+                    && !matches!(
+                        code,
+                        crate::wire::icmp::NET_UNREACHABLE | crate::wire::icmp::HOST_UNREACHABLE
+                    ) =>
+            {
+                (Conn::SynReceived(s), IcmpOutcome::Ignored)
             }
             Conn::SynReceived(mut s) if s.passive => {
                 s.tcb.stats.icmp_unreachable += 1;

@@ -37,12 +37,16 @@ pub enum ConnError {
 
 impl ConnError {
     /// The error an ICMP destination-unreachable code stands for (RFC 792,
-    /// RFC 1122 3.2.2.1, RFC 1812 5.2.7.1), as Linux maps them; `None` for
-    /// fragmentation needed, which is path MTU discovery, not an error.
+    /// RFC 1122 3.2.2.1, RFC 1812 5.2.7.1), close to Linux's table: port
+    /// and protocol unreachable are refusals (Linux reports the second as
+    /// ENOPROTOOPT, which has no std kind), the network codes are
+    /// unreachable networks, the rest (source route failed too) unreachable
+    /// hosts. `None` for fragmentation needed, which is path MTU discovery,
+    /// not an error, and for codes past 15, which Linux ignores.
     pub fn from_icmp_unreachable(code: u8) -> Option<ConnError> {
         use crate::wire::icmp::codes as c;
         Some(match code {
-            c::FRAG_NEEDED => return None,
+            c::FRAG_NEEDED | 16.. => return None,
             c::PROTO_UNREACHABLE | c::PORT_UNREACHABLE => ConnError::Refused,
             c::NET_UNREACHABLE | c::NET_UNKNOWN | c::NET_PROHIBITED | c::NET_UNREACHABLE_TOS => {
                 ConnError::NetworkUnreachable
@@ -722,25 +726,30 @@ impl Tcb {
     }
 
     /// RFC 1191: a router cannot forward our segments whole; its next-hop
-    /// MTU is `mtu` (0 from routers older than RFC 1191). The segment size
-    /// drops to fit, never below what a 552-byte MTU carries (Linux's
+    /// MTU is `mtu` (0 from routers older than RFC 1191: then the next
+    /// plateau below `sent_len`, the quoted packet's size). The segment
+    /// size drops to fit, never below what a 552-byte MTU carries (Linux's
     /// `min_pmtu`, against forged messages shrinking it to nothing, RFC
-    /// 5927 7.3), and what is in flight was lost at the router: it is sent
-    /// again now in the new size, from SND.UNA, without counting it as
-    /// congestion (as Linux's tcp_simple_retransmit). Returns whether the
-    /// size changed. The path MTU is not raised again later (RFC 1191
-    /// suggests probing after ten minutes).
-    pub(crate) fn icmp_frag_needed(&mut self, now: Instant, mtu: u16) -> bool {
+    /// 5927 7.3; a real path narrower than that stays a black hole, since
+    /// every packet has DF set).
+    ///
+    /// What is in flight was lost at the router. Like Linux's
+    /// tcp_simple_retransmit, the connection leaves any recovery, keeps
+    /// cwnd, and sends again now in the new size; unlike it, from SND.UNA
+    /// on (segments that fit the path are sent again too: the send buffer
+    /// does not remember segment sizes). The resend is not timed (Karn)
+    /// and cannot be undone as spurious. Returns whether the size changed.
+    /// The path MTU is not raised again later (RFC 1191 suggests probing
+    /// after ten minutes).
+    pub(crate) fn icmp_frag_needed(&mut self, now: Instant, mtu: u16, sent_len: u16) -> bool {
         self.stats.icmp_unreachable += 1;
         const MIN_PMTU: usize = 552;
         const HEADERS: usize = IPV4_HEADER_LEN + TCP_HEADER_LEN;
-        let current = self.snd_mss + HEADERS;
         let mtu = match usize::from(mtu) {
-            // RFC 1191 5: without a next-hop MTU, the next plateau down
-            // from the size we sent.
+            // RFC 1191 5 and 7: a table of common MTUs.
             0 => [32_000, 17_914, 8_166, 4_352, 2_002, 1_492, 1_006, 508]
                 .into_iter()
-                .find(|&p| p < current)
+                .find(|&p| p < usize::from(sent_len))
                 .unwrap_or(MIN_PMTU),
             m => m,
         };
@@ -751,11 +760,20 @@ impl Tcb {
         self.stats.pmtu_reductions += 1;
         self.snd_mss = mss;
         self.cc.window_mut().mss = mss;
+        self.cc.new_epoch();
         if self.snd_max > self.snd_una {
+            if self.recover.take().is_some() {
+                self.cc.on_recovery_end(now, self.flight());
+            }
+            self.dup_acks = 0;
+            self.undo = None;
+            self.rtt_probe.clear();
             self.snd_nxt = self.snd_una;
             // Duplicate ACKs the resend draws are not a loss signal.
             self.rto_recover = Some(self.snd_max);
             self.high_rxt = self.snd_una;
+            self.tlp_at = None;
+            self.tlp_out = false;
             self.rto_at = Some(now + self.rtt.rto());
         }
         true
@@ -1091,13 +1109,13 @@ impl Tcb {
             return Arrival::Dropped;
         }
         // RFC 7323 4.3 (2): TS.Recent follows acceptable segments that
-        // start at or before the last ACK we sent. Only once the RST, SYN
-        // and ACK checks have passed, as Linux does (FLAG_UPDATE_TS_RECENT
-        // in tcp_ack), not in the sequence check where RFC 7323's appendix
-        // puts it: a forged RST or SYN that is merely challenged, or a
-        // segment with an unacceptable ACK, must not move TS.Recent ahead
-        // of the real peer's clock, or PAWS would drop everything the peer
-        // sends after it.
+        // start at or before the last ACK we sent. Only once the SYN and
+        // ACK checks have passed, as Linux does (FLAG_UPDATE_TS_RECENT in
+        // tcp_ack), not in the sequence check where RFC 7323's appendix
+        // puts it: a forged SYN that is merely challenged, or a segment
+        // with an unacceptable ACK, must not move TS.Recent ahead of the
+        // real peer's clock, or PAWS would drop everything the peer sends
+        // after it.
         if self.ts_enabled
             && let Some((tsval, _)) = seg.options.timestamps
             && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0

@@ -177,6 +177,9 @@ pub struct QuotedTcp {
     pub src_port: u16,
     pub dst_port: u16,
     pub seq: SeqNum,
+    /// The quoted datagram's IPv4 total length: how big the packet was
+    /// (RFC 1191 5 picks the next plateau below it).
+    pub total_len: u16,
 }
 
 /// Reads the quoted datagram of a destination-unreachable message: an IPv4
@@ -218,6 +221,7 @@ pub fn parse_quoted_tcp(original: &[u8]) -> Result<QuotedTcp, WireError> {
         src_port: be16(tcp, 0),
         dst_port: be16(tcp, 2),
         seq: SeqNum(be32(tcp, 4)),
+        total_len: be16(original, 2),
     })
 }
 
@@ -306,6 +310,7 @@ mod tests {
                 src_port: 40000,
                 dst_port: 80,
                 seq: SeqNum(0xdeadbeef),
+                total_len: 1500,
             })
         );
         assert_eq!(parse_quoted_tcp(&quoted[..27]), Err(WireError::Truncated));
