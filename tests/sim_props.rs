@@ -390,6 +390,8 @@ fn run_seeds(seeds: impl Iterator<Item = u64>) {
     let mut failed = Vec::new();
     let mut count = 0;
     let mut pmtu = 0;
+    let mut lost_rtx = 0;
+    let mut timeouts = 0;
     for seed in seeds {
         count += 1;
         let sc = Scenario::from_seed(seed);
@@ -397,6 +399,12 @@ fn run_seeds(seeds: impl Iterator<Item = u64>) {
             Ok(net) => {
                 pmtu += (0..2)
                     .map(|i| net.stack(i).counters().icmp_path_mtu)
+                    .sum::<u64>();
+                lost_rtx += (0..2)
+                    .map(|i| net.stack(i).tcp_totals().lost_retransmits)
+                    .sum::<u64>();
+                timeouts += (0..2)
+                    .map(|i| net.stack(i).tcp_totals().timeouts)
                     .sum::<u64>();
             }
             Err(e) => {
@@ -413,10 +421,19 @@ fn run_seeds(seeds: impl Iterator<Item = u64>) {
          --test sim_props one_seed_from_env -- --nocapture)",
         failed.len()
     );
-    // The narrow hops were there and were found.
+    // The narrow hops were there and were found; retransmissions were lost
+    // and found lost.
+    eprintln!(
+        "{count} seeds: {pmtu} path MTU reductions, {lost_rtx} lost retransmissions found, \
+         {timeouts} retransmission timeouts"
+    );
     assert!(
         count < 16 || pmtu > 0,
         "no path MTU was lowered in {count} seeds"
+    );
+    assert!(
+        count < 16 || lost_rtx > 0,
+        "no lost retransmission was found in {count} seeds"
     );
 }
 

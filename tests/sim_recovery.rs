@@ -402,3 +402,37 @@ fn receiver_autotunes_from_the_path_rtt_not_a_slow_handshake() {
         receiver.rcv_storage
     );
 }
+
+/// A retransmission lost as well: segment 40 is dropped twice, the first
+/// time and when fast retransmit sends it again. Segments sent after the
+/// retransmission are SACKed before it would be, which shows it lost
+/// (RFC 8985's insight; Linux's older lost-retransmit marking): it is sent
+/// a third time at once, in the same recovery, with no RTO.
+#[test]
+fn lost_retransmission_detected_without_an_rto() {
+    let mut net = upload(6, rtt_link(10), 3_000_000, tcp(true, CcAlgorithm::Cubic));
+    let mut seen = HashSet::new();
+    let mut target = None;
+    let mut sends_of_target = 0;
+    net.set_shaper(move |_, from, bytes| {
+        let Some(s) = data_seg(from, bytes) else {
+            return Shape::Pass;
+        };
+        if seen.insert(s.seq) && seen.len() == 40 {
+            target = Some(s.seq);
+        }
+        if target == Some(s.seq) {
+            sends_of_target += 1;
+            if sends_of_target <= 2 {
+                return Shape::Drop;
+            }
+        }
+        Shape::Pass
+    });
+    let info = run_and_sender_info(&mut net, 3_000_000);
+    let st = &info.stats;
+    assert_eq!(st.timeouts, 0, "no RTO: {st:?}");
+    assert_eq!(st.recoveries, 1, "one recovery episode: {st:?}");
+    assert_eq!(st.segments_retransmitted, 2, "sent twice more: {st:?}");
+    assert_eq!(st.lost_retransmits, 1, "{st:?}");
+}

@@ -110,6 +110,9 @@ pub struct TcpStats {
     pub recoveries: u64,
     /// Tail loss probes sent (RFC 8985 7).
     pub tlp_probes: u64,
+    /// Retransmissions found lost in turn (a segment sent after one was
+    /// SACKed first) and sent again within the same recovery.
+    pub lost_retransmits: u64,
     /// Segments dropped by PAWS or for lacking a timestamp (RFC 7323 5).
     pub paws_drops: u64,
     /// ICMP destination-unreachable messages that quoted a segment of this
@@ -142,6 +145,7 @@ impl TcpStats {
         self.undos += other.undos;
         self.recoveries += other.recoveries;
         self.tlp_probes += other.tlp_probes;
+        self.lost_retransmits += other.lost_retransmits;
         self.paws_drops += other.paws_drops;
         self.icmp_unreachable += other.icmp_unreachable;
         self.pmtu_reductions += other.pmtu_reductions;
@@ -219,6 +223,21 @@ pub(crate) struct TxShape {
     pub header_len: u16,
     /// Payload bytes per segment of a super-segment; 0 for a plain packet.
     pub gso_size: u16,
+}
+
+/// Retransmissions tracked per recovery episode; past this many, a lost
+/// one waits for the RTO as before.
+const MAX_RTX_MARKS: usize = 8;
+
+/// A retransmission sent during SACK recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RtxMark {
+    pub start: SeqNum,
+    pub end: SeqNum,
+    /// SND.MAX when it was sent: a SACK above this is of data sent later.
+    pub sent_before: SeqNum,
+    /// Found lost, to be sent again.
+    pub lost: bool,
 }
 
 /// The transmission control block (RFC 9293 3.3.1).
@@ -345,6 +364,9 @@ pub struct Tcb {
     /// HighRxt: the end of the highest retransmission in this recovery.
     pub(crate) high_rxt: SeqNum,
     pub(crate) rescue_done: bool,
+    /// Retransmissions of the current SACK recovery still unSACKed, to
+    /// find those lost as well (see `mark_lost_retransmissions`).
+    pub(crate) rtx_marks: SmallVec<[RtxMark; MAX_RTX_MARKS]>,
     /// A D-SACK block to report in the next ACK.
     pub(crate) dsack: Option<(SeqNum, SeqNum)>,
     /// Starts of recently received out-of-order segments, newest first: the
@@ -541,6 +563,7 @@ impl Tcb {
             scoreboard: Scoreboard::default(),
             high_rxt: iss,
             rescue_done: false,
+            rtx_marks: SmallVec::new(),
             dsack: None,
             recent_ooo: SmallVec::new(),
             undo: None,
@@ -765,6 +788,7 @@ impl Tcb {
             if self.recover.take().is_some() {
                 self.cc.on_recovery_end(now, self.flight());
             }
+            self.rtx_marks.clear();
             self.dup_acks = 0;
             self.undo = None;
             self.rtt_probe.clear();
@@ -1195,7 +1219,9 @@ impl Tcb {
             self.on_new_ack(now, ack, tsecr);
         }
         let newly_sacked = if self.sack_enabled {
-            self.process_sack(seg.options.sack(), ack)
+            let n = self.process_sack(seg.options.sack(), ack);
+            self.mark_lost_retransmissions();
+            n
         } else {
             0
         };
@@ -1250,6 +1276,34 @@ impl Tcb {
         newly
     }
 
+    /// Lost retransmissions (the idea of RFC 8985 6, with Linux's older
+    /// tcp_mark_lost_retrans test instead of per-segment clocks): RFC 6675
+    /// sends each hole once per recovery, so a retransmission lost in turn
+    /// waited for the RTO and its collapse of cwnd. A retransmission still
+    /// unSACKed when data sent after it (above SND.MAX at the time) has
+    /// been SACKed was lost, unless the path reorders; it is sent again,
+    /// once per such finding, within the same recovery and window.
+    fn mark_lost_retransmissions(&mut self) {
+        if self.recover.is_none() {
+            self.rtx_marks.clear();
+            return;
+        }
+        let una = self.snd_una;
+        let highest = self.scoreboard.highest();
+        let sb = &self.scoreboard;
+        self.rtx_marks
+            .retain(|m| m.end > una && !sb.is_sacked(m.start.max(una)));
+        let Some(highest) = highest else {
+            return;
+        };
+        for m in self.rtx_marks.iter_mut() {
+            if !m.lost && highest > m.sent_before {
+                m.lost = true;
+                self.stats.lost_retransmits += 1;
+            }
+        }
+    }
+
     fn on_dsack(&mut self) {
         self.stats.dsack_received += 1;
         if self.episode_rtx == 0 {
@@ -1284,6 +1338,7 @@ impl Tcb {
         self.recover = Some(self.snd_max);
         self.high_rxt = self.snd_una;
         self.rescue_done = false;
+        self.rtx_marks.clear();
         self.rtx_una = true;
         self.lt_allow = 0;
         self.tlp_at = None;
@@ -1702,6 +1757,7 @@ impl Tcb {
                 self.cc.on_rto(now, self.flight());
             }
             self.recover = None;
+            self.rtx_marks.clear();
             self.dup_acks = 0;
             self.rtt_probe.clear();
             self.snd_nxt = self.snd_una;
@@ -1934,6 +1990,19 @@ impl Tcb {
         self.episode_rtx += 1;
         self.rtt_probe.clear();
         let end = seq + len + flags.fin() as usize;
+        if self.sack_enabled && self.recover.is_some() {
+            let mark = RtxMark {
+                start: seq,
+                end,
+                sent_before: self.snd_max,
+                lost: false,
+            };
+            if let Some(m) = self.rtx_marks.iter_mut().find(|m| m.start == seq) {
+                *m = mark;
+            } else if self.rtx_marks.len() < MAX_RTX_MARKS {
+                self.rtx_marks.push(mark);
+            }
+        }
         if self.high_rxt < end {
             self.high_rxt = end;
         }
@@ -1994,7 +2063,23 @@ impl Tcb {
         } else {
             None
         };
-        if sack_recovery && pipe.unwrap_or(self.flight()) < self.cc.cwnd() {
+        // A retransmission found lost has left the network: it does not
+        // count in the pipe, and goes again before any other hole.
+        let lost_rtx: usize = self
+            .rtx_marks
+            .iter()
+            .filter(|m| m.lost)
+            .map(|m| (m.end - m.start) as usize)
+            .sum();
+        if sack_recovery && pipe.unwrap_or(self.flight()).saturating_sub(lost_rtx) < self.cc.cwnd()
+        {
+            if let Some(m) = self.rtx_marks.iter().find(|m| m.lost).copied() {
+                let from = m.start.max(self.snd_una);
+                let len = ((m.end - from) as usize).min(mss);
+                if let Some(n) = self.retransmit(now, buf, from, len, opts) {
+                    return Some(n);
+                }
+            }
             if let Some((seq, len)) =
                 self.scoreboard
                     .next_lost(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss)
