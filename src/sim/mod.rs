@@ -172,6 +172,11 @@ impl Ord for InFlight {
     }
 }
 
+/// Packets one node may send in one step before the run is declared a
+/// send loop (a livelock inside a single step, which the step counter
+/// cannot see).
+const MAX_PACKETS_PER_STEP: u64 = 1_000_000;
+
 /// Steps without time advancing before a run is declared a livelock.
 const LIVELOCK_STEPS: u64 = 1_000_000;
 
@@ -322,7 +327,16 @@ impl Network {
     /// Drains every stack's output onto its link.
     fn flush(&mut self) {
         for i in 0..self.nodes.len() {
+            let mut polls = 0u64;
             loop {
+                // A stack must run dry within a step: no window or buffer
+                // lets it send this much at one instant.
+                polls += 1;
+                assert!(
+                    polls <= MAX_PACKETS_PER_STEP,
+                    "node {i} sent {MAX_PACKETS_PER_STEP} packets at {} without stopping",
+                    self.now
+                );
                 let now = self.now;
                 if !self.nodes[i].offload {
                     let Some(len) = self.nodes[i].stack.poll_transmit(now, &mut self.buf) else {

@@ -1291,8 +1291,17 @@ impl Tcb {
         let una = self.snd_una;
         let highest = self.scoreboard.highest();
         let sb = &self.scoreboard;
-        self.rtx_marks
-            .retain(|m| m.end > una && !sb.is_sacked(m.start.max(una)));
+        // Each mark keeps only what is still missing at its front: not
+        // acknowledged, not SACKed. A mark with nothing missing goes.
+        self.rtx_marks.retain_mut(|m| {
+            m.start = m.start.max(una);
+            while m.start < m.end
+                && let Some(&(_, e)) = sb.ranges().iter().find(|&&(s, e)| m.start.in_range(s, e))
+            {
+                m.start = e;
+            }
+            m.start < m.end
+        });
         let Some(highest) = highest else {
             return;
         };
@@ -2064,22 +2073,36 @@ impl Tcb {
             None
         };
         // A retransmission found lost has left the network: it does not
-        // count in the pipe, and goes again before any other hole.
-        let lost_rtx: usize = self
-            .rtx_marks
-            .iter()
-            .filter(|m| m.lost)
-            .map(|m| (m.end - m.start) as usize)
-            .sum();
-        if sack_recovery && pipe.unwrap_or(self.flight()).saturating_sub(lost_rtx) < self.cc.cwnd()
-        {
-            if let Some(m) = self.rtx_marks.iter().find(|m| m.lost).copied() {
-                let from = m.start.max(self.snd_una);
-                let len = ((m.end - from) as usize).min(mss);
-                if let Some(n) = self.retransmit(now, buf, from, len, opts) {
-                    return Some(n);
+        // count in the pipe, and goes again before any other hole. The
+        // mark is taken out for the resend (which notes a fresh one) and
+        // what the resend did not cover stays marked lost.
+        let pipe_now = pipe.unwrap_or(self.flight());
+        if sack_recovery && let Some(i) = self.rtx_marks.iter().position(|m| m.lost) {
+            let lost_bytes: usize = self
+                .rtx_marks
+                .iter()
+                .filter(|m| m.lost)
+                .map(|m| (m.end - m.start) as usize)
+                .sum();
+            if pipe_now.saturating_sub(lost_bytes) < self.cc.cwnd() {
+                let m = self.rtx_marks.remove(i);
+                let len = ((m.end - m.start) as usize).min(mss);
+                let sent = self.retransmit(now, buf, m.start, len, opts);
+                if sent.is_some() && m.start + len < m.end {
+                    let rest = RtxMark {
+                        start: m.start + len,
+                        ..m
+                    };
+                    if self.rtx_marks.len() < MAX_RTX_MARKS {
+                        self.rtx_marks.push(rest);
+                    }
+                }
+                if sent.is_some() {
+                    return sent;
                 }
             }
+        }
+        if sack_recovery && pipe_now < self.cc.cwnd() {
             if let Some((seq, len)) =
                 self.scoreboard
                     .next_lost(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss)
