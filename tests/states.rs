@@ -1819,3 +1819,98 @@ fn challenged_segments_do_not_move_ts_recent() {
     }
     assert_eq!(fx.stack.stats(fx.h()).unwrap().paws_drops, 0);
 }
+
+/// Up to `max` packets the stack sends now; fails if it has more (a send
+/// loop would otherwise hang the test).
+#[track_caller]
+fn drain_at_most(fx: &mut Fixture, max: usize) -> Vec<support::ParsedSeg> {
+    let mut out = Vec::new();
+    while let Some(s) = fx.poll() {
+        out.push(s);
+        assert!(out.len() <= max, "more than {max} packets at once: {out:?}");
+    }
+    out
+}
+
+/// A retransmission lost in turn, by hand. SACK recovery resends segment
+/// 0; once data sent after that resend is SACKed while segment 0 is not,
+/// segment 0 goes a third time at once. Then an ACK covering only half of
+/// it leaves the rest to send once, not over and over.
+#[test]
+fn lost_retransmission_resent_once_then_trimmed() {
+    const MSS: u16 = 1000;
+    let (mut fx, syn) = connect_cfg(stack_config(tcp_config()));
+    assert!(syn.seg.options.sack_permitted);
+    let mut synack = fx
+        .seg()
+        .seq(SeqNum(PEER_ISS))
+        .syn()
+        .ack(fx.iss + 1u32)
+        .mss(MSS);
+    synack.options.sack_permitted = true;
+    send_raw(&mut fx, &synack);
+    fx.rcv_nxt = SeqNum(PEER_ISS) + 1u32;
+    expect_reply(&mut fx);
+    fx.events();
+    let h = fx.h();
+    assert!(fx.stack.info(h).unwrap().sack);
+    let una = fx.snd_nxt;
+    let seg = |i: u32| una + i * u32::from(MSS);
+    let data = vec![7u8; 30 * usize::from(MSS)];
+    fx.app_send(&data);
+    let first = drain_at_most(&mut fx, 20);
+    assert_eq!(first.len(), 10, "the initial window");
+    // Segment 0 is lost; 1..=3 arrive: three duplicate ACKs with SACK.
+    let sack_ack = |fx: &Fixture, ack: SeqNum, to: u32| {
+        let mut a = fx.seg().ack(ack);
+        a.options.set_sack(&[(seg(1), seg(to))]);
+        a
+    };
+    for to in 2..=4 {
+        let a = sack_ack(&fx, una, to);
+        send_raw(&mut fx, &a);
+    }
+    let rtx = drain_at_most(&mut fx, 10);
+    assert_eq!(rtx[0].seq, una, "fast retransmit of segment 0: {rtx:?}");
+    // The rest of the first window arrives, and what was sent after the
+    // retransmission too: segment 0's second copy is now known lost.
+    let mut sent_after = rtx.iter().skip(1).count() as u32;
+    for to in 5..=10 {
+        let a = sack_ack(&fx, una, to);
+        send_raw(&mut fx, &a);
+        sent_after += drain_at_most(&mut fx, 10)
+            .iter()
+            .filter(|s| s.seq >= seg(10))
+            .count() as u32;
+    }
+    assert!(sent_after > 0, "new data went out after the retransmission");
+    let a = sack_ack(&fx, una, 11);
+    send_raw(&mut fx, &a);
+    let again = drain_at_most(&mut fx, 10);
+    assert!(
+        again.iter().any(|s| s.seq == una),
+        "segment 0 a third time: {again:?}"
+    );
+    let st = fx.stack.stats(h).unwrap();
+    assert_eq!((st.lost_retransmits, st.timeouts), (1, 0));
+    // Everything else arrives, and more new data goes out after the third
+    // copy of segment 0.
+    let before = fx.snd_nxt;
+    let mut a = fx.seg().ack(una);
+    a.options.set_sack(&[(seg(1), before)]);
+    send_raw(&mut fx, &a);
+    drain_at_most(&mut fx, 10);
+    assert!(fx.snd_nxt > before, "new data after the third copy");
+    // An ACK for half of segment 0 (a late original, cut short) with all
+    // the rest SACKed: the third copy is found lost too, with SND.UNA now
+    // inside it. What is left of it goes once, and the stack runs dry.
+    let mut a = fx.seg().ack(una + 500u32);
+    a.options.set_sack(&[(seg(1), fx.snd_nxt)]);
+    send_raw(&mut fx, &a);
+    let rest = drain_at_most(&mut fx, 10);
+    assert!(
+        rest.iter().filter(|s| s.seq == una + 500u32).count() <= 1,
+        "{rest:?}"
+    );
+    assert_eq!(fx.stack.stats(h).unwrap().timeouts, 0);
+}
