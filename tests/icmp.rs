@@ -72,6 +72,17 @@ fn quote_of(fx: &Fixture, seq: SeqNum, len: u16) -> Vec<u8> {
     q
 }
 
+/// Acknowledges everything sent until the stack has nothing more to send.
+fn ack_all(fx: &mut Fixture) {
+    loop {
+        let ack = fx.seg();
+        send(fx, ack);
+        if fx.drain().is_empty() {
+            break;
+        }
+    }
+}
+
 fn deliver(fx: &mut Fixture, packet: &[u8]) {
     fx.stack.handle_packet(fx.now, packet);
 }
@@ -243,6 +254,23 @@ fn fragmentation_needed_lowers_the_segment_size_and_resends() {
         deliver(&mut fx, &unreachable(icmp::FRAG_NEEDED, mtu, &first.raw));
         assert_eq!(fx.stack.info(h).unwrap().snd_mss, mss, "after {mtu}");
     }
+    // Ten minutes on, the learned size expires and the full size is tried
+    // again (RFC 1191 6.3); a router still narrow would say so again.
+    ack_all(&mut fx);
+    fx.advance(Duration::from_secs(10));
+    fx.app_send(&data[..3000]);
+    let later = fx.drain();
+    assert!(
+        !later.is_empty() && later.iter().all(|s| s.payload.len() <= 512),
+        "{later:?}"
+    );
+    ack_all(&mut fx);
+    fx.advance(ringtcp::tcp::PMTU_EXPIRES);
+    fx.app_send(&data[..3000]);
+    let sizes: Vec<usize> = fx.drain().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(sizes.first(), Some(&1460), "{sizes:?}");
+    assert_eq!(fx.stack.info(h).unwrap().snd_mss, 1460);
+
     // Several such messages for the same 1500-byte packet (one per lost
     // segment, say) step down once, not once each.
     let mut fx = established_with(tcp_config(), Some(1460), 65_535);

@@ -31,7 +31,7 @@ pub use state::{
     CloseWait, Closed, Closing, Conn, Established, FinWait1, FinWait2, IcmpOutcome, LastAck,
     Listen, ListenReply, SynReceived, SynSent, TimeWait,
 };
-pub use tcb::{ConnError, Tcb, TcpInfo, TcpStats};
+pub use tcb::{ConnError, PMTU_EXPIRES, Tcb, TcpInfo, TcpStats};
 
 use std::time::Duration;
 

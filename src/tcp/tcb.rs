@@ -225,6 +225,10 @@ pub(crate) struct TxShape {
     pub gso_size: u16,
 }
 
+/// How long a path MTU learned from ICMP holds (RFC 1191 6.3 suggests ten
+/// minutes; Linux's `mtu_expires` is 600 s too).
+pub const PMTU_EXPIRES: Duration = Duration::from_secs(600);
+
 /// Retransmissions tracked per recovery episode; past this many, a lost
 /// one waits for the RTO as before.
 const MAX_RTX_MARKS: usize = 8;
@@ -344,6 +348,10 @@ pub struct Tcb {
     /// `TimedOut` if the connection times out, as Linux reports
     /// `sk_err_soft`. Cleared when the peer acknowledges new data.
     pub(crate) soft_error: Option<ConnError>,
+    /// When "fragmentation needed" last lowered the segment size, and the
+    /// size before the first such message: after [`PMTU_EXPIRES`] the old
+    /// size comes back (RFC 1191 6.3), in case the path widened again.
+    pub(crate) pmtu_lowered: Option<(Instant, usize)>,
     pub(crate) stats: TcpStats,
     /// Options of the peer's SYN and of ours, for diagnostics.
     pub(crate) peer_syn: Option<TcpOptions>,
@@ -552,6 +560,7 @@ impl Tcb {
             want_writable: false,
             error: None,
             soft_error: None,
+            pmtu_lowered: None,
             stats: TcpStats::default(),
             peer_syn: None,
             our_syn: None,
@@ -762,8 +771,8 @@ impl Tcb {
     /// on (segments that fit the path are sent again too: the send buffer
     /// does not remember segment sizes). The resend is not timed (Karn)
     /// and cannot be undone as spurious. Returns whether the size changed.
-    /// The path MTU is not raised again later (RFC 1191 suggests probing
-    /// after ten minutes).
+    /// The size comes back after [`PMTU_EXPIRES`] without another such
+    /// message (see `poll_data`).
     pub(crate) fn icmp_frag_needed(&mut self, now: Instant, mtu: u16, sent_len: u16) -> bool {
         self.stats.icmp_unreachable += 1;
         const MIN_PMTU: usize = 552;
@@ -781,6 +790,8 @@ impl Tcb {
             return false;
         }
         self.stats.pmtu_reductions += 1;
+        let before = self.pmtu_lowered.map_or(self.snd_mss, |(_, b)| b);
+        self.pmtu_lowered = Some((now, before));
         self.snd_mss = mss;
         self.cc.window_mut().mss = mss;
         self.cc.new_epoch();
@@ -2026,6 +2037,16 @@ impl Tcb {
     pub(crate) fn poll_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if let Some(seq) = self.rst_pending.take() {
             return self.emit(now, buf, seq, TcpFlags::RST, (0, 0), None);
+        }
+        if let Some((at, before)) = self.pmtu_lowered
+            && now - at >= PMTU_EXPIRES
+        {
+            // The learned path MTU has aged out: try the full size again;
+            // a router still narrow says so again.
+            self.pmtu_lowered = None;
+            self.snd_mss = before;
+            self.cc.window_mut().mss = before;
+            self.cc.new_epoch();
         }
         // The options every segment of this poll carries, computed once.
         let opts = self.seg_options(now);
