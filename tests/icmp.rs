@@ -269,7 +269,10 @@ fn fragmentation_needed_lowers_the_segment_size_and_resends() {
     fx.app_send(&data[..3000]);
     let sizes: Vec<usize> = fx.drain().iter().map(|s| s.payload.len()).collect();
     assert_eq!(sizes.first(), Some(&1460), "{sizes:?}");
-    assert_eq!(fx.stack.info(h).unwrap().snd_mss, 1460);
+    let info = fx.stack.info(h).unwrap();
+    assert_eq!(info.snd_mss, 1460);
+    // The window kept its size in segments: 28 of 512 bytes, 28 of 1460.
+    assert_eq!(info.cwnd, 28 * 1460, "{info:?}");
 
     // Several such messages for the same 1500-byte packet (one per lost
     // segment, say) step down once, not once each.

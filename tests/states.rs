@@ -1834,8 +1834,9 @@ fn drain_at_most(fx: &mut Fixture, max: usize) -> Vec<support::ParsedSeg> {
 
 /// A retransmission lost in turn, by hand. SACK recovery resends segment
 /// 0; once data sent after that resend is SACKed while segment 0 is not,
-/// segment 0 goes a third time at once. Then an ACK covering only half of
-/// it leaves the rest to send once, not over and over.
+/// segment 0 goes a third time at once, and a fourth the same way. Then
+/// an ACK covering only half of it leaves the rest to send once, not over
+/// and over.
 #[test]
 fn lost_retransmission_resent_once_then_trimmed() {
     const MSS: u16 = 1000;
@@ -1893,24 +1894,27 @@ fn lost_retransmission_resent_once_then_trimmed() {
     );
     let st = fx.stack.stats(h).unwrap();
     assert_eq!((st.lost_retransmits, st.timeouts), (1, 0));
-    // Everything else arrives, and more new data goes out after the third
-    // copy of segment 0.
+    // Everything else arrives, and the data sent after the third copy
+    // with it: the third copy was lost as well, and a fourth goes.
     let before = fx.snd_nxt;
     let mut a = fx.seg().ack(una);
     a.options.set_sack(&[(seg(1), before)]);
     send_raw(&mut fx, &a);
-    drain_at_most(&mut fx, 10);
-    assert!(fx.snd_nxt > before, "new data after the third copy");
+    let mid = drain_at_most(&mut fx, 10);
+    assert!(mid.iter().any(|s| s.seq == una), "a fourth copy: {mid:?}");
+    assert_eq!(fx.stack.stats(h).unwrap().lost_retransmits, 2);
+    assert!(fx.snd_nxt > before, "new data after the fourth copy");
     // An ACK for half of segment 0 (a late original, cut short) with all
-    // the rest SACKed: the third copy is found lost too, with SND.UNA now
-    // inside it. What is left of it goes once, and the stack runs dry.
+    // the rest SACKed: the fourth copy is found lost too, with SND.UNA
+    // now inside it. What is left of it goes exactly once, and the stack
+    // runs dry.
     let mut a = fx.seg().ack(una + 500u32);
     a.options.set_sack(&[(seg(1), fx.snd_nxt)]);
     send_raw(&mut fx, &a);
     let rest = drain_at_most(&mut fx, 10);
-    assert!(
-        rest.iter().filter(|s| s.seq == una + 500u32).count() <= 1,
-        "{rest:?}"
-    );
+    let tail: Vec<_> = rest.iter().filter(|s| s.seq < seg(1)).collect();
+    assert_eq!(tail.len(), 1, "{rest:?}");
+    assert_eq!((tail[0].seq, tail[0].payload.len()), (una + 500u32, 500));
+    assert_eq!(fx.stack.stats(h).unwrap().lost_retransmits, 3);
     assert_eq!(fx.stack.stats(h).unwrap().timeouts, 0);
 }

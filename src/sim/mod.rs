@@ -334,7 +334,7 @@ impl Network {
                 polls += 1;
                 assert!(
                     polls <= MAX_PACKETS_PER_STEP,
-                    "node {i} sent {MAX_PACKETS_PER_STEP} packets at {} without stopping",
+                    "node {i} kept sending: about {MAX_PACKETS_PER_STEP} packets at {}",
                     self.now
                 );
                 let now = self.now;

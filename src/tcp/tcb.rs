@@ -111,7 +111,7 @@ pub struct TcpStats {
     /// Tail loss probes sent (RFC 8985 7).
     pub tlp_probes: u64,
     /// Retransmissions found lost in turn (a segment sent after one was
-    /// SACKed first) and sent again within the same recovery.
+    /// SACKed first), to be sent again within the same recovery.
     pub lost_retransmits: u64,
     /// Segments dropped by PAWS or for lacking a timestamp (RFC 7323 5).
     pub paws_drops: u64,
@@ -2040,12 +2040,23 @@ impl Tcb {
         }
         if let Some((at, before)) = self.pmtu_lowered
             && now - at >= PMTU_EXPIRES
+            && self.snd_una == self.snd_max
+            && self.recover.is_none()
         {
-            // The learned path MTU has aged out: try the full size again;
-            // a router still narrow says so again.
+            // The learned path MTU has aged out: try the full size again
+            // (between flights, so that no loss accounting changes its
+            // segment size midway); a router still narrow says so again.
+            // The windows keep their size in segments, so that cwnd never
+            // ends up below one segment.
+            let current = self.snd_mss;
             self.pmtu_lowered = None;
             self.snd_mss = before;
-            self.cc.window_mut().mss = before;
+            let w = self.cc.window_mut();
+            w.mss = before;
+            w.cwnd = (w.cwnd / current).max(1) * before;
+            if w.ssthresh != usize::MAX {
+                w.ssthresh = (w.ssthresh / current).max(2) * before;
+            }
             self.cc.new_epoch();
         }
         // The options every segment of this poll carries, computed once.
@@ -2109,9 +2120,16 @@ impl Tcb {
                 let m = self.rtx_marks.remove(i);
                 let len = ((m.end - m.start) as usize).min(mss);
                 let sent = self.retransmit(now, buf, m.start, len, opts);
-                if sent.is_some() && m.start + len < m.end {
+                // What the resend covered: its fresh mark says (a FIN
+                // right after the data goes with it).
+                let covered = self
+                    .rtx_marks
+                    .iter()
+                    .find(|x| x.start == m.start)
+                    .map_or(m.start + len, |x| x.end);
+                if sent.is_some() && covered < m.end {
                     let rest = RtxMark {
-                        start: m.start + len,
+                        start: covered,
                         ..m
                     };
                     if self.rtx_marks.len() < MAX_RTX_MARKS {
