@@ -112,13 +112,31 @@ impl IsnGenerator {
     /// section 3), where `M = now / 4 µs` modulo 2^32.
     pub fn isn(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNum {
         let m = (now.total_micros() / 4) as u32;
-        let mut tuple = [0u8; 12];
+        SeqNum(m.wrapping_add(self.keyed(local, remote, 0)))
+    }
+
+    /// The offset of a connection's timestamp clock (RFC 7323 5.4): a keyed
+    /// hash of the 4-tuple, so that it is the same for every incarnation of
+    /// the tuple and TSval keeps growing from one to the next. A peer's
+    /// TIME-WAIT then takes a new SYN from a reused port (PAWS would drop
+    /// one whose TSval went backwards, and the connect would wait a second
+    /// for its retransmission); across tuples it reveals nothing of the
+    /// clock.
+    pub fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+        self.keyed(local, remote, b'T')
+    }
+
+    /// F(localip, localport, remoteip, remoteport, key), with `domain`
+    /// keeping the ISN's and the timestamp offset's hashes apart.
+    fn keyed(&self, local: SocketAddrV4, remote: SocketAddrV4, domain: u8) -> u32 {
+        let mut tuple = [0u8; 13];
         tuple[0..4].copy_from_slice(&local.ip().octets());
         tuple[4..6].copy_from_slice(&local.port().to_be_bytes());
         tuple[6..10].copy_from_slice(&remote.ip().octets());
         tuple[10..12].copy_from_slice(&remote.port().to_be_bytes());
-        let f = siphash24(&self.key, &tuple) as u32;
-        SeqNum(m.wrapping_add(f))
+        let len = if domain == 0 { 12 } else { 13 };
+        tuple[12] = domain;
+        siphash24(&self.key, &tuple[..len]) as u32
     }
 }
 
@@ -165,6 +183,21 @@ mod tests {
         assert_ne!(base, g.isn(now, addr(1, 40000), addr(4, 80)));
         // Swapping ends is a different tuple too.
         assert_ne!(base, g.isn(now, addr(2, 80), addr(1, 40000)));
+    }
+
+    /// RFC 7323 5.4: the same offset for every incarnation of a tuple (so
+    /// TSval only grows from one to the next), another for another tuple,
+    /// and not the ISN's hash.
+    #[test]
+    fn ts_offset_is_per_tuple_and_stable() {
+        let g = IsnGenerator::new([9; 16]);
+        let (a, b) = (addr(1, 40000), addr(2, 80));
+        let off = g.ts_offset(a, b);
+        assert_eq!(off, g.ts_offset(a, b));
+        assert_ne!(off, g.ts_offset(addr(1, 40001), b));
+        assert_ne!(off, g.ts_offset(b, a));
+        assert_ne!(off, g.isn(Instant::from_millis(0), a, b).0);
+        assert_ne!(off, IsnGenerator::new([8; 16]).ts_offset(a, b));
     }
 
     #[test]

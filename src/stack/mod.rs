@@ -498,7 +498,9 @@ impl Stack {
                     if let Some(l) = self.listeners.get_mut(&port) {
                         l.half_open += 1;
                     }
-                    let idx = self.insert(Conn::SynReceived(syn_rcvd), Some(port));
+                    let mut conn = Conn::SynReceived(syn_rcvd);
+                    conn.tcb_mut().ts_offset = self.isn.ts_offset(local, remote);
+                    let idx = self.insert(conn, Some(port));
                     self.tuples.insert(tuple_key(port, remote), idx);
                     self.after_update(idx);
                 }
@@ -808,7 +810,8 @@ impl Stack {
             .ok_or(ConnectError::NoPortsAvailable)?;
         let local = SocketAddrV4::new(self.cfg.addr, port);
         let iss = self.iss(now, local, remote);
-        let conn = Conn::SynSent(SynSent::connect(tcp, now, local, remote, iss));
+        let mut conn = Conn::SynSent(SynSent::connect(tcp, now, local, remote, iss));
+        conn.tcb_mut().ts_offset = self.isn.ts_offset(local, remote);
         let idx = self.insert(conn, None);
         self.conns[idx].released = false;
         self.tuples.insert(tuple_key(port, remote), idx);

@@ -361,7 +361,9 @@ pub struct Tcb {
     pub(crate) ts_enabled: bool,
     /// TS.Recent: the peer's timestamp to echo.
     pub(crate) ts_recent: u32,
-    /// Added to our millisecond clock, different per connection (5.4).
+    /// Added to our millisecond clock (RFC 7323 5.4). The stack sets a
+    /// keyed hash of the 4-tuple, the same for every incarnation of it
+    /// (`IsnGenerator::ts_offset`); a bare Tcb derives one from its ISS.
     pub(crate) ts_offset: u32,
     /// Last.ACK.sent: RCV.NXT in the last ACK we sent.
     pub(crate) last_ack_sent: SeqNum,
