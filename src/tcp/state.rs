@@ -572,6 +572,7 @@ impl Conn {
         {
             return (self, IcmpOutcome::Ignored);
         }
+        self.tcb_mut().stats.icmp_unreachable += 1;
         let handshake = matches!(self, Conn::SynSent(_) | Conn::SynReceived(_));
         if code == crate::wire::icmp::FRAG_NEEDED {
             if handshake {
@@ -588,28 +589,23 @@ impl Conn {
         let Some(err) = ConnError::from_icmp_unreachable(code) else {
             return (self, IcmpOutcome::Ignored);
         };
+        use crate::wire::icmp::{HOST_UNREACHABLE, NET_UNREACHABLE};
         match self {
             Conn::SynSent(mut s) => {
-                s.tcb.stats.icmp_unreachable += 1;
                 s.tcb.fail(err);
                 (Conn::Closed(Closed { tcb: s.tcb }), IcmpOutcome::Failed)
             }
-            Conn::SynReceived(s)
-                if s.passive
-                    && !matches!(
-                        code,
-                        crate::wire::icmp::NET_UNREACHABLE | crate::wire::icmp::HOST_UNREACHABLE
-                    ) =>
-            {
-                (Conn::SynReceived(s), IcmpOutcome::Ignored)
-            }
             Conn::SynReceived(mut s) if s.passive => {
-                s.tcb.stats.icmp_unreachable += 1;
+                if !matches!(code, NET_UNREACHABLE | HOST_UNREACHABLE) {
+                    return (Conn::SynReceived(s), IcmpOutcome::Ignored);
+                }
                 s.tcb.clear_timers();
                 (Conn::Closed(Closed { tcb: s.tcb }), IcmpOutcome::Failed)
             }
             mut other => {
-                other.tcb_mut().icmp_soft_error(err);
+                // RFC 1122 4.2.3.9 for soft errors; RFC 5927 7.2 and Linux
+                // for hard ones, which a blind attacker could forge.
+                other.tcb_mut().soft_error = Some(err);
                 (other, IcmpOutcome::SoftError)
             }
         }

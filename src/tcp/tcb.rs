@@ -750,15 +750,6 @@ impl Tcb {
         seq >= self.snd_una && seq < self.snd_max
     }
 
-    /// An ICMP destination unreachable for a synchronized connection: never
-    /// a reason to abort (RFC 1122 4.2.3.9 for soft errors; RFC 5927 7.2
-    /// and Linux for hard ones, which a blind attacker could forge), but
-    /// the reason given if the connection later times out.
-    pub(crate) fn icmp_soft_error(&mut self, err: ConnError) {
-        self.stats.icmp_unreachable += 1;
-        self.soft_error = Some(err);
-    }
-
     /// RFC 1191: a router cannot forward our segments whole; its next-hop
     /// MTU is `mtu` (0 from routers older than RFC 1191: then the next
     /// plateau below `sent_len`, the quoted packet's size). The segment
@@ -776,7 +767,6 @@ impl Tcb {
     /// The size comes back after [`PMTU_EXPIRES`] without another such
     /// message (see `poll_data`).
     pub(crate) fn icmp_frag_needed(&mut self, now: Instant, mtu: u16, sent_len: u16) -> bool {
-        self.stats.icmp_unreachable += 1;
         const MIN_PMTU: usize = 552;
         const HEADERS: usize = IPV4_HEADER_LEN + TCP_HEADER_LEN;
         let mtu = match usize::from(mtu) {
@@ -801,19 +791,27 @@ impl Tcb {
             if self.recover.take().is_some() {
                 self.cc.on_recovery_end(now, self.flight());
             }
-            self.rtx_marks.clear();
-            self.dup_acks = 0;
             self.undo = None;
-            self.rtt_probe.clear();
-            self.snd_nxt = self.snd_una;
-            // Duplicate ACKs the resend draws are not a loss signal.
-            self.rto_recover = Some(self.snd_max);
-            self.high_rxt = self.snd_una;
-            self.tlp_at = None;
-            self.tlp_out = false;
-            self.rto_at = Some(now + self.rtt.rto());
+            self.go_back_to_una(now);
         }
         true
+    }
+
+    /// Everything from SND.UNA goes again (go-back-N: after an RTO, or
+    /// when the path MTU shrank), not timed (Karn), with a fresh
+    /// retransmission timer. Duplicate ACKs the resend draws are not a
+    /// loss signal (RFC 6582 3.2 step 1). Recovery must be over already.
+    fn go_back_to_una(&mut self, now: Instant) {
+        debug_assert!(self.recover.is_none());
+        self.rtx_marks.clear();
+        self.dup_acks = 0;
+        self.rtt_probe.clear();
+        self.snd_nxt = self.snd_una;
+        self.rto_recover = Some(self.snd_max);
+        self.high_rxt = self.snd_una;
+        self.tlp_at = None;
+        self.tlp_out = false;
+        self.rto_at = Some(now + self.rtt.rto());
     }
 
     pub(crate) fn fail(&mut self, err: ConnError) {
@@ -1779,24 +1777,16 @@ impl Tcb {
                 self.cc.on_rto(now, self.flight());
             }
             self.recover = None;
-            self.rtx_marks.clear();
-            self.dup_acks = 0;
-            self.rtt_probe.clear();
-            self.snd_nxt = self.snd_una;
-            self.rto_recover = Some(self.snd_max);
+            self.go_back_to_una(now);
             // RFC 6675 5.1: the go-back-N resend skips what the peer has
             // SACKed. After a second timeout in a row the SACK information
             // is dropped (RFC 2018 8: the receiver may have reneged).
             if self.retries >= 2 {
                 self.scoreboard.clear();
             }
-            self.high_rxt = self.snd_una;
-            self.tlp_at = None;
-            self.tlp_out = false;
             if syn_state {
                 self.syn_pending = true;
             }
-            self.rto_at = Some(now + self.rtt.rto());
         }
         if self.tlp_at.is_some_and(|t| t <= now) {
             self.tlp_at = None;
