@@ -941,13 +941,25 @@ impl Tcb {
     /// RCV.NXT, limited to what the window field can carry (65535, scaled
     /// except in a SYN, RFC 7323 2.2).
     fn open_edge(&self, syn: bool) -> SeqNum {
-        let shift = if syn || !self.ws_enabled {
+        let max = (MAX_UNSCALED_WINDOW as u32) << self.wnd_shift(syn);
+        self.rcv_nxt + self.rcv_wnd().min(max)
+    }
+
+    /// The shift of our window field: RFC 7323 2.2, never in a SYN.
+    fn wnd_shift(&self, syn: bool) -> u8 {
+        if syn || !self.ws_enabled {
             0
         } else {
             self.rcv_wscale
-        };
-        let max = (MAX_UNSCALED_WINDOW as u32) << shift;
-        self.rcv_nxt + self.rcv_wnd().min(max)
+        }
+    }
+
+    /// The window field that carries the advertised right edge, rounded
+    /// down so that the window never appears to shrink when the shift
+    /// drops low bits: what the peer knows of.
+    fn advertised_field(&self, syn: bool) -> u16 {
+        let wnd = (self.rcv_adv.diff(self.rcv_nxt)).max(0) as usize;
+        (wnd >> self.wnd_shift(syn)).min(MAX_UNSCALED_WINDOW) as u16
     }
 
     /// The window field for an outgoing segment, with receiver-side silly
@@ -966,16 +978,7 @@ impl Tcb {
         if !frozen && (grow >= step as i32 || self.rcv_adv < self.rcv_nxt) {
             self.rcv_adv = edge;
         }
-        let wnd = (self.rcv_adv.diff(self.rcv_nxt)).max(0) as usize;
-        if syn {
-            // RFC 7323 2.2: the window in a SYN is never scaled.
-            wnd.min(MAX_UNSCALED_WINDOW) as u16
-        } else {
-            let shift = if self.ws_enabled { self.rcv_wscale } else { 0 };
-            // Round the right edge down so the window never appears to
-            // shrink when the shift drops low bits.
-            (wnd >> shift).min(MAX_UNSCALED_WINDOW) as u16
-        }
+        self.advertised_field(syn)
     }
 
     /// The window increase an update would announce.
@@ -992,10 +995,8 @@ impl Tcb {
         // Linux's tcp_cleanup_rbuf decides). Otherwise the next ACK carries
         // the new edge; a bulk receiver that updated on every read would
         // send the sender two ACKs per super-packet to process, not one.
-        // What the peer knows of is the window field it received: our
-        // right edge less RCV.NXT, rounded down by the window scale.
-        let shift = if self.ws_enabled { self.rcv_wscale } else { 0 };
-        let known = (self.rcv_adv.diff(self.rcv_nxt).max(0) >> shift) << shift;
+        // What the peer knows of is the window field it received.
+        let known = i32::from(self.advertised_field(false)) << self.wnd_shift(false);
         let open = edge.diff(self.rcv_nxt);
         grow >= threshold && open >= 2 * known
     }
