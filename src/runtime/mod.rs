@@ -113,10 +113,10 @@ pub struct RuntimeStats {
     pub read_errors: u64,
     /// The multishot read ended for lack of buffers and was re-armed.
     pub rx_rearms: u64,
-    /// End-of-turn flushes that found every transmit buffer in flight, and
-    /// (with faults) cut super-segments whose last segments found none and
-    /// were lost. A flush in the middle of a batch does not count: later
-    /// completions of the batch may free buffers for the end-of-turn one.
+    /// Flushes that found every transmit buffer in flight while the stack
+    /// had something to send (it waits for a write to complete), and (with
+    /// faults) cut super-segments whose last segments found none and were
+    /// lost.
     pub tx_pool_exhausted: u64,
     pub faults_dropped: u64,
     pub faults_duplicated: u64,
@@ -465,10 +465,10 @@ impl Driver {
         let mut stopping: Option<Instant> = None;
         let result = loop {
             self.stats.turns += 1;
-            if let Err(e) = self.reap() {
-                break Err(e);
-            }
-            let now = self.now();
+            let now = match self.reap() {
+                Ok(now) => now,
+                Err(e) => break Err(e),
+            };
             if self.stack.poll_timeout().is_some_and(|t| t <= now) {
                 self.stack.handle_timeout(now);
             }
@@ -614,8 +614,9 @@ impl Driver {
         Ok(())
     }
 
-    /// Processes every completion that has arrived.
-    fn reap(&mut self) -> io::Result<()> {
+    /// Processes every completion that has arrived, and returns the time
+    /// it read (once for the whole batch) for the rest of the turn.
+    fn reap(&mut self) -> io::Result<Instant> {
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.clear();
         cqes.append(&mut self.stashed);
@@ -719,7 +720,7 @@ impl Driver {
             self.arm_rx()?;
             self.arm_wake()?;
         }
-        Ok(())
+        Ok(now)
     }
 
     /// The poll-and-read fallback: reads up to a batch of packets. A poll
@@ -766,10 +767,7 @@ impl Driver {
             return Ok(());
         }
         let queued = self.tx_inflight;
-        // In the middle of a batch: completions further on may free
-        // transmit buffers, so an empty pool is not counted here; the
-        // end-of-turn flush sends what could not go now.
-        self.flush_tx_counting(now, false)?;
+        self.flush_tx(now)?;
         if self.tx_inflight > queued {
             self.submit()?;
         }
@@ -778,16 +776,10 @@ impl Driver {
 
     /// Moves everything the stack wants to send into write operations.
     fn flush_tx(&mut self, now: Instant) -> io::Result<()> {
-        self.flush_tx_counting(now, true)
-    }
-
-    /// [`Self::flush_tx`]; `count_exhausted` says whether an empty transmit
-    /// pool counts in `tx_pool_exhausted`.
-    fn flush_tx_counting(&mut self, now: Instant, count_exhausted: bool) -> io::Result<()> {
         // A held packet is released at the latest on the next turn.
         loop {
             let Some(idx) = self.tx.take() else {
-                if count_exhausted {
+                if self.stack.may_transmit() {
                     self.stats.tx_pool_exhausted += 1;
                 }
                 break;
@@ -982,11 +974,9 @@ impl Driver {
             timeout = timeout.map(|t| t.saturating_sub(start.elapsed()));
             // A spin cut short by a timer that falls due is not the end of
             // the bulk transfer; a whole one is.
-            if limit == spin {
+            if bulk && limit == spin {
                 self.bulk_turn = false;
-                if bulk {
-                    self.stats.bulk_spin_misses += 1;
-                }
+                self.stats.bulk_spin_misses += 1;
             }
         }
         self.stats.submits += 1;

@@ -629,6 +629,13 @@ impl Stack {
     ///
     /// With [`TcpConfig::checksum_offload`] or [`TcpConfig::tso_max`] on,
     /// packets need the header [`Stack::poll_transmit_frame`] gives.
+    /// Whether [`Stack::poll_transmit`] may have a packet: a reply is
+    /// queued or a connection is marked for output. (A marked connection
+    /// can turn out to have nothing after all.)
+    pub fn may_transmit(&self) -> bool {
+        !self.control.is_empty() || !self.txq.is_empty()
+    }
+
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.poll_transmit_frame(now, buf).map(|(n, _)| n)
     }
