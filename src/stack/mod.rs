@@ -481,8 +481,13 @@ impl Stack {
         }
         if let Some(listener) = self.listeners.get(&seg.dst_port) {
             let local = SocketAddrV4::new(self.cfg.addr, seg.dst_port);
-            let iss = self.iss(now, local, remote);
-            match listener.listen.on_segment(now, local, remote, &seg, iss) {
+            let clocks = || {
+                (
+                    self.iss(now, local, remote),
+                    self.isn.ts_offset(local, remote),
+                )
+            };
+            match listener.listen.on_segment(now, local, remote, &seg, clocks) {
                 ListenReply::Drop => {}
                 ListenReply::Reset { seq } => self.queue_rst(remote, seg.dst_port, seq, None),
                 ListenReply::Spawn(syn_rcvd) => {
@@ -498,9 +503,7 @@ impl Stack {
                     if let Some(l) = self.listeners.get_mut(&port) {
                         l.half_open += 1;
                     }
-                    let mut conn = Conn::SynReceived(syn_rcvd);
-                    conn.tcb_mut().ts_offset = self.isn.ts_offset(local, remote);
-                    let idx = self.insert(conn, Some(port));
+                    let idx = self.insert(Conn::SynReceived(syn_rcvd), Some(port));
                     self.tuples.insert(tuple_key(port, remote), idx);
                     self.after_update(idx);
                 }
@@ -817,8 +820,8 @@ impl Stack {
             .ok_or(ConnectError::NoPortsAvailable)?;
         let local = SocketAddrV4::new(self.cfg.addr, port);
         let iss = self.iss(now, local, remote);
-        let mut conn = Conn::SynSent(SynSent::connect(tcp, now, local, remote, iss));
-        conn.tcb_mut().ts_offset = self.isn.ts_offset(local, remote);
+        let ts_offset = self.isn.ts_offset(local, remote);
+        let conn = Conn::SynSent(SynSent::connect(tcp, now, local, remote, iss, ts_offset));
         let idx = self.insert(conn, None);
         self.conns[idx].released = false;
         self.tuples.insert(tuple_key(port, remote), idx);

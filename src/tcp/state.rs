@@ -31,13 +31,15 @@ pub enum ListenReply {
 }
 
 impl Listen {
+    /// RFC 9293 3.10.7.2. `clocks` gives the new connection's ISS and
+    /// timestamp offset, and is called only when a SYN spawns one.
     pub fn on_segment(
         &self,
         now: Instant,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         seg: &TcpRepr<'_>,
-        iss: SeqNum,
+        clocks: impl FnOnce() -> (SeqNum, u32),
     ) -> ListenReply {
         // First: a RST is ignored.
         if seg.flags.rst() {
@@ -51,7 +53,9 @@ impl Listen {
         if !seg.flags.syn() {
             return ListenReply::Drop;
         }
-        let mut tcb = Tcb::new(self.cfg, local, remote, iss, now);
+        // The ISS and timestamp offset (keyed hashes) only for a SYN.
+        let (iss, ts_offset) = clocks();
+        let mut tcb = Tcb::new(self.cfg, local, remote, iss, ts_offset, now);
         tcb.apply_peer_syn(seg);
         tcb.syn_pending = true;
         ListenReply::Spawn(SynReceived {
@@ -152,9 +156,10 @@ impl SynSent {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: SeqNum,
+        ts_offset: u32,
     ) -> SynSent {
         SynSent {
-            tcb: Box::new(Tcb::new(cfg, local, remote, iss, now)),
+            tcb: Box::new(Tcb::new(cfg, local, remote, iss, ts_offset, now)),
         }
     }
 

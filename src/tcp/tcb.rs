@@ -361,9 +361,9 @@ pub struct Tcb {
     pub(crate) ts_enabled: bool,
     /// TS.Recent: the peer's timestamp to echo.
     pub(crate) ts_recent: u32,
-    /// Added to our millisecond clock (RFC 7323 5.4). The stack sets a
-    /// keyed hash of the 4-tuple, the same for every incarnation of it
-    /// (`IsnGenerator::ts_offset`); a bare Tcb derives one from its ISS.
+    /// Added to our millisecond clock (RFC 7323 5.4): a keyed hash of the
+    /// 4-tuple, the same for every incarnation of it
+    /// (`IsnGenerator::ts_offset`).
     pub(crate) ts_offset: u32,
     /// Last.ACK.sent: RCV.NXT in the last ACK we sent.
     pub(crate) last_ack_sent: SeqNum,
@@ -499,6 +499,7 @@ impl Tcb {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: SeqNum,
+        ts_offset: u32,
         now: Instant,
     ) -> Tcb {
         let rcv_wscale = if cfg.window_scaling {
@@ -568,7 +569,7 @@ impl Tcb {
             our_syn: None,
             ts_enabled: false,
             ts_recent: 0,
-            ts_offset: iss.0.rotate_left(13),
+            ts_offset,
             last_ack_sent: SeqNum(0),
             sack_enabled: false,
             scoreboard: Scoreboard::default(),
