@@ -16,7 +16,7 @@ use ringtcp::stack::Event;
 use ringtcp::tcp::ConnError;
 use ringtcp::wire::SeqNum;
 use ringtcp::wire::icmp::{self, IcmpRepr};
-use ringtcp::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_ICMP};
+use ringtcp::wire::ipv4::IPV4_HEADER_LEN;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 use support::*;
@@ -37,16 +37,7 @@ fn quoting(code: u8, next_hop_mtu: u16, original: &[u8]) -> Vec<u8> {
         original,
     };
     let mut buf = vec![0u8; IPV4_HEADER_LEN + icmp.buffer_len()];
-    Ipv4Repr {
-        src: ROUTER,
-        dst: OURS,
-        protocol: PROTO_ICMP,
-        payload_len: icmp.buffer_len(),
-        ttl: 64,
-    }
-    .emit(&mut buf, 1)
-    .unwrap();
-    icmp.emit(&mut buf[IPV4_HEADER_LEN..]).unwrap();
+    icmp.emit_datagram(ROUTER, OURS, 64, 1, &mut buf).unwrap();
     buf
 }
 

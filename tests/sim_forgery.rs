@@ -26,7 +26,7 @@ use ringtcp::stack::StackConfig;
 use ringtcp::stack::rand::Rng;
 use ringtcp::time::Instant;
 use ringtcp::wire::icmp::IcmpRepr;
-use ringtcp::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
+use ringtcp::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_TCP};
 use ringtcp::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, fill_checksum, parse_tcp};
 use ringtcp::wire::{SeqNum, parse_ipv4};
 use std::collections::HashMap;
@@ -107,14 +107,7 @@ fn forge(rng: &mut Rng, kind: Forgery, packet: &[u8], out: &mut Vec<u8>) -> bool
         };
         out.clear();
         out.resize(IPV4_HEADER_LEN + icmp.buffer_len(), 0);
-        let back = Ipv4Repr {
-            src: ROUTER,
-            dst: ip.src,
-            protocol: PROTO_ICMP,
-            payload_len: icmp.buffer_len(),
-            ttl: 64,
-        };
-        return back.emit(out, 0).is_ok() && icmp.emit(&mut out[IPV4_HEADER_LEN..]).is_ok();
+        return icmp.emit_datagram(ROUTER, ip.src, 64, 0, out).is_ok();
     }
     let mut repr = TcpRepr {
         src_port: t.src_port,

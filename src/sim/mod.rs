@@ -483,7 +483,7 @@ impl Network {
     /// fragmentation needed back to the sender, one link latency later.
     fn frag_needed(&mut self, from: usize, router: Ipv4Addr, len: usize) {
         use crate::wire::icmp::{FRAG_NEEDED, IcmpRepr};
-        use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr, PROTO_ICMP};
+        use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Packet};
         let Ok(ip) = Ipv4Packet::new_checked(&self.buf[..len]) else {
             return;
         };
@@ -500,14 +500,10 @@ impl Network {
         let mut data = self.pool.pop().unwrap_or_default();
         data.clear();
         data.resize(IPV4_HEADER_LEN + icmp.buffer_len(), 0);
-        let repr = Ipv4Repr {
-            src: router,
-            dst: ip.src_addr(),
-            protocol: PROTO_ICMP,
-            payload_len: icmp.buffer_len(),
-            ttl: 64,
-        };
-        if repr.emit(&mut data, 0).is_err() || icmp.emit(&mut data[IPV4_HEADER_LEN..]).is_err() {
+        if icmp
+            .emit_datagram(router, ip.src_addr(), 64, 0, &mut data)
+            .is_err()
+        {
             self.pool.push(data);
             return;
         }

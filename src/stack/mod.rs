@@ -762,21 +762,10 @@ impl Stack {
                     seq_no: *seq_no,
                     data,
                 };
-                let len = icmp.buffer_len();
-                let total = IPV4_HEADER_LEN + len;
-                if buf.len() < total {
-                    return None;
-                }
                 self.ip_ident = self.ip_ident.wrapping_add(1);
-                let ip = Ipv4Repr {
-                    src: self.cfg.addr,
-                    dst: *dst,
-                    protocol: PROTO_ICMP,
-                    payload_len: len,
-                    ttl: self.cfg.tcp.ttl,
-                };
-                ip.emit(&mut buf[..IPV4_HEADER_LEN], self.ip_ident).ok()?;
-                icmp.emit(&mut buf[IPV4_HEADER_LEN..total]).ok()?;
+                let total = icmp
+                    .emit_datagram(self.cfg.addr, *dst, self.cfg.tcp.ttl, self.ip_ident, buf)
+                    .ok()?;
                 self.counters.icmp_echo_replies += 1;
                 Some(total)
             }

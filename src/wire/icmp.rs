@@ -24,7 +24,7 @@
 use std::net::Ipv4Addr;
 
 use super::checksum;
-use super::ipv4::{IPV4_HEADER_LEN, PROTO_TCP};
+use super::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
 use super::{SeqNum, WireError, be16, be32, put16};
 
 /// Length of the fixed ICMP header (type, code, checksum, 4 more bytes).
@@ -165,6 +165,34 @@ impl<'a> IcmpRepr<'a> {
         put16(out, 2, sum);
         Ok(len)
     }
+
+    /// The message in a whole IPv4 datagram from `src` to `dst` (TTL `ttl`,
+    /// identification `ident`), written into `buf`; returns its length,
+    /// or [`WireError::BufferTooSmall`] (nothing is written).
+    pub fn emit_datagram(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ttl: u8,
+        ident: u16,
+        buf: &mut [u8],
+    ) -> Result<usize, WireError> {
+        let len = self.buffer_len();
+        let total = IPV4_HEADER_LEN + len;
+        let Some(out) = buf.get_mut(..total) else {
+            return Err(WireError::BufferTooSmall);
+        };
+        let ip = Ipv4Repr {
+            src,
+            dst,
+            protocol: PROTO_ICMP,
+            payload_len: len,
+            ttl,
+        };
+        ip.emit(&mut out[..IPV4_HEADER_LEN], ident)?;
+        self.emit(&mut out[IPV4_HEADER_LEN..])?;
+        Ok(total)
+    }
 }
 
 /// What identifies a TCP connection in the datagram quoted by an ICMP
@@ -274,6 +302,28 @@ mod tests {
         let expected = checksum::update(u16::from_be_bytes([b[2], b[3]]), 0x0800, 0x0000);
         assert_eq!(u16::from_be_bytes([out[2], out[3]]), expected);
         assert_eq!(IcmpRepr::parse(&out[..n], true).unwrap(), reply);
+    }
+
+    #[test]
+    fn datagram_parses_back() {
+        let repr = IcmpRepr::EchoReply {
+            ident: 7,
+            seq_no: 9,
+            data: b"abc",
+        };
+        let (src, dst) = (Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(192, 0, 2, 1));
+        let mut buf = [0u8; 64];
+        let n = repr.emit_datagram(src, dst, 64, 5, &mut buf).unwrap();
+        assert_eq!(n, IPV4_HEADER_LEN + ICMP_HEADER_LEN + 3);
+        let (ip, payload) = crate::wire::ipv4::parse_ipv4(&buf[..n], true).unwrap();
+        assert_eq!((ip.src, ip.dst, ip.protocol), (src, dst, PROTO_ICMP));
+        assert_eq!(IcmpRepr::parse(payload, true).unwrap(), repr);
+        let mut short = [0u8; 30];
+        assert_eq!(
+            repr.emit_datagram(src, dst, 64, 5, &mut short),
+            Err(WireError::BufferTooSmall)
+        );
+        assert_eq!(short, [0u8; 30], "nothing written");
     }
 
     #[test]
