@@ -74,6 +74,18 @@ fn ack_all(fx: &mut Fixture) {
     }
 }
 
+/// An established connection that gives up after 3 retransmissions,
+/// with `data` in flight and an unreachable of `code` quoting it.
+fn hit_in_flight(code: u8, data: &[u8]) -> Fixture {
+    let mut cfg = tcp_config();
+    cfg.max_retries = 3;
+    let mut fx = established_with(cfg, Some(1460), 65_535);
+    fx.app_send(data);
+    let sent = fx.poll_frame_in(2048).expect("the data");
+    deliver(&mut fx, &unreachable(code, 0, &sent.raw));
+    fx
+}
+
 fn deliver(fx: &mut Fixture, packet: &[u8]) {
     fx.stack.handle_packet(fx.now, packet);
 }
@@ -169,13 +181,8 @@ fn unreachable_quoting_nothing_in_flight_is_ignored() {
 /// connection alone; if it then times out, the error says why.
 #[test]
 fn unreachable_never_aborts_an_established_connection_but_names_its_timeout() {
-    let mut cfg = tcp_config();
-    cfg.max_retries = 3;
-    let mut fx = established_with(cfg, Some(1460), 65_535);
+    let mut fx = hit_in_flight(icmp::PORT_UNREACHABLE, b"lost");
     let h = fx.h();
-    fx.app_send(b"lost");
-    let sent = fx.poll_frame_in(2048).expect("the data");
-    deliver(&mut fx, &unreachable(icmp::PORT_UNREACHABLE, 0, &sent.raw));
     assert_eq!(fx.state(), "ESTABLISHED");
     assert_eq!(fx.events(), vec![]);
     expect_no_reply(&mut fx);
@@ -189,13 +196,8 @@ fn unreachable_never_aborts_an_established_connection_but_names_its_timeout() {
 /// after it is a plain timeout.
 #[test]
 fn an_ack_clears_the_soft_error() {
-    let mut cfg = tcp_config();
-    cfg.max_retries = 3;
-    let mut fx = established_with(cfg, Some(1460), 65_535);
+    let mut fx = hit_in_flight(icmp::HOST_UNREACHABLE, b"first");
     let h = fx.h();
-    fx.app_send(b"first");
-    let sent = fx.poll_frame_in(2048).expect("the data");
-    deliver(&mut fx, &unreachable(icmp::HOST_UNREACHABLE, 0, &sent.raw));
     let ack = fx.seg();
     send(&mut fx, ack);
     fx.app_send(b"lost");

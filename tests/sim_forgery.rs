@@ -110,15 +110,9 @@ fn forge(rng: &mut Rng, kind: Forgery, packet: &[u8], out: &mut Vec<u8>) -> bool
         return icmp.emit_datagram(ROUTER, ip.src, 64, 0, out).is_ok();
     }
     let mut repr = TcpRepr {
-        src_port: t.src_port,
-        dst_port: t.dst_port,
-        seq: t.seq,
-        ack: t.ack,
-        flags: t.flags,
-        window: t.window,
         urgent: 0,
-        options: t.options,
         payload: &[],
+        ..t
     };
     // Option bytes to write over the emitted ones (GarbageOptions, and
     // sometimes Anything).

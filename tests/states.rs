@@ -1787,16 +1787,17 @@ fn recv_with_reads_in_place() {
 /// could not move TS.Recent under either order.)
 #[test]
 fn challenged_segments_do_not_move_ts_recent() {
-    let (mut fx, syn) = connect_cfg(stack_config(tcp_config()));
-    let (our_tsval, _) = syn.seg.options.timestamps.expect("we offer timestamps");
-    let mut synack = fx.seg().seq(SeqNum(PEER_ISS)).syn().ack(fx.iss + 1u32);
-    synack.options.timestamps = Some((1000, our_tsval));
-    send_raw(&mut fx, &synack);
-    fx.rcv_nxt = SeqNum(PEER_ISS) + 1u32;
-    expect_reply(&mut fx);
-    assert_eq!(fx.state(), "ESTABLISHED");
+    let mut our_tsval = 0;
+    let mut fx = established_by(
+        stack_config(tcp_config()),
+        PEER_ISS,
+        65_535,
+        |synack, syn| {
+            our_tsval = syn.options.timestamps.expect("we offer timestamps").0;
+            synack.options.timestamps = Some((1000, our_tsval));
+        },
+    );
     assert!(fx.stack.info(fx.h()).unwrap().timestamps);
-    fx.events();
     for (i, what) in ["SYN", "ACK of unsent data"].into_iter().enumerate() {
         let mut seg = match what {
             "SYN" => fx.seg().syn(),
@@ -1840,19 +1841,16 @@ fn drain_at_most(fx: &mut Fixture, max: usize) -> Vec<support::ParsedSeg> {
 #[test]
 fn lost_retransmission_resent_once_then_trimmed() {
     const MSS: u16 = 1000;
-    let (mut fx, syn) = connect_cfg(stack_config(tcp_config()));
-    assert!(syn.seg.options.sack_permitted);
-    let mut synack = fx
-        .seg()
-        .seq(SeqNum(PEER_ISS))
-        .syn()
-        .ack(fx.iss + 1u32)
-        .mss(MSS);
-    synack.options.sack_permitted = true;
-    send_raw(&mut fx, &synack);
-    fx.rcv_nxt = SeqNum(PEER_ISS) + 1u32;
-    expect_reply(&mut fx);
-    fx.events();
+    let mut fx = established_by(
+        stack_config(tcp_config()),
+        PEER_ISS,
+        65_535,
+        |synack, syn| {
+            assert!(syn.options.sack_permitted);
+            synack.options.mss = Some(MSS);
+            synack.options.sack_permitted = true;
+        },
+    );
     let h = fx.h();
     assert!(fx.stack.info(h).unwrap().sack);
     let una = fx.snd_nxt;

@@ -484,12 +484,24 @@ pub fn established_cfg(
     peer_mss: Option<u16>,
     peer_window: u16,
 ) -> Fixture {
-    let mut fx = syn_sent_cfg(cfg);
+    established_by(cfg, peer_iss, peer_window, |synack, _| {
+        synack.options.mss = peer_mss;
+    })
+}
+
+/// ESTABLISHED by an active open: the peer's SYN-ACK carries `peer_iss`
+/// and `peer_window` and no options, and then whatever `tweak` makes of it
+/// given our SYN (offer SACK, echo our timestamp...).
+pub fn established_by(
+    cfg: StackConfig,
+    peer_iss: u32,
+    peer_window: u16,
+    tweak: impl FnOnce(&mut PeerSeg, &ParsedSeg),
+) -> Fixture {
+    let (mut fx, syn) = connect_cfg(cfg);
     fx.peer_window = peer_window;
     let mut synack = fx.seg().seq(SeqNum(peer_iss)).syn().ack(fx.iss + 1u32);
-    if let Some(m) = peer_mss {
-        synack = synack.mss(m);
-    }
+    tweak(&mut synack, &syn.seg);
     send_raw(&mut fx, &synack);
     fx.rcv_nxt = SeqNum(peer_iss) + 1u32;
     let ack = expect_reply(&mut fx);
