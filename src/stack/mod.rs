@@ -885,11 +885,11 @@ impl Stack {
             // the application hears about data that is already here.
             if let Some(conn) = slot.conn.as_mut() {
                 let tcb = conn.tcb_mut();
-                if tcb.readable() > 0 || tcb.fin_received {
-                    tcb.want_readable = false;
+                if tcb.readable() > 0 || tcb.rcv.fin_received {
+                    tcb.rcv.want_readable = false;
                     self.events.push_back(Event::Readable(h));
                 } else {
-                    tcb.want_readable = true;
+                    tcb.rcv.want_readable = true;
                 }
             }
             return Some(h);
@@ -979,14 +979,14 @@ impl Stack {
             self.mark_tx(idx);
             return Ok(n);
         }
-        tcb.want_readable = true;
+        tcb.rcv.want_readable = true;
         if let Some(e) = tcb.error() {
             if e == ConnError::Aborted {
                 return Err(SocketError::NotConnected);
             }
             return Err(SocketError::Failed(e));
         }
-        if tcb.fin_received {
+        if tcb.rcv.fin_received {
             return Ok(0);
         }
         if !conn.is_synchronized() {
@@ -1014,7 +1014,7 @@ impl Stack {
         let slot = self.slot_mut(h)?;
         let conn = slot.conn.as_mut().ok_or(SocketError::InvalidHandle)?;
         let tcb = conn.tcb_mut();
-        tcb.read_closed = true;
+        tcb.rcv.read_closed = true;
         let mut sink = [0u8; 4096];
         while tcb.recv(&mut sink) > 0 {}
         self.mark_tx(h.index as usize);

@@ -18,20 +18,25 @@
 
 pub mod buffer;
 pub mod cc;
+mod error;
+mod hystart;
 pub mod rtt;
 pub mod sack;
 mod state;
+mod stats;
 mod tcb;
 
 /// Event bits raised by a connection (see [`crate::stack::Event`]).
 pub(crate) use tcb::ev as tcb_events;
 
 pub use cc::{CcAlgorithm, CongestionControl};
+pub use error::ConnError;
 pub use state::{
     CloseWait, Closed, Closing, Conn, Established, FinWait1, FinWait2, IcmpOutcome, LastAck,
     Listen, ListenReply, SynReceived, SynSent, TimeWait,
 };
-pub use tcb::{ConnError, PMTU_EXPIRES, Tcb, TcpInfo, TcpStats};
+pub use stats::{TcpInfo, TcpStats};
+pub use tcb::{PMTU_EXPIRES, Tcb};
 
 use std::time::Duration;
 

@@ -6,6 +6,8 @@
 //! applied by the caller: samples come only from segments that were not
 //! retransmitted. Backoff (5.5) doubles the RTO up to the ceiling.
 
+use crate::time::Instant;
+use crate::wire::SeqNum;
 use std::time::Duration;
 
 const GRANULARITY: Duration = Duration::from_millis(1);
@@ -153,5 +155,49 @@ mod tests {
         // rttvar = (3*50 + 100)/4 = 62.5; srtt = (7*100+200)/8 = 112.5
         assert_eq!(e.srtt(), Some(Duration::from_micros(112_500)));
         assert_eq!(e.rttvar(), Duration::from_micros(62_500));
+    }
+}
+
+/// Segments being timed: (the sequence number that ACKs each, send time),
+/// oldest first, in a fixed ring so timing costs no allocation. Karn's
+/// rule: the ring is emptied whenever anything is retransmitted.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RttProbes {
+    q: [(SeqNum, Instant); RttProbes::SLOTS],
+    head: usize,
+    len: usize,
+}
+
+impl RttProbes {
+    pub(crate) const SLOTS: usize = 8;
+
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn last(&self) -> Option<SeqNum> {
+        (self.len > 0).then(|| self.q[(self.head + self.len - 1) % Self::SLOTS].0)
+    }
+
+    pub(crate) fn push(&mut self, seq: SeqNum, t: Instant) {
+        if self.len < Self::SLOTS {
+            self.q[(self.head + self.len) % Self::SLOTS] = (seq, t);
+            self.len += 1;
+        }
+    }
+
+    /// Drops every probe `ack` covers; the send time of the newest of them.
+    pub(crate) fn take_acked(&mut self, ack: SeqNum) -> Option<Instant> {
+        let mut sent = None;
+        while self.len > 0 && self.q[self.head].0 <= ack {
+            sent = Some(self.q[self.head].1);
+            self.head = (self.head + 1) % Self::SLOTS;
+            self.len -= 1;
+        }
+        sent
     }
 }

@@ -5,7 +5,8 @@
 //! value and returns the next [`Conn`]; the state that was left is gone.
 
 use super::TcpConfig;
-use super::tcb::{Arrival, ConnError, Tcb, ev};
+use super::error::ConnError;
+use super::tcb::{Arrival, Tcb, Timer, ev};
 use crate::time::Instant;
 use crate::wire::SeqNum;
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
@@ -168,7 +169,7 @@ impl SynSent {
         let tcb = &mut self.tcb;
         tcb.stats.segments_received += 1;
         // First: the ACK bit.
-        if seg.flags.ack() && (seg.ack <= tcb.iss || seg.ack > tcb.snd_max) {
+        if seg.flags.ack() && (seg.ack <= tcb.snd.iss || seg.ack > tcb.snd.max) {
             if !seg.flags.rst() {
                 tcb.rst_pending = Some(seg.ack);
             }
@@ -197,7 +198,7 @@ impl SynSent {
         }
         // Simultaneous open: answer with SYN-ACK from ISS.
         tcb.syn_pending = true;
-        tcb.rto_at = None;
+        tcb.timers.cancel(Timer::Rto);
         let peer_syn = seg.options;
         Conn::SynReceived(SynReceived {
             tcb: self.tcb,
@@ -225,9 +226,9 @@ impl SynReceived {
             && seg.flags.syn()
             && seg.flags.ack()
             && !seg.flags.rst()
-            && seg.seq == self.tcb.irs
-            && seg.ack > self.tcb.snd_una
-            && seg.ack <= self.tcb.snd_max
+            && seg.seq == self.tcb.rcv.irs
+            && seg.ack > self.tcb.snd.una
+            && seg.ack <= self.tcb.snd.max
         {
             let mut s = *seg;
             s.flags = s.flags.without(TcpFlags::SYN);
@@ -239,12 +240,12 @@ impl SynReceived {
         };
         let tcb = &mut self.tcb;
         // The peer's SYN again: our SYN-ACK was lost.
-        if seg.flags.syn() && !seg.flags.rst() && !seg.flags.ack() && seg.seq == tcb.irs {
+        if seg.flags.syn() && !seg.flags.rst() && !seg.flags.ack() && seg.seq == tcb.rcv.irs {
             tcb.stats.segments_received += 1;
             tcb.syn_pending = true;
             return Conn::SynReceived(self);
         }
-        if !tcb.acceptable(seg) {
+        if !tcb.rcv.acceptable(seg) {
             tcb.stats.out_of_window += 1;
             tcb.stats.segments_received += 1;
             if !seg.flags.rst() {
@@ -254,7 +255,7 @@ impl SynReceived {
         }
         if seg.flags.rst() {
             tcb.stats.segments_received += 1;
-            if seg.seq != tcb.rcv_nxt {
+            if seg.seq != tcb.rcv.nxt {
                 tcb.stats.challenge_acks += 1;
                 tcb.ack_now = true;
                 return Conn::SynReceived(self);
@@ -277,7 +278,7 @@ impl SynReceived {
             tcb.stats.segments_received += 1;
             return Conn::SynReceived(self);
         }
-        if !(seg.ack > tcb.snd_una && seg.ack <= tcb.snd_max) {
+        if !(seg.ack > tcb.snd.una && seg.ack <= tcb.snd.max) {
             tcb.stats.segments_received += 1;
             tcb.rst_pending = Some(seg.ack);
             return Conn::SynReceived(self);
@@ -300,7 +301,7 @@ impl Established {
     /// goes out now.
     fn after_open(mut self) -> Conn {
         self.tcb.rtt.after_syn_timeout();
-        if self.tcb.fin_queued {
+        if self.tcb.snd.fin_queued {
             Conn::FinWait1(FinWait1 { tcb: self.tcb })
         } else {
             Conn::Established(self)
@@ -387,7 +388,7 @@ impl LastAck {
 impl TimeWait {
     fn enter(mut tcb: Box<Tcb>, now: Instant) -> Conn {
         tcb.clear_timers();
-        tcb.send_buf.release();
+        tcb.snd.buf.release();
         let expires = now + tcb.cfg.msl * 2;
         Conn::TimeWait(TimeWait { tcb, expires })
     }
@@ -412,12 +413,12 @@ impl TimeWait {
             tcb.ack_now = true;
             return Conn::TimeWait(self);
         }
-        if seg.flags.fin() && seg.seq + seg.payload.len() + 1u32 == tcb.rcv_nxt {
+        if seg.flags.fin() && seg.seq + seg.payload.len() + 1u32 == tcb.rcv.nxt {
             tcb.ack_now = true;
             self.expires = now + tcb.cfg.msl * 2;
             return Conn::TimeWait(self);
         }
-        if !tcb.acceptable(seg) {
+        if !tcb.rcv.acceptable(seg) {
             tcb.stats.out_of_window += 1;
             tcb.out_of_window_ack(now, seg);
         } else if seg.segment_len() > 0 {
@@ -470,7 +471,7 @@ impl Conn {
             return self;
         }
         if let Conn::FinWait2(f) = self {
-            if f.tcb.fin_wait2_at.is_some_and(|t| now >= t) {
+            if f.tcb.timers.is_due(Timer::FinWait2, now) {
                 // An orphan whose peer never closed: dropped without a
                 // word, as Linux does when tcp_fin_timeout runs out.
                 return closed(f.tcb);
@@ -513,19 +514,19 @@ impl Conn {
     pub fn shutdown(self) -> Conn {
         match self {
             Conn::SynSent(mut s) => {
-                s.tcb.fin_queued = true;
+                s.tcb.snd.fin_queued = true;
                 Conn::SynSent(s)
             }
             Conn::SynReceived(mut s) => {
-                s.tcb.fin_queued = true;
+                s.tcb.snd.fin_queued = true;
                 Conn::SynReceived(s)
             }
             Conn::Established(mut s) => {
-                s.tcb.fin_queued = true;
+                s.tcb.snd.fin_queued = true;
                 Conn::FinWait1(FinWait1 { tcb: s.tcb })
             }
             Conn::CloseWait(mut s) => {
-                s.tcb.fin_queued = true;
+                s.tcb.snd.fin_queued = true;
                 Conn::LastAck(LastAck { tcb: s.tcb })
             }
             other => other,
@@ -539,7 +540,7 @@ impl Conn {
         let sends_rst = !matches!(self, Conn::SynSent(_) | Conn::TimeWait(_) | Conn::Closed(_));
         let mut tcb = self.into_tcb();
         if sends_rst {
-            tcb.rst_pending = Some(tcb.snd_nxt.max(tcb.snd_una));
+            tcb.rst_pending = Some(tcb.snd.nxt.max(tcb.snd.una));
         }
         tcb.clear_timers();
         if tcb.error.is_none() {
@@ -636,7 +637,7 @@ impl Conn {
                         .poll_syn(now, buf, TcpFlags::SYN | TcpFlags::ACK, Some(&peer));
                 }
                 if s.tcb.ack_now {
-                    let seq = s.tcb.snd_max;
+                    let seq = s.tcb.snd.max;
                     return s.tcb.emit(now, buf, seq, TcpFlags::ACK, (0, 0), None);
                 }
                 None
@@ -709,7 +710,7 @@ impl Conn {
         matches!(
             self,
             Conn::SynSent(_) | Conn::SynReceived(_) | Conn::Established(_) | Conn::CloseWait(_)
-        ) && !self.tcb().fin_queued
+        ) && !self.tcb().snd.fin_queued
     }
 
     pub fn is_closed(&self) -> bool {

@@ -1,0 +1,100 @@
+//! HyStart++ (RFC 9406).
+
+use crate::wire::SeqNum;
+use std::time::Duration;
+
+/// HyStart++ (RFC 9406): leave slow start when the round-trip time of a
+/// round grows by more than a threshold, through a few rounds of
+/// conservative slow start, instead of overshooting the path's queue by up
+/// to a whole window.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HyStart {
+    /// The round ends when SND.UNA passes this.
+    round_end: SeqNum,
+    last_round_min: Option<Duration>,
+    cur_round_min: Option<Duration>,
+    /// In conservative slow start: the baseline RTT and rounds done.
+    css: Option<(Duration, u32)>,
+    done: bool,
+}
+
+/// RFC 9406 4.3 constants.
+const HS_MIN_RTT_THRESH: Duration = Duration::from_millis(4);
+const HS_MAX_RTT_THRESH: Duration = Duration::from_millis(16);
+const HS_CSS_GROWTH_DIVISOR: usize = 4;
+const HS_CSS_ROUNDS: u32 = 5;
+
+impl HyStart {
+    /// Stops HyStart++ for good (a loss ended slow start).
+    pub(crate) fn finish(&mut self) {
+        self.done = true;
+    }
+
+    /// In conservative slow start (RFC 9406 4.2): cwnd grows by a
+    /// quarter of the acknowledged bytes.
+    pub(crate) fn in_css(&self) -> bool {
+        self.css.is_some()
+    }
+
+    /// Divides slow start's growth in conservative slow start.
+    pub(crate) fn growth_divisor(&self) -> usize {
+        if self.in_css() {
+            HS_CSS_GROWTH_DIVISOR
+        } else {
+            1
+        }
+    }
+
+    /// An RTT sample within the current round.
+    pub(crate) fn on_rtt_sample(&mut self, rtt: Duration) {
+        if !self.done {
+            self.cur_round_min = Some(self.cur_round_min.map_or(rtt, |m| m.min(rtt)));
+        }
+    }
+
+    /// An ACK of `ack` while `in_slow_start`; `snd_max` starts the next
+    /// round. At the end of each round of slow start, RFC 9406 4.2: enter
+    /// conservative slow start on an RTT increase, leave it if the RTT
+    /// falls back, leave slow start after CSS_ROUNDS. Returns true when
+    /// slow start must end now.
+    pub(crate) fn on_ack(&mut self, ack: SeqNum, snd_max: SeqNum, in_slow_start: bool) -> bool {
+        if self.done || ack < self.round_end {
+            return false;
+        }
+        self.round_end = snd_max;
+        let (last, cur) = (self.last_round_min, self.cur_round_min.take());
+        if !in_slow_start {
+            self.done = true;
+            return false;
+        }
+        let Some(cur) = cur else {
+            return false;
+        };
+        self.last_round_min = Some(cur);
+        match self.css {
+            None => {
+                if let Some(last) = last {
+                    let thresh = (last / 8).clamp(HS_MIN_RTT_THRESH, HS_MAX_RTT_THRESH);
+                    if cur >= last + thresh {
+                        self.css = Some((cur, 0));
+                    }
+                }
+                false
+            }
+            Some((baseline, _)) if cur < baseline => {
+                self.css = None;
+                false
+            }
+            Some((baseline, rounds)) => {
+                if rounds + 1 >= HS_CSS_ROUNDS {
+                    self.done = true;
+                    self.css = None;
+                    true
+                } else {
+                    self.css = Some((baseline, rounds + 1));
+                    false
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Per-connection counters and the `tcp_info`-like snapshot.
+
+use super::cc;
+use crate::wire::tcp::TcpOptions;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+/// Counters in the spirit of Linux `tcp_info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    pub bytes_sent: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segments_sent: u64,
+    pub segments_received: u64,
+    pub segments_retransmitted: u64,
+    pub fast_retransmits: u64,
+    pub timeouts: u64,
+    pub out_of_order_segments: u64,
+    pub dup_acks_received: u64,
+    pub zero_window_probes: u64,
+    pub challenge_acks: u64,
+    /// Segments that failed the acceptability test (RFC 9293 3.10.7.4).
+    pub out_of_window: u64,
+    /// SACK blocks received from the peer.
+    pub sack_blocks_received: u64,
+    /// D-SACK blocks received (RFC 2883): the peer got a segment twice.
+    pub dsack_received: u64,
+    /// Retransmissions found unnecessary by D-SACK.
+    pub spurious_retransmits: u64,
+    /// Congestion windows restored after a spurious loss episode.
+    pub undos: u64,
+    /// Loss-recovery episodes entered (fast retransmit, SACK or NewReno).
+    pub recoveries: u64,
+    /// Tail loss probes sent (RFC 8985 7).
+    pub tlp_probes: u64,
+    /// Retransmissions found lost in turn (a segment sent after one was
+    /// SACKed first), to be sent again within the same recovery.
+    pub lost_retransmits: u64,
+    /// Segments dropped by PAWS or for lacking a timestamp (RFC 7323 5).
+    pub paws_drops: u64,
+    /// ICMP destination-unreachable messages that quoted a segment of this
+    /// connection in flight (RFC 5927 4.1), of any code.
+    pub icmp_unreachable: u64,
+    /// Times a "fragmentation needed" message lowered the segment size
+    /// (RFC 1191 path MTU discovery).
+    pub pmtu_reductions: u64,
+}
+
+impl TcpStats {
+    /// Adds another connection's counters to these.
+    pub fn accumulate(&mut self, other: &TcpStats) {
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_acked += other.bytes_acked;
+        self.bytes_received += other.bytes_received;
+        self.segments_sent += other.segments_sent;
+        self.segments_received += other.segments_received;
+        self.segments_retransmitted += other.segments_retransmitted;
+        self.fast_retransmits += other.fast_retransmits;
+        self.timeouts += other.timeouts;
+        self.out_of_order_segments += other.out_of_order_segments;
+        self.dup_acks_received += other.dup_acks_received;
+        self.zero_window_probes += other.zero_window_probes;
+        self.challenge_acks += other.challenge_acks;
+        self.out_of_window += other.out_of_window;
+        self.sack_blocks_received += other.sack_blocks_received;
+        self.dsack_received += other.dsack_received;
+        self.spurious_retransmits += other.spurious_retransmits;
+        self.undos += other.undos;
+        self.recoveries += other.recoveries;
+        self.tlp_probes += other.tlp_probes;
+        self.lost_retransmits += other.lost_retransmits;
+        self.paws_drops += other.paws_drops;
+        self.icmp_unreachable += other.icmp_unreachable;
+        self.pmtu_reductions += other.pmtu_reductions;
+    }
+}
+
+/// A snapshot of one connection, in the spirit of Linux `tcp_info`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpInfo {
+    /// RFC 9293 spelling of the state.
+    pub state: &'static str,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    /// The options of the peer's SYN (or SYN-ACK), as received.
+    pub peer_syn: Option<TcpOptions>,
+    /// The options of our SYN (or SYN-ACK), as sent.
+    pub our_syn: Option<TcpOptions>,
+    /// Largest payload we send (the peer's MSS, 536 when it gave none).
+    pub snd_mss: usize,
+    /// The MSS we announced.
+    pub rcv_mss: usize,
+    /// (peer's shift, our shift) when window scaling was negotiated.
+    pub window_scale: Option<(u8, u8)>,
+    pub snd_wnd: u32,
+    pub rcv_wnd: u32,
+    pub cwnd: usize,
+    pub ssthresh: usize,
+    pub srtt: Option<Duration>,
+    pub rttvar: Duration,
+    pub rto: Duration,
+    pub congestion: cc::CcAlgorithm,
+    pub bytes_in_flight: usize,
+    /// SACK (RFC 2018) was negotiated.
+    pub sack: bool,
+    /// Timestamps (RFC 7323) were negotiated.
+    pub timestamps: bool,
+    /// The receive window the auto-tuning allows now.
+    pub rcv_wnd_limit: usize,
+    /// Bytes of receive-buffer storage allocated: what this connection's
+    /// receive side holds in memory.
+    pub rcv_storage: usize,
+    /// The receiver's own RTT estimate: the shortest time a window took to
+    /// arrive (see `Tcb::measure_rcv_rtt`); `None` before the first. A
+    /// sender that never fills the window (request/response) makes it long;
+    /// auto-tuning uses the shorter of it and `srtt`.
+    pub rcv_rtt: Option<Duration>,
+    /// In loss recovery (fast recovery, SACK recovery).
+    pub in_recovery: bool,
+    pub stats: TcpStats,
+}

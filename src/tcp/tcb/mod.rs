@@ -1,0 +1,322 @@
+//! The transmission control block (RFC 9293 3.3.1) of a connection past
+//! its handshake, split by concern. Each part is a struct of its own in a
+//! file named for what it owns:
+//!
+//! - [`send`]: the send sequence space and send buffer (SND.UNA, SND.NXT,
+//!   SND.WND, our FIN).
+//! - [`recv`]: the receive sequence space, reassembly, the window we
+//!   advertise and its auto-tuning (RCV.NXT, RCV.WND, the peer's FIN).
+//! - [`options`]: what the handshake negotiated (window scaling, SACK,
+//!   timestamps and TS.Recent).
+//! - [`recovery`]: loss recovery: the SACK scoreboard (RFC 6675), NewReno
+//!   (RFC 6582), lost retransmissions, tail loss probes, undo, path MTU.
+//! - [`timers`]: one table of deadlines keyed by [`Timer`], and what each
+//!   does when it fires.
+//! - [`input`]: the "SEGMENT ARRIVES" steps of RFC 9293 3.10.7.4 that the
+//!   synchronized states share, and the ACK processing.
+//! - [`output`]: what goes out next, in priority order, and the segment
+//!   writer.
+//!
+//! RTT estimation lives in [`super::rtt`], congestion control in
+//! [`super::cc`] and [`super::hystart`], counters in [`super::stats`].
+
+mod input;
+mod options;
+mod output;
+mod recovery;
+mod recv;
+mod send;
+mod timers;
+
+pub(crate) use input::Arrival;
+pub(crate) use options::Negotiated;
+pub use recovery::PMTU_EXPIRES;
+pub(crate) use recovery::Recovery;
+pub(crate) use recv::RecvSpace;
+pub(crate) use send::SendSpace;
+pub(crate) use timers::{Timer, Timers};
+
+use super::TcpConfig;
+use super::cc::{self, CongestionControl};
+use super::error::ConnError;
+use super::hystart::HyStart;
+use super::rtt::{RttEstimator, RttProbes};
+use super::stats::{TcpInfo, TcpStats};
+use crate::time::Instant;
+use crate::wire::SeqNum;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+/// Event bits a connection raises for the stack to report.
+pub(crate) mod ev {
+    pub const CONNECTED: u8 = 1;
+    pub const READABLE: u8 = 2;
+    pub const WRITABLE: u8 = 4;
+    pub const PEER_CLOSED: u8 = 8;
+    pub const ERROR: u8 = 16;
+    pub const CLOSED: u8 = 32;
+}
+
+/// How the last packet [`Tcb::emit`] built is laid out, for the device's
+/// offload header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TxShape {
+    /// IP and TCP header bytes.
+    pub header_len: u16,
+    /// Payload bytes per segment of a super-segment; 0 for a plain packet.
+    pub gso_size: u16,
+}
+
+/// The transmission control block (RFC 9293 3.3.1).
+#[derive(Debug)]
+pub struct Tcb {
+    pub(crate) cfg: TcpConfig,
+    pub(crate) local: SocketAddrV4,
+    pub(crate) remote: SocketAddrV4,
+    /// Send sequence space and send buffer.
+    pub(crate) snd: SendSpace,
+    /// Receive sequence space, reassembly and window.
+    pub(crate) rcv: RecvSpace,
+    /// What the handshake negotiated.
+    pub(crate) opt: Negotiated,
+    /// Loss recovery.
+    pub(crate) rec: Recovery,
+    /// Every deadline of this connection.
+    pub(crate) timers: Timers,
+    /// RTT estimator and RTO (RFC 6298).
+    pub(crate) rtt: RttEstimator,
+    /// Segments being timed (Karn's rule: emptied on retransmission).
+    pub(crate) rtt_probe: RttProbes,
+    /// Retransmissions since the last forward progress.
+    pub(crate) retries: u32,
+    /// Congestion control (RFC 5681, CUBIC) and HyStart++.
+    pub(crate) cc: Box<dyn CongestionControl + Send>,
+    pub(crate) hystart: HyStart,
+    pub(crate) stats: TcpStats,
+
+    // What goes out on the next poll.
+    /// Send a SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
+    pub(crate) syn_pending: bool,
+    /// Send an ACK.
+    pub(crate) ack_now: bool,
+    /// Send a zero-window or keepalive probe.
+    pub(crate) probe_pending: bool,
+    /// Send a RST with this sequence number.
+    pub(crate) rst_pending: Option<SeqNum>,
+    /// When we last answered an unacceptable segment without data.
+    pub(crate) last_oow_ack: Option<Instant>,
+
+    // The application's side.
+    /// Event bits not yet reported ([`ev`]).
+    pub(crate) events: u8,
+    /// The application closed the connection (it has no handle left).
+    pub(crate) orphaned: bool,
+    pub(crate) error: Option<ConnError>,
+    /// The last ICMP error for a synchronized connection (RFC 1122
+    /// 4.2.3.9: a soft error, never a reason to abort): reported instead of
+    /// `TimedOut` if the connection times out, as Linux reports
+    /// `sk_err_soft`. Cleared when the peer acknowledges new data.
+    pub(crate) soft_error: Option<ConnError>,
+
+    /// Shape of the last packet emitted.
+    pub(crate) last_tx: TxShape,
+    /// Segment size of the super-packet being processed (0: a plain
+    /// segment), as the device reported it.
+    pub(crate) rx_gso_size: u16,
+}
+
+impl Tcb {
+    pub(crate) fn new(
+        cfg: TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNum,
+        ts_offset: u32,
+        now: Instant,
+    ) -> Tcb {
+        let mss = 536;
+        Tcb {
+            cfg,
+            local,
+            remote,
+            snd: SendSpace::new(iss, mss, cfg.send_buffer, now),
+            rcv: RecvSpace::new(&cfg, now),
+            opt: Negotiated::new(ts_offset),
+            rec: Recovery::new(iss),
+            timers: Timers::default(),
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            rtt_probe: RttProbes::default(),
+            retries: 0,
+            cc: cc::new_controller(cfg.congestion, mss),
+            hystart: HyStart::default(),
+            stats: TcpStats::default(),
+            syn_pending: true,
+            ack_now: false,
+            probe_pending: false,
+            rst_pending: None,
+            last_oow_ack: None,
+            events: 0,
+            orphaned: false,
+            error: None,
+            soft_error: None,
+            last_tx: TxShape::default(),
+            rx_gso_size: 0,
+        }
+    }
+
+    /// Layout of the last packet this connection emitted.
+    pub(crate) fn last_tx(&self) -> TxShape {
+        self.last_tx
+    }
+
+    pub fn local(&self) -> SocketAddrV4 {
+        self.local
+    }
+
+    pub fn remote(&self) -> SocketAddrV4 {
+        self.remote
+    }
+
+    pub fn stats(&self) -> &TcpStats {
+        &self.stats
+    }
+
+    pub fn cwnd(&self) -> usize {
+        self.cc.cwnd()
+    }
+
+    pub fn ssthresh(&self) -> usize {
+        self.cc.ssthresh()
+    }
+
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    pub fn rttvar(&self) -> Duration {
+        self.rtt.rttvar()
+    }
+
+    pub fn rto(&self) -> Duration {
+        self.rtt.rto()
+    }
+
+    pub fn snd_mss(&self) -> usize {
+        self.snd.mss
+    }
+
+    pub fn snd_wnd(&self) -> u32 {
+        self.snd.wnd
+    }
+
+    pub fn error(&self) -> Option<ConnError> {
+        self.error
+    }
+
+    pub fn congestion_algorithm(&self) -> cc::CcAlgorithm {
+        self.cc.algorithm()
+    }
+
+    pub fn window_scaling(&self) -> Option<(u8, u8)> {
+        self.opt.ws.then_some((self.snd.wscale, self.rcv.wscale))
+    }
+
+    /// A snapshot for [`TcpInfo`]; `state` is filled by the caller.
+    pub fn info(&self, state: &'static str) -> TcpInfo {
+        TcpInfo {
+            state,
+            local: self.local,
+            remote: self.remote,
+            peer_syn: self.opt.peer_syn,
+            our_syn: self.opt.our_syn,
+            snd_mss: self.snd.mss,
+            rcv_mss: self.cfg.mss as usize,
+            window_scale: self.window_scaling(),
+            snd_wnd: self.snd.wnd,
+            rcv_wnd: self.rcv.wnd(),
+            cwnd: self.cc.cwnd(),
+            ssthresh: self.cc.ssthresh(),
+            srtt: self.rtt.srtt(),
+            rttvar: self.rtt.rttvar(),
+            rto: self.rtt.rto(),
+            congestion: self.cc.algorithm(),
+            bytes_in_flight: self.snd.flight(),
+            sack: self.opt.sack,
+            timestamps: self.opt.ts,
+            rcv_wnd_limit: self.rcv.wnd_limit,
+            rcv_storage: self.rcv.buf.storage(),
+            rcv_rtt: self.rcv.rtt,
+            in_recovery: self.rec.recover.is_some(),
+            stats: self.stats.clone(),
+        }
+    }
+
+    pub(crate) fn set_nodelay(&mut self, on: bool) {
+        self.cfg.nodelay = on;
+    }
+
+    /// Queues application data; returns how much was taken.
+    pub(crate) fn send(&mut self, data: &[u8]) -> usize {
+        let n = self.snd.buf.write(data);
+        if n < data.len() {
+            self.snd.want_writable = true;
+        }
+        n
+    }
+
+    pub(crate) fn send_capacity(&self) -> usize {
+        self.snd.buf.free()
+    }
+
+    /// Copies received bytes out; opening the window may queue an update.
+    pub(crate) fn recv(&mut self, out: &mut [u8]) -> usize {
+        let n = self.rcv.buf.read(out);
+        self.after_read(n)
+    }
+
+    /// Lets `f` read the readable bytes in place (up to two slices, in
+    /// order) and frees as many as it says it took.
+    pub(crate) fn recv_with(&mut self, f: impl FnOnce(&[u8], &[u8]) -> usize) -> usize {
+        let (a, b) = self.rcv.buf.peek();
+        let n = f(a, b).min(a.len() + b.len());
+        self.rcv.buf.consume(n);
+        self.after_read(n)
+    }
+
+    fn after_read(&mut self, n: usize) -> usize {
+        self.rcv.space_copied += n;
+        if self.rcv.buf.readable() == 0 {
+            self.rcv.want_readable = true;
+        }
+        n
+    }
+
+    pub(crate) fn readable(&self) -> usize {
+        self.rcv.buf.readable()
+    }
+
+    pub(crate) fn raise(&mut self, bits: u8) {
+        self.events |= bits;
+    }
+
+    pub(crate) fn take_events(&mut self) -> u8 {
+        core::mem::take(&mut self.events)
+    }
+
+    pub(crate) fn fail(&mut self, err: ConnError) {
+        if self.error.is_none() {
+            self.error = Some(err);
+        }
+        self.raise(ev::ERROR);
+        self.clear_timers();
+    }
+
+    /// An orphaned connection that reached FIN-WAIT-2 starts waiting for
+    /// the peer's FIN, for at most `fin_wait2_timeout`.
+    pub(crate) fn arm_fin_wait2(&mut self, now: Instant) {
+        if self.orphaned && !self.timers.is_armed(Timer::FinWait2) {
+            self.timers
+                .arm(Timer::FinWait2, now + self.cfg.fin_wait2_timeout);
+        }
+    }
+}

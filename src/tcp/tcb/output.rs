@@ -1,0 +1,467 @@
+//! What a connection sends next, in priority order (RST, fast
+//! retransmit, tail loss probe, SACK recovery, new data and FIN, probe,
+//! ACK), and the segment writer.
+
+use super::recovery::{MAX_RTX_MARKS, RtxMark};
+use super::*;
+use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, MAX_IPV4_PACKET, PROTO_TCP};
+use crate::wire::tcp::{
+    TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpRepr, fill_checksum, fill_partial_checksum,
+};
+
+impl Tcb {
+    /// Writes one IPv4 packet carrying a TCP segment into `buf` and returns
+    /// its length. `payload` is an offset and length into the send buffer;
+    /// `options` are the segment's options if the caller has them already
+    /// (`None`: computed here).
+    pub(crate) fn emit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        seq: SeqNum,
+        flags: TcpFlags,
+        payload: (usize, usize),
+        options: Option<TcpOptions>,
+    ) -> Option<usize> {
+        let syn = flags.syn();
+        // A RST carries no options; other segments carry what the caller
+        // computed, or else their usual ones (timestamps, SACK blocks).
+        let options = if flags.rst() {
+            TcpOptions::default()
+        } else {
+            options.unwrap_or_else(|| self.seg_options(now))
+        };
+        let window = if flags.rst() {
+            0
+        } else {
+            self.window_to_advertise(syn)
+        };
+        let ack = if flags.ack() { self.rcv.nxt } else { SeqNum(0) };
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            ack,
+            flags,
+            window,
+            urgent: 0,
+            options,
+            payload: &[],
+        };
+        let hlen = repr.header_len();
+        let total = IPV4_HEADER_LEN + hlen + payload.1;
+        if buf.len() < total {
+            return None;
+        }
+        let ip = Ipv4Repr {
+            src: *self.local.ip(),
+            dst: *self.remote.ip(),
+            protocol: PROTO_TCP,
+            payload_len: hlen + payload.1,
+            ttl: self.cfg.ttl,
+        };
+        ip.emit(&mut buf[..IPV4_HEADER_LEN], 0).ok()?;
+        let seg = &mut buf[IPV4_HEADER_LEN..total];
+        repr.emit_header(seg).ok()?;
+        if payload.1 > 0 {
+            self.snd.buf.copy_out(payload.0, &mut seg[hlen..]);
+        }
+        if self.cfg.checksum_offload {
+            fill_partial_checksum(seg, ip.src, ip.dst);
+        } else {
+            fill_checksum(seg, ip.src, ip.dst);
+        }
+        // More payload than one segment holds: a super-segment for the
+        // device to cut into segments of the MSS less these options.
+        let seg_payload = self.snd.mss.saturating_sub(options.encoded_len()).max(1);
+        let segments = payload.1.div_ceil(seg_payload).max(1);
+        self.last_tx = TxShape {
+            header_len: (IPV4_HEADER_LEN + hlen) as u16,
+            gso_size: if segments > 1 { seg_payload as u16 } else { 0 },
+        };
+        if flags.ack() {
+            self.ack_now = false;
+            self.timers.cancel(Timer::DelayedAck);
+            self.rcv.unacked_segs = 0;
+            self.opt.last_ack_sent = self.rcv.nxt;
+            self.rcv.dsack = None;
+        }
+        self.stats.segments_sent += segments as u64;
+        self.snd.last_send = now;
+        Some(total)
+    }
+
+    /// The largest payload a segment with options of `opt_len` bytes may
+    /// carry into `buf`: the peer's MSS less the options (RFC 6691).
+    pub(super) fn max_payload(&self, buf_len: usize, opt_len: usize) -> usize {
+        let room = buf_len.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN + opt_len);
+        self.snd.mss.saturating_sub(opt_len).max(1).min(room)
+    }
+
+    /// Super-segments are on: a `tso_max`, and the device completing
+    /// checksums as it cuts (TSO needs both).
+    pub(super) fn tso(&self) -> bool {
+        self.cfg.tso_max > 0 && self.cfg.checksum_offload
+    }
+
+    /// Most new data one packet may carry: one segment of `mss`, or with
+    /// TSO as many whole segments as `tso_max` and an IPv4 packet (65535
+    /// bytes, in a buffer of `buf_len`) hold.
+    pub(super) fn burst(&self, buf_len: usize, mss: usize, opt_len: usize) -> usize {
+        if !self.tso() || self.cfg.tso_max <= mss {
+            return mss;
+        }
+        let room = buf_len
+            .min(MAX_IPV4_PACKET)
+            .saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN + opt_len);
+        (self.cfg.tso_max.min(room) / mss).max(1) * mss
+    }
+
+    /// Resends `max_len` bytes (at most) from `seq`, with the FIN if the
+    /// range reaches it. Counts the retransmission and, in SACK recovery,
+    /// moves HighRxt.
+    pub(super) fn retransmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        seq: SeqNum,
+        max_len: usize,
+        opts: TcpOptions,
+    ) -> Option<usize> {
+        let data_start = self.snd.data_start();
+        let fin_seq = self.snd.fin_seq();
+        let data_end = match fin_seq {
+            Some(f) if f < self.snd.max => f,
+            _ => self.snd.max,
+        };
+        let seq = seq.max(self.snd.una);
+        let len = if data_end > seq {
+            ((data_end - seq) as usize).min(max_len)
+        } else {
+            0
+        };
+        let mut flags = TcpFlags::ACK;
+        if fin_seq.is_some_and(|f| f == seq + len && f < self.snd.max) {
+            flags |= TcpFlags::FIN;
+        }
+        if len == 0 && !flags.fin() {
+            return None;
+        }
+        let off = seq.diff(data_start).max(0) as usize;
+        let n = self.emit(now, buf, seq, flags, (off, len), Some(opts))?;
+        self.stats.segments_retransmitted += 1;
+        self.rec.episode_rtx += 1;
+        self.rtt_probe.clear();
+        let end = seq + len + flags.fin() as usize;
+        if self.opt.sack && self.rec.recover.is_some() {
+            let mark = RtxMark {
+                start: seq,
+                end,
+                sent_before: self.snd.max,
+                lost: false,
+            };
+            if let Some(m) = self.rec.rtx_marks.iter_mut().find(|m| m.start == seq) {
+                *m = mark;
+            } else if self.rec.rtx_marks.len() < MAX_RTX_MARKS {
+                self.rec.rtx_marks.push(mark);
+            }
+        }
+        if self.rec.high_rxt < end {
+            self.rec.high_rxt = end;
+        }
+        if !self.timers.is_armed(Timer::Rto) {
+            self.timers.arm(Timer::Rto, now + self.rtt.rto());
+        }
+        Some(n)
+    }
+
+    /// Output for the synchronized states: retransmission, new data and FIN,
+    /// probes, ACKs and window updates, in that order of priority.
+    pub(crate) fn poll_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if let Some(seq) = self.rst_pending.take() {
+            return self.emit(now, buf, seq, TcpFlags::RST, (0, 0), None);
+        }
+        if let Some((at, before)) = self.snd.pmtu_lowered
+            && now - at >= PMTU_EXPIRES
+            && self.snd.una == self.snd.max
+            && self.rec.recover.is_none()
+        {
+            // The learned path MTU has aged out: try the full size again
+            // (between flights, so that no loss accounting changes its
+            // segment size midway); a router still narrow says so again.
+            // The windows keep their size in segments, so that cwnd never
+            // ends up below one segment.
+            let current = self.snd.mss;
+            self.snd.pmtu_lowered = None;
+            self.snd.mss = before;
+            let w = self.cc.window_mut();
+            w.mss = before;
+            w.cwnd = (w.cwnd / current).max(1) * before;
+            if w.ssthresh != usize::MAX {
+                w.ssthresh = (w.ssthresh / current).max(2) * before;
+            }
+            self.cc.new_epoch();
+        }
+        // The options every segment of this poll carries, computed once.
+        let opts = self.seg_options(now);
+        let mss = self.max_payload(buf.len(), opts.encoded_len());
+        let fin_seq = self.snd.fin_seq();
+        let data_start = self.snd.data_start();
+
+        // Fast retransmit or a NewReno partial ACK: one segment at SND.UNA.
+        if self.rec.rtx_una {
+            self.rec.rtx_una = false;
+            if self.snd.max > self.snd.una {
+                let una = self.snd.una;
+                if let Some(n) = self.retransmit(now, buf, una, mss, opts) {
+                    return Some(n);
+                }
+            }
+        }
+
+        // A tail loss probe: new data if the window allows, else the last
+        // segment again (RFC 8985 7.3).
+        if self.rec.tlp_pending {
+            self.rec.tlp_pending = false;
+            let unsent = self.snd.unsent();
+            if unsent == 0 || self.snd.wnd as usize <= (self.snd.nxt - self.snd.una) as usize {
+                let last = self.snd.max - (self.snd.flight().min(mss) as u32);
+                if let Some(n) = self.retransmit(now, buf, last, mss, opts) {
+                    self.timers.arm_if_idle(Timer::Rto, now + self.rtt.rto());
+                    return Some(n);
+                }
+            } else {
+                self.rec.lt_allow = self.rec.lt_allow.max(mss);
+            }
+        }
+
+        // SACK recovery (RFC 6675 5): while the pipe is below cwnd, lost
+        // holes first (NextSeg rule 1), then new data, then one rescue
+        // retransmission of the highest unSACKed segment.
+        let sack_recovery = self.opt.sack && self.rec.recover.is_some();
+        let pipe = if self.opt.sack && !self.rec.scoreboard.is_empty() {
+            Some(self.rec.scoreboard.pipe(
+                self.snd.una,
+                self.snd.max,
+                self.rec.high_rxt,
+                self.snd.mss,
+            ))
+        } else {
+            None
+        };
+        // A retransmission found lost has left the network: it does not
+        // count in the pipe, and goes again before any other hole. The
+        // mark is taken out for the resend (which notes a fresh one) and
+        // what the resend did not cover stays marked lost.
+        let pipe_now = pipe.unwrap_or(self.snd.flight());
+        if sack_recovery && let Some(i) = self.rec.rtx_marks.iter().position(|m| m.lost) {
+            let lost_bytes: usize = self
+                .rec
+                .rtx_marks
+                .iter()
+                .filter(|m| m.lost)
+                .map(|m| (m.end - m.start) as usize)
+                .sum();
+            if pipe_now.saturating_sub(lost_bytes) < self.cc.cwnd() {
+                let m = self.rec.rtx_marks.remove(i);
+                let len = ((m.end - m.start) as usize).min(mss);
+                let sent = self.retransmit(now, buf, m.start, len, opts);
+                // What the resend covered: its fresh mark says (a FIN
+                // right after the data goes with it).
+                let covered = self
+                    .rec
+                    .rtx_marks
+                    .iter()
+                    .find(|x| x.start == m.start)
+                    .map_or(m.start + len, |x| x.end);
+                if sent.is_some() && covered < m.end {
+                    let rest = RtxMark {
+                        start: covered,
+                        ..m
+                    };
+                    if self.rec.rtx_marks.len() < MAX_RTX_MARKS {
+                        self.rec.rtx_marks.push(rest);
+                    }
+                }
+                if sent.is_some() {
+                    return sent;
+                }
+            }
+        }
+        if sack_recovery && pipe_now < self.cc.cwnd() {
+            if let Some((seq, len)) = self.rec.scoreboard.next_lost(
+                self.snd.una,
+                self.snd.max,
+                self.rec.high_rxt,
+                self.snd.mss,
+            ) {
+                if let Some(n) = self.retransmit(now, buf, seq, len.min(mss), opts) {
+                    return Some(n);
+                }
+            } else if self.snd.unsent() == 0 && !self.rec.rescue_done {
+                self.rec.rescue_done = true;
+                let last = self.snd.max - (self.snd.flight().min(mss) as u32);
+                if !self.rec.scoreboard.is_sacked(last)
+                    && let Some(n) = self.retransmit(now, buf, last, mss, opts)
+                {
+                    return Some(n);
+                }
+            }
+        }
+
+        // New data (or data resent after an RTO) and the FIN.
+        if self.snd.nxt < self.snd.max && !self.rec.scoreboard.is_empty() {
+            for &(s, e) in self.rec.scoreboard.ranges() {
+                if self.snd.nxt.in_range(s, e) {
+                    self.snd.nxt = e.min(self.snd.max);
+                }
+            }
+        }
+        let off = self.snd.nxt.diff(data_start).max(0) as usize;
+        let unsent = self.snd.buf.len().saturating_sub(off);
+        let fin_unsent = fin_seq.is_some_and(|f| self.snd.nxt <= f);
+        if unsent > 0 || fin_unsent {
+            let in_flight = (self.snd.nxt - self.snd.una) as usize;
+            // With SACK information the pipe (RFC 6675) measures what is in
+            // the network; limited transmit (RFC 3042) and a probe may go
+            // beyond cwnd, never beyond the peer's window.
+            let cwnd_used = match pipe {
+                Some(p) if self.snd.nxt == self.snd.max => p,
+                _ => in_flight,
+            };
+            let cwnd_room = (self.cc.cwnd() + self.rec.lt_allow).saturating_sub(cwnd_used);
+            let room = cwnd_room.min((self.snd.wnd as usize).saturating_sub(in_flight));
+            let retransmission = self.snd.nxt < self.snd.max;
+            // Data resent after an RTO goes one segment per packet: a
+            // super-segment could span SACKed data or run on into new data,
+            // and the peer would answer it with one D-SACK, not one per
+            // segment (which D-SACK undo counts).
+            let burst = if retransmission {
+                mss
+            } else {
+                self.burst(buf.len(), mss, opts.encoded_len())
+            };
+            let mut len = unsent.min(burst).min(room);
+            if len > mss && len % mss != 0 {
+                // A super-segment is whole segments, and a short last one
+                // only where it could go on its own (the Nagle test below,
+                // taken for the burst as a whole).
+                let tail_ok = len == unsent && (self.cfg.nodelay || in_flight == 0 || fin_unsent);
+                if !tail_ok {
+                    len -= len % mss;
+                }
+            }
+            let all = len == unsent;
+            let send_fin = fin_unsent && all;
+            // Sender silly-window avoidance and Nagle (RFC 9293 3.8.6.2.1,
+            // 3.7.4): a full segment, or everything left when nothing is
+            // unacknowledged (or Nagle is off), or half the largest window
+            // the peer has offered.
+            let send_data = len > 0
+                && (len >= mss
+                    || retransmission
+                    || (all && (self.cfg.nodelay || in_flight == 0 || send_fin))
+                    || len as u32 >= self.snd.max_wnd / 2);
+            if send_data || (send_fin && len == 0) {
+                let mut flags = TcpFlags::ACK;
+                if all && len > 0 {
+                    flags |= TcpFlags::PSH;
+                }
+                if send_fin {
+                    flags |= TcpFlags::FIN;
+                }
+                let seq = self.snd.nxt;
+                let n = self.emit(now, buf, seq, flags, (off, len), Some(opts))?;
+                if self.rec.lt_allow > 0 && !retransmission {
+                    self.rec.lt_allow = self.rec.lt_allow.saturating_sub(len.max(1));
+                }
+                self.advance_snd_nxt(now, len + send_fin as usize, retransmission);
+                self.stats.bytes_sent += len as u64;
+                return Some(n);
+            }
+            self.update_persist(now);
+        }
+
+        // A zero-window or keepalive probe: an ACK with SEQ = SND.UNA - 1,
+        // which the peer must answer with its current window.
+        if self.probe_pending {
+            self.probe_pending = false;
+            let seq = self.snd.una - 1;
+            return self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), Some(opts));
+        }
+
+        if self.ack_now || self.window_update_due() {
+            // A pure ACK carries SND.MAX, not a SND.NXT that an RTO moved
+            // back: the peer's RCV.NXT may already be past SND.NXT, and an
+            // ACK below it would be unacceptable there.
+            let seq = self.snd.max;
+            return self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), Some(opts));
+        }
+        None
+    }
+
+    pub(super) fn advance_snd_nxt(&mut self, now: Instant, len: usize, retransmission: bool) {
+        let end = self.snd.nxt + len;
+        if retransmission {
+            // Never a super-segment (see poll_data): one segment.
+            self.stats.segments_retransmitted += 1;
+            self.rec.episode_rtx += 1;
+        } else if len > 0 {
+            // Several timed segments per window: HyStart++ needs the RTT
+            // as the queue builds within a round, not only its first one.
+            let spacing = (self.snd.flight() / RttProbes::SLOTS).max(self.snd.mss);
+            if self
+                .rtt_probe
+                .last()
+                .is_none_or(|l| end.diff(l) >= spacing as i32)
+            {
+                self.rtt_probe.push(end, now);
+            }
+        }
+        // RFC 5681 4.1: restart from the initial window after an idle
+        // period longer than the RTO.
+        if self.snd.una == self.snd.max && now - self.snd.last_send > self.rtt.rto() {
+            self.cc.on_idle_restart();
+        }
+        self.snd.nxt = end;
+        if end > self.snd.max {
+            self.snd.max = end;
+        }
+        if !self.timers.is_armed(Timer::Rto) {
+            self.timers.arm(Timer::Rto, now + self.rtt.rto());
+        }
+        if !retransmission {
+            self.arm_tlp(now);
+        }
+        self.timers.cancel(Timer::Persist);
+    }
+
+    /// The SYN or SYN-ACK, sent at ISS.
+    pub(crate) fn poll_syn(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        flags: TcpFlags,
+        peer: Option<&TcpOptions>,
+    ) -> Option<usize> {
+        if !self.syn_pending {
+            return None;
+        }
+        let opts = self.syn_options(now, peer);
+        self.opt.our_syn = Some(opts);
+        let iss = self.snd.iss;
+        let n = self.emit(now, buf, iss, flags, (0, 0), Some(opts))?;
+        self.syn_pending = false;
+        self.snd.nxt = iss + 1u32;
+        if self.snd.max == iss {
+            self.snd.max = iss + 1u32;
+            self.rtt_probe.push(iss + 1u32, now);
+        } else {
+            self.stats.segments_retransmitted += 1;
+        }
+        if !self.timers.is_armed(Timer::Rto) {
+            self.timers.arm(Timer::Rto, now + self.rtt.rto());
+        }
+        Some(n)
+    }
+}

@@ -1,0 +1,366 @@
+//! The receive sequence space (RFC 9293 3.3.1, Figure 5): reassembly, the
+//! window we advertise (receiver silly-window avoidance, RFC 9293
+//! 3.8.6.2.2), its auto-tuning, and segment text and FIN (RFC 9293
+//! 3.10.7.4, seventh and eighth).
+
+use super::*;
+use crate::tcp::TcpConfig;
+use crate::tcp::buffer::RecvBuffer;
+use crate::wire::tcp::TcpRepr;
+use smallvec::SmallVec;
+
+/// The receive window a connection starts with; auto-tuning grows it up to
+/// the buffer's capacity while the application keeps up.
+const INITIAL_RCV_WND_LIMIT: usize = 256 * 1024;
+/// Largest window a segment header can carry unscaled.
+pub(crate) const MAX_UNSCALED_WINDOW: usize = 65_535;
+/// RFC 7323 2.3: shifts above 14 are treated as 14.
+pub(crate) const MAX_WSCALE: u8 = 14;
+
+/// RCV.NXT, RCV.WND and the rest of the receiving side.
+#[derive(Debug)]
+pub(crate) struct RecvSpace {
+    /// IRS: the peer's initial sequence number.
+    pub(crate) irs: SeqNum,
+    /// RCV.NXT: next sequence number expected.
+    pub(crate) nxt: SeqNum,
+    /// Our window shift (RFC 7323 2), offered in our SYN.
+    pub(crate) wscale: u8,
+    /// Right edge of the window last advertised (RCV.NXT + RCV.WND when it
+    /// was sent); never moves left.
+    pub(crate) adv: SeqNum,
+    /// In-order bytes not yet read, and out-of-order ones beyond a hole.
+    pub(crate) buf: RecvBuffer,
+    /// A FIN that arrived beyond a hole.
+    pub(crate) ooo_fin: Option<SeqNum>,
+    pub(crate) fin_received: bool,
+    /// The application shut down its read side; later data is discarded.
+    pub(crate) read_closed: bool,
+    /// Starts of recently received out-of-order segments, newest first: the
+    /// SACK blocks that hold them are reported first (RFC 2018 4).
+    pub(crate) recent_ooo: SmallVec<[SeqNum; 4]>,
+    /// A D-SACK block to report in the next ACK (RFC 2883).
+    pub(crate) dsack: Option<(SeqNum, SeqNum)>,
+    /// The largest segment the peer has sent: what counts as full-sized.
+    pub(crate) mss_est: usize,
+    /// Full-sized segments received since the last ACK we sent.
+    pub(crate) unacked_segs: u32,
+    /// Segments still ACKed at once at the start of the connection.
+    pub(crate) quickacks: u32,
+    /// The application saw an empty receive buffer since the last READABLE.
+    pub(crate) want_readable: bool,
+    /// The window auto-tuning allows now.
+    pub(crate) wnd_limit: usize,
+    /// Bytes the application read since `space_at`.
+    pub(crate) space_copied: usize,
+    pub(crate) space_at: Instant,
+    /// Receiver-side RTT: the shortest window round trip seen, and the
+    /// measurement in progress (a sequence number beyond the edge the peer
+    /// knows of, and when it was set).
+    pub(crate) rtt: Option<Duration>,
+    pub(crate) rtt_mark: Option<(SeqNum, Instant)>,
+}
+
+impl RecvSpace {
+    pub(crate) fn new(cfg: &TcpConfig, now: Instant) -> RecvSpace {
+        let wscale = if cfg.window_scaling {
+            let mut s = 0u8;
+            while s < MAX_WSCALE && (cfg.recv_buffer >> s) > MAX_UNSCALED_WINDOW {
+                s += 1;
+            }
+            s
+        } else {
+            0
+        };
+        RecvSpace {
+            irs: SeqNum(0),
+            nxt: SeqNum(0),
+            wscale,
+            adv: SeqNum(0),
+            buf: RecvBuffer::new(cfg.recv_buffer),
+            ooo_fin: None,
+            fin_received: false,
+            read_closed: false,
+            recent_ooo: SmallVec::new(),
+            dsack: None,
+            mss_est: 536,
+            unacked_segs: 0,
+            quickacks: cfg.quickack,
+            want_readable: true,
+            wnd_limit: cfg.recv_buffer.min(INITIAL_RCV_WND_LIMIT),
+            space_copied: 0,
+            space_at: now,
+            rtt: None,
+            rtt_mark: None,
+        }
+    }
+
+    /// The window we can offer now: free buffer space from RCV.NXT.
+    pub(crate) fn wnd(&self) -> u32 {
+        if self.read_closed {
+            // Data after SHUT_RD is discarded anyway; keep the window open.
+            return self.buf.capacity() as u32;
+        }
+        // Auto-tuning: unread data counts against the current limit.
+        let limit = self.wnd_limit.saturating_sub(self.buf.readable());
+        self.buf.window().min(limit) as u32
+    }
+
+    /// "First, check sequence number": the four acceptability cases.
+    pub(crate) fn acceptable(&self, seg: &TcpRepr<'_>) -> bool {
+        let len = seg.segment_len() as u32;
+        // RCV.WND is the window we advertised (RCV.NXT to the right edge
+        // of the last window sent), not the free buffer space: that can be
+        // larger while receiver SWS avoidance (RFC 9293 3.8.6.2.2) holds
+        // the edge back or the 16-bit field caps it, and data beyond the
+        // advertised edge is outside the window (RFC 9293 3.10.7.4 first).
+        let wnd = (self.adv.diff(self.nxt).max(0) as u32).min(self.wnd());
+        let nxt = self.nxt;
+        match (len, wnd) {
+            (0, 0) => seg.seq == nxt,
+            (0, _) => seg.seq.in_range(nxt, nxt + wnd),
+            (_, 0) => false,
+            (_, _) => {
+                seg.seq.in_range(nxt, nxt + wnd) || (seg.seq + (len - 1)).in_range(nxt, nxt + wnd)
+            }
+        }
+    }
+
+    /// Receive-buffer auto-tuning, in the spirit of Linux's
+    /// `tcp_rcv_space_adjust`: once per round trip, if the application read
+    /// at least half the window in that time, double the window (up to the
+    /// buffer's capacity).
+    pub(crate) fn autotune(&mut self, now: Instant, srtt: Option<Duration>) {
+        self.measure_rtt(now);
+        // The shorter of the two estimates: a pure receiver's srtt is the
+        // handshake's sample, which a retransmitted or delayed SYN-ACK can
+        // leave a thousand times too long; a sender that is not filling
+        // our window makes the receiver's own estimate too long.
+        let rtt = match (self.rtt, srtt) {
+            (Some(r), Some(s)) => r.min(s),
+            (Some(r), None) => r,
+            (None, Some(s)) => s,
+            (None, None) => Duration::from_millis(1),
+        }
+        .max(Duration::from_micros(100));
+        if now - self.space_at < rtt {
+            return;
+        }
+        if self.space_copied * 2 >= self.wnd_limit {
+            self.wnd_limit = (self.wnd_limit * 2).min(self.buf.capacity());
+            // Storage for the whole window now, while the connection is
+            // ramping up, not in the middle of the transfer when a batch
+            // first fills it: that would be a multi-megabyte allocation and
+            // copy on the receive path. Connections that never grow their
+            // window keep allocating only what they hold.
+            self.buf.reserve(self.wnd_limit);
+        }
+        self.space_copied = 0;
+        self.space_at = now;
+    }
+
+    /// The receiver's RTT without sending data (Linux's tcp_rcv_rtt_measure):
+    /// the first byte past the edge the peer knows of can only be sent after
+    /// an ACK we send from now on, so the time until it arrives is at least
+    /// one round trip. The estimate is the shortest such time seen.
+    pub(super) fn measure_rtt(&mut self, now: Instant) {
+        if let Some((seq, at)) = self.rtt_mark {
+            if self.nxt <= seq {
+                return;
+            }
+            let sample = (now - at).max(Duration::from_micros(1));
+            self.rtt = Some(self.rtt.map_or(sample, |r| r.min(sample)));
+        }
+        self.rtt_mark = Some((self.adv.max(self.nxt), now));
+    }
+}
+
+impl Tcb {
+    /// The right edge the window could reach now: free buffer space from
+    /// RCV.NXT, limited to what the window field can carry (65535, scaled
+    /// except in a SYN, RFC 7323 2.2).
+    pub(super) fn open_edge(&self, syn: bool) -> SeqNum {
+        let max = (MAX_UNSCALED_WINDOW as u32) << self.wnd_shift(syn);
+        self.rcv.nxt + self.rcv.wnd().min(max)
+    }
+
+    /// The shift of our window field: RFC 7323 2.2, never in a SYN.
+    pub(super) fn wnd_shift(&self, syn: bool) -> u8 {
+        if syn || !self.opt.ws {
+            0
+        } else {
+            self.rcv.wscale
+        }
+    }
+
+    /// The window field that carries the advertised right edge, rounded
+    /// down so that the window never appears to shrink when the shift
+    /// drops low bits: what the peer knows of.
+    pub(super) fn advertised_field(&self, syn: bool) -> u16 {
+        let wnd = (self.rcv.adv.diff(self.rcv.nxt)).max(0) as usize;
+        (wnd >> self.wnd_shift(syn)).min(MAX_UNSCALED_WINDOW) as u16
+    }
+
+    /// The window field for an outgoing segment, with receiver-side silly
+    /// window avoidance (RFC 9293 3.8.6.2.2): the right edge moves only in
+    /// steps of at least min(buffer / 2, MSS), and never moves left.
+    /// `rcv_adv` records the edge advertised, which is RCV.NXT + RCV.WND
+    /// for the acceptability test.
+    pub(super) fn window_to_advertise(&mut self, syn: bool) -> u16 {
+        let edge = self.open_edge(syn);
+        let step = (self.rcv.buf.capacity() / 2).min(self.cfg.mss as usize) as u32;
+        let grow = edge.diff(self.rcv.adv);
+        // While out-of-order data waits for a hole to fill, the edge stays
+        // put: a window update would make our duplicate ACKs not count as
+        // duplicates at the sender (RFC 5681 2, condition (e)).
+        let frozen = self.rcv.buf.has_holes() && self.rcv.adv >= self.rcv.nxt;
+        if !frozen && (grow >= step as i32 || self.rcv.adv < self.rcv.nxt) {
+            self.rcv.adv = edge;
+        }
+        self.advertised_field(syn)
+    }
+
+    /// The window increase an update would announce.
+    pub(super) fn window_update_due(&self) -> bool {
+        if self.rcv.buf.has_holes() {
+            // The edge is frozen while holes wait (see window_to_advertise).
+            return false;
+        }
+        let edge = self.open_edge(false);
+        let grow = edge.diff(self.rcv.adv);
+        let threshold = (2 * self.cfg.mss as usize).min(self.rcv.buf.capacity() / 2) as i32;
+        // An update by itself matters only when the peer may run short: the
+        // window it knows of is at most half of what we could offer now (as
+        // Linux's tcp_cleanup_rbuf decides). Otherwise the next ACK carries
+        // the new edge; a bulk receiver that updated on every read would
+        // send the sender two ACKs per super-packet to process, not one.
+        // What the peer knows of is the window field it received.
+        let known = i32::from(self.advertised_field(false)) << self.wnd_shift(false);
+        let open = edge.diff(self.rcv.nxt);
+        grow >= threshold && open >= 2 * known
+    }
+
+    /// Step seven (text) and eight (FIN). Returns true if the FIN was
+    /// received in order now.
+    pub(super) fn process_text(&mut self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+        let payload = seg.payload;
+        let mut fin_in_seg = seg.flags.fin();
+        if !payload.is_empty() {
+            let delta = seg.seq.diff(self.rcv.nxt);
+            // Skip bytes already received.
+            let skip = if delta < 0 { (-delta) as usize } else { 0 };
+            let off = delta.max(0) as usize;
+            if skip > 0 && self.opt.sack {
+                // RFC 2883: report the duplicate part as a D-SACK.
+                let end = (seg.seq + payload.len()).min(self.rcv.nxt);
+                self.rcv.dsack = Some((seg.seq, end));
+            }
+            if skip >= payload.len() {
+                // Entirely a duplicate.
+                self.ack_now = true;
+            } else if self.rcv.read_closed {
+                // RFC 9293 3.10.4: after SHUT_RD a stack may discard; we
+                // acknowledge so the peer makes progress.
+                let n = payload.len() - skip;
+                if off == 0 {
+                    self.rcv.nxt += n;
+                    self.stats.bytes_received += n as u64;
+                }
+                self.ack_now = true;
+            } else {
+                let data = &payload[skip..];
+                // RFC 5681 4.2: a segment that fills all or part of a gap
+                // is ACKed at once; after the insert the last gap is gone,
+                // so look before.
+                let had_holes = self.rcv.buf.has_holes();
+                let ins = self.rcv.buf.insert(off, data);
+                if self.opt.sack {
+                    if ins.already_held > 0 && ins.already_held == data.len() {
+                        let start = seg.seq + skip;
+                        self.rcv.dsack = Some((start, start + data.len()));
+                    }
+                    if ins.out_of_order && !ins.rejected {
+                        let start = seg.seq + skip;
+                        self.rcv.recent_ooo.retain(|s| *s != start);
+                        self.rcv.recent_ooo.insert(0, start);
+                        self.rcv.recent_ooo.truncate(4);
+                    }
+                }
+                if off + data.len() > self.rcv.buf.window() + ins.advanced {
+                    // Part of it fell beyond the window: a FIN there is not
+                    // accepted either.
+                    fin_in_seg = false;
+                }
+                if ins.out_of_order || ins.rejected || had_holes || self.rcv.buf.has_holes() {
+                    // RFC 5681 4.2: out-of-order data and data that fills a
+                    // hole are acknowledged at once.
+                    self.ack_now = true;
+                    if ins.out_of_order {
+                        self.stats.out_of_order_segments += 1;
+                    }
+                }
+                if ins.advanced > 0 {
+                    self.rcv.nxt += ins.advanced;
+                    self.stats.bytes_received += ins.advanced as u64;
+                    if self.rcv.want_readable {
+                        self.rcv.want_readable = false;
+                        self.raise(ev::READABLE);
+                    }
+                    // A full-sized segment is one as large as the largest the
+                    // peer has sent (its MSS less its options), as Linux
+                    // estimates rcv_mss.
+                    // A super-packet from a device with offloads carries the
+                    // peer's segment size in its header (its length says
+                    // nothing); it counts as the full segments it holds,
+                    // so it is ACKed at once, not per 1500 bytes of it.
+                    let seg_size = match self.rx_gso_size {
+                        0 => data.len(),
+                        g => usize::from(g),
+                    };
+                    if seg_size <= usize::from(self.cfg.mss) {
+                        self.rcv.mss_est = self.rcv.mss_est.max(seg_size);
+                    }
+                    let full = data.len().max(ins.advanced) / self.rcv.mss_est;
+                    self.rcv.unacked_segs += full as u32;
+                    self.rcv.autotune(now, self.rtt.srtt());
+                    // Delayed ACK: at least every second full segment
+                    // (RFC 5681 4.2), otherwise within the timer; at the
+                    // start of a connection every segment (quick ACKs).
+                    if self.rcv.quickacks > 0 {
+                        self.rcv.quickacks -= 1;
+                        self.ack_now = true;
+                    } else if self.rcv.unacked_segs >= 2 {
+                        self.ack_now = true;
+                    } else if !self.timers.is_armed(Timer::DelayedAck) {
+                        self.timers
+                            .arm(Timer::DelayedAck, now + self.cfg.delayed_ack);
+                    }
+                }
+            }
+        }
+        if fin_in_seg {
+            let fin_seq = seg.seq + payload.len();
+            if fin_seq == self.rcv.nxt {
+                return self.take_fin();
+            } else if fin_seq > self.rcv.nxt {
+                self.rcv.ooo_fin = Some(fin_seq);
+                self.ack_now = true;
+            }
+        }
+        if let Some(f) = self.rcv.ooo_fin
+            && f == self.rcv.nxt
+        {
+            return self.take_fin();
+        }
+        false
+    }
+
+    pub(super) fn take_fin(&mut self) -> bool {
+        self.rcv.ooo_fin = None;
+        self.rcv.fin_received = true;
+        self.rcv.nxt += 1u32;
+        self.ack_now = true;
+        self.raise(ev::PEER_CLOSED | ev::READABLE);
+        true
+    }
+}

@@ -1,0 +1,120 @@
+//! The send sequence space (RFC 9293 3.3.1, Figure 4) and the send buffer.
+
+use crate::tcp::buffer::SendBuffer;
+use crate::time::Instant;
+use crate::wire::SeqNum;
+
+/// SND.UNA, SND.NXT, SND.WND and the rest of the sending side.
+#[derive(Debug)]
+pub(crate) struct SendSpace {
+    /// ISS: our initial sequence number.
+    pub(crate) iss: SeqNum,
+    /// SND.UNA: oldest unacknowledged sequence number.
+    pub(crate) una: SeqNum,
+    /// SND.NXT: next sequence number to send (moves back to SND.UNA after
+    /// an RTO).
+    pub(crate) nxt: SeqNum,
+    /// Highest sequence number sent so far.
+    pub(crate) max: SeqNum,
+    /// SND.WND: the peer's window in bytes, already scaled.
+    pub(crate) wnd: u32,
+    /// SND.WL1, SND.WL2: the segment that last updated SND.WND.
+    pub(crate) wl1: SeqNum,
+    pub(crate) wl2: SeqNum,
+    /// Largest window the peer ever offered (sender SWS avoidance, RFC 9293
+    /// 3.8.6.2.1).
+    pub(crate) max_wnd: u32,
+    /// The peer's MSS, lowered by path MTU discovery: what our segments
+    /// may carry.
+    pub(crate) mss: usize,
+    /// The peer's window shift (RFC 7323 2).
+    pub(crate) wscale: u8,
+    /// Bytes from the first unacknowledged one on.
+    pub(crate) buf: SendBuffer,
+    /// The application shut down its write side: a FIN follows the data.
+    pub(crate) fin_queued: bool,
+    /// The peer acknowledged our FIN. Kept as a flag because once SND.UNA
+    /// has passed the FIN, `data_start() + buf.len()` no longer names the
+    /// FIN's sequence number.
+    pub(crate) fin_acked: bool,
+    /// The application saw a full send buffer since the last WRITABLE.
+    pub(crate) want_writable: bool,
+    /// When the last segment went out (RFC 5681 4.1 idle restart).
+    pub(crate) last_send: Instant,
+    /// When "fragmentation needed" last lowered the segment size, and the
+    /// size before the first such message: after
+    /// [`super::PMTU_EXPIRES`] the old size comes back (RFC 1191 6.3).
+    pub(crate) pmtu_lowered: Option<(Instant, usize)>,
+}
+
+impl SendSpace {
+    pub(crate) fn new(iss: SeqNum, mss: usize, capacity: usize, now: Instant) -> SendSpace {
+        SendSpace {
+            iss,
+            una: iss,
+            nxt: iss,
+            max: iss,
+            wnd: 0,
+            wl1: SeqNum(0),
+            wl2: iss,
+            max_wnd: 0,
+            mss,
+            wscale: 0,
+            buf: SendBuffer::new(capacity),
+            fin_queued: false,
+            fin_acked: false,
+            want_writable: false,
+            last_send: now,
+            pmtu_lowered: None,
+        }
+    }
+
+    /// Sequence number of the first byte in the send buffer.
+    pub(crate) fn data_start(&self) -> SeqNum {
+        if self.una == self.iss {
+            self.iss + 1u32
+        } else {
+            self.una
+        }
+    }
+
+    /// Sequence number of our FIN, if the application queued one.
+    pub(crate) fn fin_seq(&self) -> Option<SeqNum> {
+        // RFC 9293 3.10.7.4 fifth (FIN-WAIT-1, CLOSING, LAST-ACK): "our FIN
+        // is now acknowledged" must stay true once SND.UNA has passed it.
+        // Derived from SND.UNA alone, the FIN would move to SND.UNA after
+        // its ACK, be taken for unacknowledged and sent again one sequence
+        // number later.
+        if self.fin_acked {
+            return Some(self.una - 1);
+        }
+        self.fin_queued.then(|| self.data_start() + self.buf.len())
+    }
+
+    /// Bytes sent and not yet acknowledged (SND.MAX - SND.UNA).
+    pub(crate) fn flight(&self) -> usize {
+        (self.max - self.una) as usize
+    }
+
+    /// Bytes in the send buffer not yet sent (at SND.NXT or beyond).
+    pub(crate) fn unsent(&self) -> usize {
+        let sent = self.nxt.diff(self.data_start()).max(0) as usize;
+        self.buf.len().saturating_sub(sent)
+    }
+
+    /// RFC 9293 3.10.7.4, fifth, ESTABLISHED: "If SND.WL1 < SEG.SEQ or
+    /// (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND,
+    /// set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK." `window` is
+    /// already scaled. Returns true if a closed window opened.
+    pub(crate) fn update_window(&mut self, seq: SeqNum, ack: SeqNum, window: u32) -> bool {
+        if self.wl1 < seq || (self.wl1 == seq && self.wl2 <= ack) {
+            let opened = self.wnd == 0 && window > 0;
+            self.wnd = window;
+            self.max_wnd = self.max_wnd.max(window);
+            self.wl1 = seq;
+            self.wl2 = ack;
+            return opened;
+        }
+        false
+    }
+}

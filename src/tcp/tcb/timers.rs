@@ -1,0 +1,202 @@
+//! A connection's timers (RFC 9293 3.8, RFC 6298, RFC 1122 4.2.3.6,
+//! RFC 8985 7): one table of deadlines keyed by [`Timer`], with one place
+//! that computes the next deadline, and what each timer does when it
+//! fires.
+
+use super::*;
+use crate::tcp::Keepalive;
+
+/// The timers a connection runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// Retransmission timeout (RFC 6298).
+    Rto,
+    /// Delayed ACK (RFC 9293 3.8.6.3, RFC 5681 4.2).
+    DelayedAck,
+    /// Zero-window probe (RFC 9293 3.8.6.1).
+    Persist,
+    /// Keepalive probe (RFC 1122 4.2.3.6).
+    Keepalive,
+    /// Tail loss probe (RFC 8985 7.2).
+    Tlp,
+    /// How long an orphaned connection waits in FIN-WAIT-2 for the peer's
+    /// FIN (Linux's `tcp_fin_timeout`).
+    FinWait2,
+}
+
+impl Timer {
+    const COUNT: usize = 6;
+}
+
+/// Deadlines by timer kind; `None` when a timer is not running.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Timers {
+    at: [Option<Instant>; Timer::COUNT],
+    /// Zero-window probes sent without the window opening (backoff).
+    pub(crate) persist_backoff: u32,
+    /// Keepalive probes sent without an answer.
+    pub(crate) keepalive_sent: u32,
+}
+
+impl Timers {
+    /// Starts (or restarts) `t` to fire at `at`.
+    pub(crate) fn arm(&mut self, t: Timer, at: Instant) {
+        self.at[t as usize] = Some(at);
+    }
+
+    /// Starts `t` unless it is running already.
+    pub(crate) fn arm_if_idle(&mut self, t: Timer, at: Instant) {
+        self.at[t as usize].get_or_insert(at);
+    }
+
+    pub(crate) fn cancel(&mut self, t: Timer) {
+        self.at[t as usize] = None;
+    }
+
+    /// Stops every timer.
+    pub(crate) fn clear(&mut self) {
+        self.at = [None; Timer::COUNT];
+    }
+
+    pub(crate) fn get(&self, t: Timer) -> Option<Instant> {
+        self.at[t as usize]
+    }
+
+    pub(crate) fn is_armed(&self, t: Timer) -> bool {
+        self.at[t as usize].is_some()
+    }
+
+    /// `t` is running and its deadline has come.
+    pub(crate) fn is_due(&self, t: Timer, now: Instant) -> bool {
+        self.at[t as usize].is_some_and(|at| at <= now)
+    }
+
+    /// Stops `t` if it is due; true if it was.
+    pub(crate) fn take_due(&mut self, t: Timer, now: Instant) -> bool {
+        let due = self.is_due(t, now);
+        if due {
+            self.cancel(t);
+        }
+        due
+    }
+
+    /// The earliest deadline of all.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.at.iter().flatten().min().copied()
+    }
+}
+
+impl Tcb {
+    pub(crate) fn clear_timers(&mut self) {
+        self.timers.clear();
+    }
+
+    pub(crate) fn arm_keepalive(&mut self, now: Instant) {
+        if let Some(Keepalive { idle, .. }) = self.cfg.keepalive {
+            self.timers.arm(Timer::Keepalive, now + idle);
+        }
+    }
+
+    /// Zero-window probing (RFC 9293 3.8.6.1): armed while the peer's
+    /// window is closed and we have data waiting with nothing in flight.
+    pub(crate) fn update_persist(&mut self, now: Instant) {
+        let unsent = self.snd.unsent();
+        if self.snd.wnd == 0 && unsent > 0 && self.snd.max == self.snd.una {
+            let at = now + self.persist_interval();
+            self.timers.arm_if_idle(Timer::Persist, at);
+        } else {
+            self.timers.cancel(Timer::Persist);
+            self.timers.persist_backoff = 0;
+        }
+    }
+
+    pub(super) fn persist_interval(&self) -> Duration {
+        let base = self.rtt.rto().max(self.cfg.min_rto);
+        (base * (1u32 << self.timers.persist_backoff.min(16))).min(self.cfg.max_rto)
+    }
+
+    /// The earliest deadline among this connection's timers.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Runs the timers that are due. Returns an error if the connection
+    /// gave up. (FIN-WAIT-2's timer is the state's own: see
+    /// `Conn::handle_timeout`.)
+    pub(crate) fn on_timers(&mut self, now: Instant, syn_state: bool) -> Result<(), ConnError> {
+        if self.timers.take_due(Timer::DelayedAck, now) {
+            self.ack_now = true;
+        }
+        if self.timers.is_due(Timer::Rto, now) {
+            self.on_rto(now, syn_state)?;
+        }
+        if self.timers.take_due(Timer::Tlp, now) {
+            self.on_tlp_timeout();
+        }
+        if self.timers.is_due(Timer::Persist, now) {
+            self.probe_pending = true;
+            self.stats.zero_window_probes += 1;
+            self.timers.persist_backoff += 1;
+            self.timers
+                .arm(Timer::Persist, now + self.persist_interval());
+        }
+        if self.timers.is_due(Timer::Keepalive, now)
+            && let Some(ka) = self.cfg.keepalive
+        {
+            if self.timers.keepalive_sent >= ka.probes {
+                return Err(self.soft_error.unwrap_or(ConnError::TimedOut));
+            }
+            self.timers.keepalive_sent += 1;
+            self.probe_pending = true;
+            self.timers.arm(Timer::Keepalive, now + ka.interval);
+        }
+        Ok(())
+    }
+
+    /// RFC 6298 5.4-5.7: the retransmission timer expired. Gives up after
+    /// `syn_retries` (handshake) or `max_retries`; otherwise backs off,
+    /// collapses the window (RFC 5681 (4)) and goes back to SND.UNA.
+    pub(super) fn on_rto(&mut self, now: Instant, syn_state: bool) -> Result<(), ConnError> {
+        let limit = if syn_state {
+            self.cfg.syn_retries
+        } else {
+            self.cfg.max_retries
+        };
+        if self.retries >= limit {
+            return Err(self.soft_error.unwrap_or(ConnError::TimedOut));
+        }
+        self.retries += 1;
+        self.stats.timeouts += 1;
+        self.rtt.back_off();
+        if !syn_state {
+            if self.rec.undo.is_none() || self.rec.in_recovery() {
+                self.rec.undo = Some((self.cc.cwnd(), self.cc.ssthresh()));
+                self.rec.episode_rtx = 0;
+                self.rec.episode_dsack = 0;
+            }
+            self.cc.on_rto(now, self.snd.flight());
+        }
+        self.rec.recover = None;
+        self.go_back_to_una(now);
+        // RFC 6675 5.1: the go-back-N resend skips what the peer has
+        // SACKed. After a second timeout in a row the SACK information
+        // is dropped (RFC 2018 8: the receiver may have reneged).
+        if self.retries >= 2 {
+            self.rec.scoreboard.clear();
+        }
+        if syn_state {
+            self.syn_pending = true;
+        }
+        Ok(())
+    }
+
+    /// RFC 8985 7.3: the probe timeout fired; a probe goes out on the next
+    /// poll unless recovery started or nothing is in flight.
+    pub(super) fn on_tlp_timeout(&mut self) {
+        if self.snd.max > self.snd.una && !self.rec.in_recovery() {
+            self.rec.tlp_pending = true;
+            self.rec.tlp_out = true;
+            self.stats.tlp_probes += 1;
+        }
+    }
+}
