@@ -28,10 +28,14 @@ pub mod ports;
 pub mod rand;
 pub mod timer;
 
-use crate::tcp::{Conn, ConnError, IcmpOutcome, Listen, ListenReply, SynSent, TcpConfig, TcpStats};
+use crate::tcp::{
+    Conn, ConnError, Fate, IcmpOutcome, Listen, ListenReply, SynSent, TcpConfig, TcpStats,
+};
 use crate::time::Instant;
 use crate::wire::icmp::{IcmpRepr, parse_quoted_tcp};
-use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_ICMP, PROTO_TCP, parse_ipv4};
+use crate::wire::ipv4::{
+    IPV4_HEADER_LEN, Ipv4Repr, MAX_IPV4_PACKET, PROTO_ICMP, PROTO_TCP, parse_ipv4,
+};
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, fill_checksum, parse_tcp};
 use crate::wire::{SeqNum, VnetHdr, WireError};
 use hash::KeyedState;
@@ -466,15 +470,13 @@ impl Stack {
         let remote = SocketAddrV4::new(ip.src, seg.src_port);
         if let Some(&idx) = self.tuples.get(&tuple_key(seg.dst_port, remote)) {
             let slot = &mut self.conns[idx];
-            let Some(mut conn) = slot.conn.take() else {
+            let Some(conn) = slot.conn.take() else {
                 return;
             };
-            conn.tcb_mut().rx_gso_size = gso_size;
-            // The connection runs the acceptability test; the stack's
-            // counter follows the connection's, not a second test.
-            let before = conn.tcb().stats().out_of_window;
-            let conn = conn.on_segment(now, &seg);
-            self.counters.tcp_out_of_window += conn.tcb().stats().out_of_window - before;
+            let (conn, fate) = conn.handle_segment(now, &seg, gso_size);
+            if fate == Fate::OutOfWindow {
+                self.counters.tcp_out_of_window += 1;
+            }
             slot.conn = Some(conn);
             self.after_update(idx);
             return;
@@ -668,17 +670,32 @@ impl Stack {
                 .conn
                 .as_mut()
                 .expect("connection present outside transitions");
-            match conn.poll_transmit(now, buf) {
-                Some(n) => {
-                    let vnet = if conn.tcb().cfg.checksum_offload {
-                        let shape = conn.tcb().last_tx();
-                        if shape.gso_size > 0 {
+            // The connection writes its TCP segment after the IP header,
+            // in no more room than an IP packet holds.
+            let room = buf.len().min(MAX_IPV4_PACKET);
+            if room <= IPV4_HEADER_LEN {
+                return None;
+            }
+            let (ip_hdr, seg) = buf[..room].split_at_mut(IPV4_HEADER_LEN);
+            match conn.poll_transmit(now, seg) {
+                Some(t) => {
+                    let tcb = conn.tcb();
+                    let ip = Ipv4Repr {
+                        src: *tcb.local().ip(),
+                        dst: *tcb.remote().ip(),
+                        protocol: PROTO_TCP,
+                        payload_len: t.len,
+                        ttl: tcb.cfg.ttl,
+                    };
+                    ip.emit(ip_hdr, 0).ok()?;
+                    let vnet = if t.partial_checksum {
+                        if t.gso_size > 0 {
                             self.counters.tx_super_packets += 1;
                         }
                         VnetHdr::tcp4_partial(
                             IPV4_HEADER_LEN as u16,
-                            shape.header_len,
-                            shape.gso_size,
+                            IPV4_HEADER_LEN as u16 + t.header_len,
+                            t.gso_size,
                         )
                     } else {
                         VnetHdr::default()
@@ -687,7 +704,7 @@ impl Stack {
                     self.txq.rotate_left(1);
                     self.schedule(idx);
                     self.counters.packets_sent += 1;
-                    return Some((n, vnet));
+                    return Some((IPV4_HEADER_LEN + t.len, vnet));
                 }
                 None => {
                     self.txq.pop_front();

@@ -32,13 +32,32 @@ pub(crate) use tcb::ev as tcb_events;
 pub use cc::{CcAlgorithm, CongestionControl};
 pub use error::ConnError;
 pub use state::{
-    CloseWait, Closed, Closing, Conn, Established, FinWait1, FinWait2, IcmpOutcome, LastAck,
+    CloseWait, Closed, Closing, Conn, Established, Fate, FinWait1, FinWait2, IcmpOutcome, LastAck,
     Listen, ListenReply, SynReceived, SynSent, TimeWait,
 };
 pub use stats::{TcpInfo, TcpStats};
 pub use tcb::{PMTU_EXPIRES, Tcb};
 
 use std::time::Duration;
+
+/// A TCP segment a connection wrote at the start of the caller's buffer
+/// (header, options, payload and checksum), and what the layers below
+/// need to know of it to send it: the stack puts the IP header in front
+/// and, for a device with offloads, the virtio-net header. In the spirit
+/// of quinn-proto's `Transmit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Bytes written: TCP header, options and payload.
+    pub len: usize,
+    /// TCP header bytes, options included.
+    pub header_len: u16,
+    /// Payload bytes of each segment when this is a super-segment for the
+    /// device to cut (TSO); 0 for a single segment.
+    pub gso_size: u16,
+    /// The checksum field holds only the pseudo-header sum, for a device
+    /// told to complete it (`NEEDS_CSUM`, [`TcpConfig::checksum_offload`]).
+    pub partial_checksum: bool,
+}
 
 /// Keepalive settings (RFC 9293 3.8.4; RFC 1122 4.2.3.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 //! Every `on_segment`, `on_timeout`, `shutdown` and `abort` takes the state by
 //! value and returns the next [`Conn`]; the state that was left is gone.
 
-use super::TcpConfig;
 use super::error::ConnError;
 use super::tcb::{Arrival, Tcb, Timer, ev};
+use super::{TcpConfig, Transmit};
 use crate::time::Instant;
 use crate::wire::SeqNum;
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
@@ -120,6 +120,29 @@ pub struct TimeWait {
     expires: Instant,
 }
 
+/// What became of an arriving segment ([`Conn::handle_segment`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// It passed the sequence check (it may still have been dropped by a
+    /// later step, such as PAWS or an unacceptable ACK).
+    Accepted,
+    /// It failed the sequence check (RFC 9293 3.10.7.4, first) and was
+    /// dropped; an ACK may be queued in reply.
+    OutOfWindow,
+}
+
+/// A state's answer to a segment: the next state, and the segment's fate.
+type Step = (Conn, Fate);
+
+impl Arrival {
+    fn fate(self) -> Fate {
+        match self {
+            Arrival::OutOfWindow => Fate::OutOfWindow,
+            _ => Fate::Accepted,
+        }
+    }
+}
+
 /// What [`Conn::on_icmp_unreachable`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IcmpOutcome {
@@ -215,7 +238,7 @@ impl SynReceived {
     }
 
     /// RFC 9293 3.10.7.4 for SYN-RECEIVED.
-    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
         // RFC 9293 3.5, Figure 8 line 6: in a simultaneous open the peer's
         // SYN-ACK <SEQ=IRS><ACK=ISS+1> completes the handshake. Its SYN is
         // the one we already hold (SEQ=IRS lies left of RCV.NXT, so the
@@ -243,7 +266,7 @@ impl SynReceived {
         if seg.flags.syn() && !seg.flags.rst() && !seg.flags.ack() && seg.seq == tcb.rcv.irs {
             tcb.stats.segments_received += 1;
             tcb.syn_pending = true;
-            return Conn::SynReceived(self);
+            return (Conn::SynReceived(self), Fate::Accepted);
         }
         if !tcb.rcv.acceptable(seg) {
             tcb.stats.out_of_window += 1;
@@ -251,45 +274,45 @@ impl SynReceived {
             if !seg.flags.rst() {
                 tcb.out_of_window_ack(now, seg);
             }
-            return Conn::SynReceived(self);
+            return (Conn::SynReceived(self), Fate::OutOfWindow);
         }
         if seg.flags.rst() {
             tcb.stats.segments_received += 1;
             if seg.seq != tcb.rcv.nxt {
                 tcb.stats.challenge_acks += 1;
                 tcb.ack_now = true;
-                return Conn::SynReceived(self);
+                return (Conn::SynReceived(self), Fate::Accepted);
             }
             if self.passive {
                 // Back to LISTEN: this connection simply disappears.
                 tcb.clear_timers();
-                return Conn::Closed(Closed { tcb: self.tcb });
+                return (Conn::Closed(Closed { tcb: self.tcb }), Fate::Accepted);
             }
             self.tcb.fail(ConnError::Refused);
-            return Conn::Closed(Closed { tcb: self.tcb });
+            return (Conn::Closed(Closed { tcb: self.tcb }), Fate::Accepted);
         }
         if seg.flags.syn() {
             tcb.stats.segments_received += 1;
             tcb.stats.challenge_acks += 1;
             tcb.ack_now = true;
-            return Conn::SynReceived(self);
+            return (Conn::SynReceived(self), Fate::Accepted);
         }
         if !seg.flags.ack() {
             tcb.stats.segments_received += 1;
-            return Conn::SynReceived(self);
+            return (Conn::SynReceived(self), Fate::Accepted);
         }
         if !(seg.ack > tcb.snd.una && seg.ack <= tcb.snd.max) {
             tcb.stats.segments_received += 1;
             tcb.rst_pending = Some(seg.ack);
-            return Conn::SynReceived(self);
+            return (Conn::SynReceived(self), Fate::Accepted);
         }
         // The handshake is complete; the rest of the segment is processed
         // as in ESTABLISHED.
         tcb.syn_pending = false;
         tcb.arm_keepalive(now);
         tcb.raise(ev::CONNECTED);
-        match (Established { tcb: self.tcb }).on_segment(now, seg) {
-            Conn::Established(e) => e.after_open(),
+        match (Established { tcb: self.tcb }).on_segment(now, seg, gso_size) {
+            (Conn::Established(e), fate) => (e.after_open(), fate),
             other => other,
         }
     }
@@ -308,20 +331,23 @@ impl Established {
         }
     }
 
-    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
-        match self.tcb.arrive(now, seg, true) {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+        let arrival = self.tcb.arrive(now, seg, gso_size, true);
+        let next = match arrival {
             Arrival::Reset => reset(self.tcb),
             Arrival::Processed {
                 fin_received: true, ..
             } => Conn::CloseWait(CloseWait { tcb: self.tcb }),
             _ => Conn::Established(self),
-        }
+        };
+        (next, arrival.fate())
     }
 }
 
 impl FinWait1 {
-    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
-        match self.tcb.arrive(now, seg, true) {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+        let arrival = self.tcb.arrive(now, seg, gso_size, true);
+        let next = match arrival {
             Arrival::Reset => reset(self.tcb),
             Arrival::Processed {
                 fin_acked,
@@ -335,53 +361,62 @@ impl FinWait1 {
                 (false, true) => Conn::Closing(Closing { tcb: self.tcb }),
                 (false, false) => Conn::FinWait1(self),
             },
-            Arrival::Dropped => Conn::FinWait1(self),
-        }
+            Arrival::Dropped | Arrival::OutOfWindow => Conn::FinWait1(self),
+        };
+        (next, arrival.fate())
     }
 }
 
 impl FinWait2 {
-    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
-        match self.tcb.arrive(now, seg, true) {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+        let arrival = self.tcb.arrive(now, seg, gso_size, true);
+        let next = match arrival {
             Arrival::Reset => reset(self.tcb),
             Arrival::Processed {
                 fin_received: true, ..
             } => TimeWait::enter(self.tcb, now),
             _ => Conn::FinWait2(self),
-        }
+        };
+        (next, arrival.fate())
     }
 }
 
 impl CloseWait {
-    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
-        match self.tcb.arrive(now, seg, false) {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+        let arrival = self.tcb.arrive(now, seg, gso_size, false);
+        let next = match arrival {
             Arrival::Reset => reset(self.tcb),
             _ => Conn::CloseWait(self),
-        }
+        };
+        (next, arrival.fate())
     }
 }
 
 impl Closing {
-    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
-        match self.tcb.arrive(now, seg, false) {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+        let arrival = self.tcb.arrive(now, seg, gso_size, false);
+        let next = match arrival {
             Arrival::Reset => closed(self.tcb),
             Arrival::Processed {
                 fin_acked: true, ..
             } => TimeWait::enter(self.tcb, now),
             _ => Conn::Closing(self),
-        }
+        };
+        (next, arrival.fate())
     }
 }
 
 impl LastAck {
-    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
-        match self.tcb.arrive(now, seg, false) {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+        let arrival = self.tcb.arrive(now, seg, gso_size, false);
+        let next = match arrival {
             Arrival::Reset => closed(self.tcb),
             Arrival::Processed {
                 fin_acked: true, ..
             } => closed(self.tcb),
             _ => Conn::LastAck(self),
-        }
+        };
+        (next, arrival.fate())
     }
 }
 
@@ -402,29 +437,31 @@ impl TimeWait {
     /// recommends against TIME-WAIT assassination; a SYN gets a challenge
     /// ACK (RFC 5961 4.2); a retransmitted FIN is acknowledged again and
     /// restarts the 2*MSL timer.
-    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+    fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Step {
         let tcb = &mut self.tcb;
         tcb.stats.segments_received += 1;
         if seg.flags.rst() {
-            return Conn::TimeWait(self);
+            return (Conn::TimeWait(self), Fate::Accepted);
         }
         if seg.flags.syn() {
             tcb.stats.challenge_acks += 1;
             tcb.ack_now = true;
-            return Conn::TimeWait(self);
+            return (Conn::TimeWait(self), Fate::Accepted);
         }
         if seg.flags.fin() && seg.seq + seg.payload.len() + 1u32 == tcb.rcv.nxt {
             tcb.ack_now = true;
             self.expires = now + tcb.cfg.msl * 2;
-            return Conn::TimeWait(self);
+            return (Conn::TimeWait(self), Fate::Accepted);
         }
         if !tcb.rcv.acceptable(seg) {
             tcb.stats.out_of_window += 1;
             tcb.out_of_window_ack(now, seg);
-        } else if seg.segment_len() > 0 {
+            return (Conn::TimeWait(self), Fate::OutOfWindow);
+        }
+        if seg.segment_len() > 0 {
             tcb.ack_now = true;
         }
-        Conn::TimeWait(self)
+        (Conn::TimeWait(self), Fate::Accepted)
     }
 }
 
@@ -441,20 +478,24 @@ fn reset(mut tcb: Box<Tcb>) -> Conn {
 }
 
 impl Conn {
-    /// Dispatches an arriving segment to the current state.
+    /// RFC 9293 3.10.7, SEGMENT ARRIVES: hands an arriving segment to the
+    /// current state and returns the next state and what became of the
+    /// segment. `gso_size` is what the device said of the frame: the
+    /// segment size of a super-packet it took whole (GSO), 0 for a plain
+    /// segment.
     #[must_use]
-    pub fn on_segment(self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+    pub fn handle_segment(self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> (Conn, Fate) {
         match self {
-            Conn::SynSent(s) => s.on_segment(now, seg),
-            Conn::SynReceived(s) => s.on_segment(now, seg),
-            Conn::Established(s) => s.on_segment(now, seg),
-            Conn::FinWait1(s) => s.on_segment(now, seg),
-            Conn::FinWait2(s) => s.on_segment(now, seg),
-            Conn::CloseWait(s) => s.on_segment(now, seg),
-            Conn::Closing(s) => s.on_segment(now, seg),
-            Conn::LastAck(s) => s.on_segment(now, seg),
+            Conn::SynSent(s) => (s.on_segment(now, seg), Fate::Accepted),
+            Conn::SynReceived(s) => s.on_segment(now, seg, gso_size),
+            Conn::Established(s) => s.on_segment(now, seg, gso_size),
+            Conn::FinWait1(s) => s.on_segment(now, seg, gso_size),
+            Conn::FinWait2(s) => s.on_segment(now, seg, gso_size),
+            Conn::CloseWait(s) => s.on_segment(now, seg, gso_size),
+            Conn::Closing(s) => s.on_segment(now, seg, gso_size),
+            Conn::LastAck(s) => s.on_segment(now, seg, gso_size),
             Conn::TimeWait(s) => s.on_segment(now, seg),
-            Conn::Closed(s) => Conn::Closed(s),
+            Conn::Closed(s) => (Conn::Closed(s), Fate::Accepted),
         }
     }
 
@@ -617,8 +658,9 @@ impl Conn {
         }
     }
 
-    /// Writes the next segment this connection wants to send into `buf`.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    /// Writes the next TCP segment this connection wants to send at the
+    /// start of `buf` (the room after the IP header) and describes it.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         match self {
             Conn::SynSent(s) => {
                 if let Some(seq) = s.tcb.rst_pending.take() {

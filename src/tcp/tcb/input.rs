@@ -16,6 +16,9 @@ pub(crate) enum Arrival {
     Processed { fin_acked: bool, fin_received: bool },
     /// The segment was dropped (a reply may be queued).
     Dropped,
+    /// The segment failed the sequence check (RFC 9293 3.10.7.4, first)
+    /// and was dropped (an ACK may be queued).
+    OutOfWindow,
     /// An acceptable RST arrived.
     Reset,
 }
@@ -24,7 +27,13 @@ impl Tcb {
     /// Steps one to five for any synchronized state: sequence check, RST,
     /// SYN, ACK. Then text and FIN (steps seven and eight) where the state
     /// still accepts them.
-    pub(crate) fn arrive(&mut self, now: Instant, seg: &TcpRepr<'_>, accept_text: bool) -> Arrival {
+    pub(crate) fn arrive(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        gso_size: u16,
+        accept_text: bool,
+    ) -> Arrival {
         self.stats.segments_received += 1;
         // RFC 7323 5.3 R1 (PAWS), and 3.2: once negotiated, a non-RST
         // segment without timestamps is dropped silently.
@@ -53,7 +62,7 @@ impl Tcb {
                 }
                 self.out_of_window_ack(now, seg);
             }
-            return Arrival::Dropped;
+            return Arrival::OutOfWindow;
         }
         // Second: RST (RFC 5961 3.2: only an exact match resets; any other
         // in-window RST gets a challenge ACK).
@@ -94,7 +103,7 @@ impl Tcb {
         let fin_acked = self.snd.fin_acked;
         let mut fin_received = false;
         if accept_text && !self.rcv.fin_received {
-            fin_received = self.process_text(now, seg);
+            fin_received = self.process_text(now, seg, gso_size);
         } else if seg.segment_len() > 0 {
             // Text after the peer's FIN: acknowledge, ignore (RFC 9293 step
             // seven for CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT).

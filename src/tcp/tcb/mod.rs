@@ -57,16 +57,6 @@ pub(crate) mod ev {
     pub const CLOSED: u8 = 32;
 }
 
-/// How the last packet [`Tcb::emit`] built is laid out, for the device's
-/// offload header.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct TxShape {
-    /// IP and TCP header bytes.
-    pub header_len: u16,
-    /// Payload bytes per segment of a super-segment; 0 for a plain packet.
-    pub gso_size: u16,
-}
-
 /// The transmission control block (RFC 9293 3.3.1).
 #[derive(Debug)]
 pub struct Tcb {
@@ -117,12 +107,6 @@ pub struct Tcb {
     /// `TimedOut` if the connection times out, as Linux reports
     /// `sk_err_soft`. Cleared when the peer acknowledges new data.
     pub(crate) soft_error: Option<ConnError>,
-
-    /// Shape of the last packet emitted.
-    pub(crate) last_tx: TxShape,
-    /// Segment size of the super-packet being processed (0: a plain
-    /// segment), as the device reported it.
-    pub(crate) rx_gso_size: u16,
 }
 
 impl Tcb {
@@ -159,14 +143,7 @@ impl Tcb {
             orphaned: false,
             error: None,
             soft_error: None,
-            last_tx: TxShape::default(),
-            rx_gso_size: 0,
         }
-    }
-
-    /// Layout of the last packet this connection emitted.
-    pub(crate) fn last_tx(&self) -> TxShape {
-        self.last_tx
     }
 
     pub fn local(&self) -> SocketAddrV4 {

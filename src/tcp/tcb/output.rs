@@ -4,16 +4,17 @@
 
 use super::recovery::{MAX_RTX_MARKS, RtxMark};
 use super::*;
-use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, MAX_IPV4_PACKET, PROTO_TCP};
+use crate::tcp::Transmit;
 use crate::wire::tcp::{
     TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpRepr, fill_checksum, fill_partial_checksum,
 };
 
 impl Tcb {
-    /// Writes one IPv4 packet carrying a TCP segment into `buf` and returns
-    /// its length. `payload` is an offset and length into the send buffer;
-    /// `options` are the segment's options if the caller has them already
-    /// (`None`: computed here).
+    /// Writes one TCP segment (header, options, payload, checksum) at the
+    /// start of `buf` and describes it. `payload` is an offset and length
+    /// into the send buffer; `options` are the segment's options if the
+    /// caller has them already (`None`: computed here). The IP header is
+    /// the stack's to write.
     pub(crate) fn emit(
         &mut self,
         now: Instant,
@@ -22,7 +23,7 @@ impl Tcb {
         flags: TcpFlags,
         payload: (usize, usize),
         options: Option<TcpOptions>,
-    ) -> Option<usize> {
+    ) -> Option<Transmit> {
         let syn = flags.syn();
         // A RST carries no options; other segments carry what the caller
         // computed, or else their usual ones (timestamps, SACK blocks).
@@ -49,36 +50,25 @@ impl Tcb {
             payload: &[],
         };
         let hlen = repr.header_len();
-        let total = IPV4_HEADER_LEN + hlen + payload.1;
+        let total = hlen + payload.1;
         if buf.len() < total {
             return None;
         }
-        let ip = Ipv4Repr {
-            src: *self.local.ip(),
-            dst: *self.remote.ip(),
-            protocol: PROTO_TCP,
-            payload_len: hlen + payload.1,
-            ttl: self.cfg.ttl,
-        };
-        ip.emit(&mut buf[..IPV4_HEADER_LEN], 0).ok()?;
-        let seg = &mut buf[IPV4_HEADER_LEN..total];
+        let seg = &mut buf[..total];
         repr.emit_header(seg).ok()?;
         if payload.1 > 0 {
             self.snd.buf.copy_out(payload.0, &mut seg[hlen..]);
         }
+        let (src, dst) = (*self.local.ip(), *self.remote.ip());
         if self.cfg.checksum_offload {
-            fill_partial_checksum(seg, ip.src, ip.dst);
+            fill_partial_checksum(seg, src, dst);
         } else {
-            fill_checksum(seg, ip.src, ip.dst);
+            fill_checksum(seg, src, dst);
         }
         // More payload than one segment holds: a super-segment for the
         // device to cut into segments of the MSS less these options.
         let seg_payload = self.snd.mss.saturating_sub(options.encoded_len()).max(1);
         let segments = payload.1.div_ceil(seg_payload).max(1);
-        self.last_tx = TxShape {
-            header_len: (IPV4_HEADER_LEN + hlen) as u16,
-            gso_size: if segments > 1 { seg_payload as u16 } else { 0 },
-        };
         if flags.ack() {
             self.ack_now = false;
             self.timers.cancel(Timer::DelayedAck);
@@ -88,13 +78,18 @@ impl Tcb {
         }
         self.stats.segments_sent += segments as u64;
         self.snd.last_send = now;
-        Some(total)
+        Some(Transmit {
+            len: total,
+            header_len: hlen as u16,
+            gso_size: if segments > 1 { seg_payload as u16 } else { 0 },
+            partial_checksum: self.cfg.checksum_offload,
+        })
     }
 
     /// The largest payload a segment with options of `opt_len` bytes may
     /// carry into `buf`: the peer's MSS less the options (RFC 6691).
     pub(super) fn max_payload(&self, buf_len: usize, opt_len: usize) -> usize {
-        let room = buf_len.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN + opt_len);
+        let room = buf_len.saturating_sub(TCP_HEADER_LEN + opt_len);
         self.snd.mss.saturating_sub(opt_len).max(1).min(room)
     }
 
@@ -105,15 +100,14 @@ impl Tcb {
     }
 
     /// Most new data one packet may carry: one segment of `mss`, or with
-    /// TSO as many whole segments as `tso_max` and an IPv4 packet (65535
-    /// bytes, in a buffer of `buf_len`) hold.
+    /// TSO as many whole segments as `tso_max` and the segment buffer of
+    /// `buf_len` bytes (the stack limits it to what an IP packet holds)
+    /// hold.
     pub(super) fn burst(&self, buf_len: usize, mss: usize, opt_len: usize) -> usize {
         if !self.tso() || self.cfg.tso_max <= mss {
             return mss;
         }
-        let room = buf_len
-            .min(MAX_IPV4_PACKET)
-            .saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN + opt_len);
+        let room = buf_len.saturating_sub(TCP_HEADER_LEN + opt_len);
         (self.cfg.tso_max.min(room) / mss).max(1) * mss
     }
 
@@ -127,7 +121,7 @@ impl Tcb {
         seq: SeqNum,
         max_len: usize,
         opts: TcpOptions,
-    ) -> Option<usize> {
+    ) -> Option<Transmit> {
         let data_start = self.snd.data_start();
         let fin_seq = self.snd.fin_seq();
         let data_end = match fin_seq {
@@ -175,140 +169,194 @@ impl Tcb {
         Some(n)
     }
 
-    /// Output for the synchronized states: retransmission, new data and FIN,
-    /// probes, ACKs and window updates, in that order of priority.
-    pub(crate) fn poll_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    /// Output for the synchronized states, in order of priority: a RST,
+    /// then fast retransmit, a tail loss probe, SACK recovery, new data
+    /// and the FIN, a zero-window or keepalive probe, and last an ACK or
+    /// window update. The first that has something to send writes it.
+    pub(crate) fn poll_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if let Some(seq) = self.rst_pending.take() {
             return self.emit(now, buf, seq, TcpFlags::RST, (0, 0), None);
         }
-        if let Some((at, before)) = self.snd.pmtu_lowered
-            && now - at >= PMTU_EXPIRES
-            && self.snd.una == self.snd.max
-            && self.rec.recover.is_none()
-        {
-            // The learned path MTU has aged out: try the full size again
-            // (between flights, so that no loss accounting changes its
-            // segment size midway); a router still narrow says so again.
-            // The windows keep their size in segments, so that cwnd never
-            // ends up below one segment.
-            let current = self.snd.mss;
-            self.snd.pmtu_lowered = None;
-            self.snd.mss = before;
-            let w = self.cc.window_mut();
-            w.mss = before;
-            w.cwnd = (w.cwnd / current).max(1) * before;
-            if w.ssthresh != usize::MAX {
-                w.ssthresh = (w.ssthresh / current).max(2) * before;
-            }
-            self.cc.new_epoch();
-        }
+        self.expire_path_mtu(now);
         // The options every segment of this poll carries, computed once.
         let opts = self.seg_options(now);
         let mss = self.max_payload(buf.len(), opts.encoded_len());
+        self.poll_fast_retransmit(now, buf, mss, opts)
+            .or_else(|| self.poll_tail_loss_probe(now, buf, mss, opts))
+            .or_else(|| self.poll_sack_recovery(now, buf, mss, opts))
+            .or_else(|| self.poll_new_data(now, buf, mss, opts))
+            .or_else(|| self.poll_probe(now, buf, opts))
+            .or_else(|| self.poll_ack(now, buf, opts))
+    }
+
+    /// The learned path MTU has aged out ([`PMTU_EXPIRES`]): try the full
+    /// size again (between flights, so that no loss accounting changes its
+    /// segment size midway); a router still narrow says so again. The
+    /// windows keep their size in segments, so that cwnd never ends up
+    /// below one segment.
+    fn expire_path_mtu(&mut self, now: Instant) {
+        let Some((at, before)) = self.snd.pmtu_lowered else {
+            return;
+        };
+        if now - at < PMTU_EXPIRES || self.snd.una != self.snd.max || self.rec.in_recovery() {
+            return;
+        }
+        let current = self.snd.mss;
+        self.snd.pmtu_lowered = None;
+        self.snd.mss = before;
+        let w = self.cc.window_mut();
+        w.mss = before;
+        w.cwnd = (w.cwnd / current).max(1) * before;
+        if w.ssthresh != usize::MAX {
+            w.ssthresh = (w.ssthresh / current).max(2) * before;
+        }
+        self.cc.new_epoch();
+    }
+
+    /// Fast retransmit or a NewReno partial ACK: one segment at SND.UNA.
+    fn poll_fast_retransmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        mss: usize,
+        opts: TcpOptions,
+    ) -> Option<Transmit> {
+        if !core::mem::take(&mut self.rec.rtx_una) || self.snd.max <= self.snd.una {
+            return None;
+        }
+        let una = self.snd.una;
+        self.retransmit(now, buf, una, mss, opts)
+    }
+
+    /// A tail loss probe: new data if the window allows (the new-data step
+    /// sends it, allowed one segment beyond cwnd), else the last segment
+    /// again (RFC 8985 7.3).
+    fn poll_tail_loss_probe(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        mss: usize,
+        opts: TcpOptions,
+    ) -> Option<Transmit> {
+        if !core::mem::take(&mut self.rec.tlp_pending) {
+            return None;
+        }
+        let unsent = self.snd.unsent();
+        if unsent > 0 && (self.snd.wnd as usize) > (self.snd.nxt - self.snd.una) as usize {
+            self.rec.lt_allow = self.rec.lt_allow.max(mss);
+            return None;
+        }
+        let last = self.snd.max - (self.snd.flight().min(mss) as u32);
+        let t = self.retransmit(now, buf, last, mss, opts)?;
+        self.timers.arm_if_idle(Timer::Rto, now + self.rtt.rto());
+        Some(t)
+    }
+
+    /// RFC 6675 pipe: the bytes in the network by the SACK scoreboard;
+    /// `None` without SACK information.
+    fn pipe(&self) -> Option<usize> {
+        (self.opt.sack && !self.rec.scoreboard.is_empty()).then(|| {
+            self.rec
+                .scoreboard
+                .pipe(self.snd.una, self.snd.max, self.rec.high_rxt, self.snd.mss)
+        })
+    }
+
+    /// SACK recovery (RFC 6675 5): while the pipe is below cwnd, lost
+    /// retransmissions, then lost holes (NextSeg rule 1), then (in the
+    /// new-data step) new data, then one rescue retransmission of the
+    /// highest unSACKed segment.
+    fn poll_sack_recovery(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        mss: usize,
+        opts: TcpOptions,
+    ) -> Option<Transmit> {
+        if !(self.opt.sack && self.rec.in_recovery()) {
+            return None;
+        }
+        let pipe = self.pipe().unwrap_or(self.snd.flight());
+        if let Some(t) = self.resend_lost_retransmission(now, buf, mss, opts, pipe) {
+            return Some(t);
+        }
+        if pipe >= self.cc.cwnd() {
+            return None;
+        }
+        if let Some((seq, len)) = self.rec.scoreboard.next_lost(
+            self.snd.una,
+            self.snd.max,
+            self.rec.high_rxt,
+            self.snd.mss,
+        ) {
+            return self.retransmit(now, buf, seq, len.min(mss), opts);
+        }
+        if self.snd.unsent() == 0 && !self.rec.rescue_done {
+            self.rec.rescue_done = true;
+            let last = self.snd.max - (self.snd.flight().min(mss) as u32);
+            if !self.rec.scoreboard.is_sacked(last) {
+                return self.retransmit(now, buf, last, mss, opts);
+            }
+        }
+        None
+    }
+
+    /// A retransmission found lost has left the network: it does not count
+    /// in the pipe, and goes again before any other hole. The mark is
+    /// taken out for the resend (which notes a fresh one) and what the
+    /// resend did not cover stays marked lost.
+    fn resend_lost_retransmission(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        mss: usize,
+        opts: TcpOptions,
+        pipe: usize,
+    ) -> Option<Transmit> {
+        let i = self.rec.rtx_marks.iter().position(|m| m.lost)?;
+        let lost_bytes: usize = self
+            .rec
+            .rtx_marks
+            .iter()
+            .filter(|m| m.lost)
+            .map(|m| (m.end - m.start) as usize)
+            .sum();
+        if pipe.saturating_sub(lost_bytes) >= self.cc.cwnd() {
+            return None;
+        }
+        let m = self.rec.rtx_marks.remove(i);
+        let len = ((m.end - m.start) as usize).min(mss);
+        let sent = self.retransmit(now, buf, m.start, len, opts)?;
+        // What the resend covered: its fresh mark says (a FIN right after
+        // the data goes with it).
+        let covered = self
+            .rec
+            .rtx_marks
+            .iter()
+            .find(|x| x.start == m.start)
+            .map_or(m.start + len, |x| x.end);
+        if covered < m.end && self.rec.rtx_marks.len() < MAX_RTX_MARKS {
+            self.rec.rtx_marks.push(RtxMark {
+                start: covered,
+                ..m
+            });
+        }
+        Some(sent)
+    }
+
+    /// New data (or data resent after an RTO) and the FIN, within cwnd
+    /// (or the pipe) and the peer's window, with sender silly-window
+    /// avoidance and Nagle.
+    fn poll_new_data(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        mss: usize,
+        opts: TcpOptions,
+    ) -> Option<Transmit> {
         let fin_seq = self.snd.fin_seq();
         let data_start = self.snd.data_start();
-
-        // Fast retransmit or a NewReno partial ACK: one segment at SND.UNA.
-        if self.rec.rtx_una {
-            self.rec.rtx_una = false;
-            if self.snd.max > self.snd.una {
-                let una = self.snd.una;
-                if let Some(n) = self.retransmit(now, buf, una, mss, opts) {
-                    return Some(n);
-                }
-            }
-        }
-
-        // A tail loss probe: new data if the window allows, else the last
-        // segment again (RFC 8985 7.3).
-        if self.rec.tlp_pending {
-            self.rec.tlp_pending = false;
-            let unsent = self.snd.unsent();
-            if unsent == 0 || self.snd.wnd as usize <= (self.snd.nxt - self.snd.una) as usize {
-                let last = self.snd.max - (self.snd.flight().min(mss) as u32);
-                if let Some(n) = self.retransmit(now, buf, last, mss, opts) {
-                    self.timers.arm_if_idle(Timer::Rto, now + self.rtt.rto());
-                    return Some(n);
-                }
-            } else {
-                self.rec.lt_allow = self.rec.lt_allow.max(mss);
-            }
-        }
-
-        // SACK recovery (RFC 6675 5): while the pipe is below cwnd, lost
-        // holes first (NextSeg rule 1), then new data, then one rescue
-        // retransmission of the highest unSACKed segment.
-        let sack_recovery = self.opt.sack && self.rec.recover.is_some();
-        let pipe = if self.opt.sack && !self.rec.scoreboard.is_empty() {
-            Some(self.rec.scoreboard.pipe(
-                self.snd.una,
-                self.snd.max,
-                self.rec.high_rxt,
-                self.snd.mss,
-            ))
-        } else {
-            None
-        };
-        // A retransmission found lost has left the network: it does not
-        // count in the pipe, and goes again before any other hole. The
-        // mark is taken out for the resend (which notes a fresh one) and
-        // what the resend did not cover stays marked lost.
-        let pipe_now = pipe.unwrap_or(self.snd.flight());
-        if sack_recovery && let Some(i) = self.rec.rtx_marks.iter().position(|m| m.lost) {
-            let lost_bytes: usize = self
-                .rec
-                .rtx_marks
-                .iter()
-                .filter(|m| m.lost)
-                .map(|m| (m.end - m.start) as usize)
-                .sum();
-            if pipe_now.saturating_sub(lost_bytes) < self.cc.cwnd() {
-                let m = self.rec.rtx_marks.remove(i);
-                let len = ((m.end - m.start) as usize).min(mss);
-                let sent = self.retransmit(now, buf, m.start, len, opts);
-                // What the resend covered: its fresh mark says (a FIN
-                // right after the data goes with it).
-                let covered = self
-                    .rec
-                    .rtx_marks
-                    .iter()
-                    .find(|x| x.start == m.start)
-                    .map_or(m.start + len, |x| x.end);
-                if sent.is_some() && covered < m.end {
-                    let rest = RtxMark {
-                        start: covered,
-                        ..m
-                    };
-                    if self.rec.rtx_marks.len() < MAX_RTX_MARKS {
-                        self.rec.rtx_marks.push(rest);
-                    }
-                }
-                if sent.is_some() {
-                    return sent;
-                }
-            }
-        }
-        if sack_recovery && pipe_now < self.cc.cwnd() {
-            if let Some((seq, len)) = self.rec.scoreboard.next_lost(
-                self.snd.una,
-                self.snd.max,
-                self.rec.high_rxt,
-                self.snd.mss,
-            ) {
-                if let Some(n) = self.retransmit(now, buf, seq, len.min(mss), opts) {
-                    return Some(n);
-                }
-            } else if self.snd.unsent() == 0 && !self.rec.rescue_done {
-                self.rec.rescue_done = true;
-                let last = self.snd.max - (self.snd.flight().min(mss) as u32);
-                if !self.rec.scoreboard.is_sacked(last)
-                    && let Some(n) = self.retransmit(now, buf, last, mss, opts)
-                {
-                    return Some(n);
-                }
-            }
-        }
-
+        let pipe = self.pipe();
         // New data (or data resent after an RTO) and the FIN.
         if self.snd.nxt < self.snd.max && !self.rec.scoreboard.is_empty() {
             for &(s, e) in self.rec.scoreboard.ranges() {
@@ -381,23 +429,29 @@ impl Tcb {
             }
             self.update_persist(now);
         }
-
-        // A zero-window or keepalive probe: an ACK with SEQ = SND.UNA - 1,
-        // which the peer must answer with its current window.
-        if self.probe_pending {
-            self.probe_pending = false;
-            let seq = self.snd.una - 1;
-            return self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), Some(opts));
-        }
-
-        if self.ack_now || self.window_update_due() {
-            // A pure ACK carries SND.MAX, not a SND.NXT that an RTO moved
-            // back: the peer's RCV.NXT may already be past SND.NXT, and an
-            // ACK below it would be unacceptable there.
-            let seq = self.snd.max;
-            return self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), Some(opts));
-        }
         None
+    }
+
+    /// A zero-window or keepalive probe: an ACK with SEQ = SND.UNA - 1,
+    /// which the peer must answer with its current window.
+    fn poll_probe(&mut self, now: Instant, buf: &mut [u8], opts: TcpOptions) -> Option<Transmit> {
+        if !core::mem::take(&mut self.probe_pending) {
+            return None;
+        }
+        let seq = self.snd.una - 1;
+        self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), Some(opts))
+    }
+
+    /// An ACK that is due, or a window update worth sending by itself.
+    fn poll_ack(&mut self, now: Instant, buf: &mut [u8], opts: TcpOptions) -> Option<Transmit> {
+        if !(self.ack_now || self.window_update_due()) {
+            return None;
+        }
+        // A pure ACK carries SND.MAX, not a SND.NXT that an RTO moved
+        // back: the peer's RCV.NXT may already be past SND.NXT, and an ACK
+        // below it would be unacceptable there.
+        let seq = self.snd.max;
+        self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), Some(opts))
     }
 
     pub(super) fn advance_snd_nxt(&mut self, now: Instant, len: usize, retransmission: bool) {
@@ -443,7 +497,7 @@ impl Tcb {
         buf: &mut [u8],
         flags: TcpFlags,
         peer: Option<&TcpOptions>,
-    ) -> Option<usize> {
+    ) -> Option<Transmit> {
         if !self.syn_pending {
             return None;
         }

@@ -242,7 +242,7 @@ impl Tcb {
 
     /// Step seven (text) and eight (FIN). Returns true if the FIN was
     /// received in order now.
-    pub(super) fn process_text(&mut self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+    pub(super) fn process_text(&mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> bool {
         let payload = seg.payload;
         let mut fin_in_seg = seg.flags.fin();
         if !payload.is_empty() {
@@ -313,7 +313,7 @@ impl Tcb {
                     // peer's segment size in its header (its length says
                     // nothing); it counts as the full segments it holds,
                     // so it is ACKed at once, not per 1500 bytes of it.
-                    let seg_size = match self.rx_gso_size {
+                    let seg_size = match gso_size {
                         0 => data.len(),
                         g => usize::from(g),
                     };
