@@ -800,6 +800,32 @@ mod syn_received_state {
 mod established_state {
     use super::*;
 
+    /// A connection that was reset leaves the demultiplexing table at
+    /// once, although the application still holds its handle: the next
+    /// segment for its 4-tuple finds a closed port (RFC 9293 3.10.7.1) and
+    /// is answered with a RST, while the handle still reports the reset.
+    #[test]
+    fn reset_connection_leaves_the_table_while_held() {
+        let mut fx = established();
+        let h = fx.h();
+        let rst = fx.seg().rst();
+        send_raw(&mut fx, &rst);
+        expect_no_reply(&mut fx);
+        assert_eq!(fx.state(), "CLOSED");
+        let closed_port = fx.stack.counters().tcp_no_socket;
+        let data = fx.seg().data(b"late");
+        send_raw(&mut fx, &data);
+        let r = expect_reply(&mut fx);
+        assert!(r.flags.rst(), "{r:?}");
+        assert_eq!(r.seq, data.ack, "closed port: <SEQ=SEG.ACK><CTL=RST>");
+        assert_eq!(fx.stack.counters().tcp_no_socket, closed_port + 1);
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            fx.stack.recv(h, &mut buf),
+            Err(SocketError::Failed(ConnError::Reset))
+        );
+    }
+
     #[test]
     fn fin_moves_to_close_wait() {
         let mut fx = established();

@@ -1233,9 +1233,28 @@ impl Stack {
                 self.events.push_back(Event::Closed(h));
             }
         }
+        if closed {
+            // RFC 9293 3.10.7.1: from now on a segment for this 4-tuple
+            // finds a closed port, even while the application still holds
+            // the handle to read what is left.
+            self.unlink(idx);
+        }
         self.mark_tx(idx);
         self.schedule(idx);
         self.maybe_remove(idx);
+    }
+
+    /// Takes the connection at `idx` out of the demultiplexing table, if
+    /// it is still the one its 4-tuple leads to.
+    fn unlink(&mut self, idx: usize) {
+        let Some(conn) = self.conns[idx].conn.as_ref() else {
+            return;
+        };
+        let tcb = conn.tcb();
+        let key = tuple_key(tcb.local().port(), tcb.remote());
+        if self.tuples.get(&key) == Some(&idx) {
+            self.tuples.remove(&key);
+        }
     }
 
     /// Frees a slot whose connection is CLOSED, whose handle the application
@@ -1249,12 +1268,10 @@ impl Stack {
         if !done {
             return;
         }
+        self.unlink(idx);
         let slot = self.conns.remove(idx);
         if let Some(conn) = slot.conn {
-            let tcb = conn.tcb();
-            self.retired.accumulate(tcb.stats());
-            self.tuples
-                .remove(&tuple_key(tcb.local().port(), tcb.remote()));
+            self.retired.accumulate(conn.tcb().stats());
         }
     }
 }
