@@ -26,6 +26,11 @@ pub mod tcp;
 pub mod time;
 pub mod wire;
 
+// Unit tests share helpers with the integration tests (`tests/support/`),
+// which name the crate `ringtcp`.
+#[cfg(test)]
+extern crate self as ringtcp;
+
 /// The examples in README.md, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

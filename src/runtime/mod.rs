@@ -1246,40 +1246,6 @@ fn build_ring(entries: u32) -> io::Result<(IoUring, bool)> {
     ))
 }
 
-/// Runs a simulator [`App`](crate::sim::App) on the real device: the same
-/// application code drives the stack in simulation and over the TUN. The
-/// loop stops (gracefully) when the application says it is done.
-#[derive(Debug)]
-pub struct RunApp<A> {
-    pub app: A,
-    /// How long the graceful stop may take once the app is done.
-    pub linger: Duration,
-}
-
-impl<A: crate::sim::App> RunApp<A> {
-    pub fn new(app: A) -> RunApp<A> {
-        RunApp {
-            app,
-            linger: Duration::from_secs(2),
-        }
-    }
-}
-
-impl<A: crate::sim::App> Handler for RunApp<A> {
-    fn on_event(&mut self, cx: &mut Context<'_>, event: Event) {
-        let now = cx.now();
-        self.app.on_event(now, cx.stack(), event);
-    }
-
-    fn on_turn(&mut self, cx: &mut Context<'_>) {
-        let now = cx.now();
-        self.app.poll(now, cx.stack());
-        if self.app.done() {
-            cx.stop(StopMode::Graceful(self.linger));
-        }
-    }
-}
-
 /// CLOCK_MONOTONIC in microseconds.
 fn monotonic_micros() -> u64 {
     let mut ts = libc::timespec {
