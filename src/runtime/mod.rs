@@ -1261,16 +1261,23 @@ fn monotonic_micros() -> u64 {
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
-/// CPU time (user, system) the calling thread has used so far.
+/// CPU time (user, system) the calling thread has used so far
+/// (`getrusage(RUSAGE_THREAD)`). A benchmark helper: only with the
+/// `bench-support` feature.
+#[cfg(feature = "bench-support")]
 pub fn thread_cpu_time() -> io::Result<(Duration, Duration)> {
     rusage(libc::RUSAGE_THREAD)
 }
 
-/// CPU time (user, system) the whole process has used so far.
+/// CPU time (user, system) the whole process has used so far
+/// (`getrusage(RUSAGE_SELF)`). A benchmark helper: only with the
+/// `bench-support` feature.
+#[cfg(feature = "bench-support")]
 pub fn process_cpu_time() -> io::Result<(Duration, Duration)> {
     rusage(libc::RUSAGE_SELF)
 }
 
+#[cfg(feature = "bench-support")]
 fn rusage(who: libc::c_int) -> io::Result<(Duration, Duration)> {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a whole `struct rusage` into the pointer we
