@@ -6,10 +6,12 @@
 //! arrival or timer, so a minute of TCP runs in milliseconds, and the same
 //! seed reproduces the same run bit for bit.
 //!
-//! No I/O, no clock, no OS randomness.
+//! No I/O, no clock, no OS randomness, no `unsafe`.
 //!
 //! Applications run inside the simulation through the [`App`] trait: each
 //! node has one, called with every event its stack raises and once per step.
+
+#![forbid(unsafe_code)]
 
 pub mod apps;
 
