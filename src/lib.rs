@@ -16,12 +16,16 @@
 //! randomness from a seed the stack was built with, so every run is
 //! reproducible.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod device;
 pub mod lab;
 pub mod runtime;
 pub mod sim;
+#[allow(missing_docs)]
 pub mod stack;
+#[allow(missing_docs)]
 pub mod tcp;
 pub mod time;
 pub mod wire;
