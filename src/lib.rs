@@ -1,30 +1,73 @@
 //! ringtcp: a userspace TCP/IPv4 stack that terminates TCP itself on a Linux
 //! TUN device, driven by a single-threaded io_uring run-to-completion loop.
+//! `README.md` says what is implemented and how to run the programs and the
+//! tests; `perf/README.md` describes the end-to-end benchmarks.
 //!
-//! Layers, top to bottom on receive (see `DESIGN` in the repository):
+//! The modules, from the application down to the bytes on the wire:
 //!
-//! - [`wire`]: zero-copy views and emitters for IPv4, TCP, ICMPv4, checksums.
-//! - [`tcp`]: the sans-IO TCP connection, one type per RFC 9293 state.
+//! - [`api`]: the in-loop [`api::Handler`] and the blocking, std-like
+//!   [`api::TcpStream`] / [`api::TcpListener`].
+//! - [`runtime`]: the io_uring loop, its buffers and wake-ups.
+//! - [`device`]: TUN, interface and namespace set-up, fault injection, pcap.
 //! - [`stack`]: the sans-IO core a runtime drives: connection table,
 //!   listeners, ports, ISNs, timers, demultiplexing.
+//! - [`tcp`]: the sans-IO TCP connection, one type per RFC 9293 state.
+//! - [`wire`]: zero-copy views and emitters for IPv4, TCP, ICMPv4, the
+//!   Internet checksum and the virtio-net header.
+//!
+//! Beside them:
+//!
 //! - [`sim`]: a deterministic in-memory network with a virtual clock.
-//! - [`device`], [`runtime`], [`api`], [`lab`]: the I/O half (TUN, io_uring,
-//!   std-like sockets, private network namespaces).
+//! - [`lab`]: a private network namespace with a TUN device and the Linux
+//!   kernel as the peer, for tests, examples and benchmarks.
+//! - [`time`]: the [`time::Instant`] every sans-IO entry point takes.
+//!
+//! How a packet travels:
+//!
+//! 1. The kernel routes it into the TUN device (`src/device/tun.rs`), which
+//!    with offloads puts a virtio-net header ([`wire::VnetHdr`]) in front.
+//! 2. The runtime loop (`src/runtime`) reads it with a multishot io_uring
+//!    read into a provided buffer (on older kernels: a poll, then plain
+//!    reads) and, without copying, passes packet and header to
+//!    [`stack::Stack::handle_frame`].
+//! 3. The stack (`src/stack`) parses and checks the IPv4 and TCP headers
+//!    and demultiplexes by 4-tuple to a connection, else by port to a
+//!    listener; a segment for no socket gets a RST (RFC 9293 3.10.7.1).
+//!    ICMP echo requests are answered there, ICMP errors matched to the
+//!    connection they quote.
+//! 4. The connection's state machine (`src/tcp`) processes the segment:
+//!    acknowledgements, data into the receive buffer, state changes. The
+//!    runtime hands the resulting events to the application's
+//!    [`api::Handler`] (the blocking API's handler wakes the threads that
+//!    wait in [`api::TcpStream`] calls).
+//! 5. On the way out the runtime asks [`stack::Stack::poll_transmit_frame`]
+//!    to build each segment (and its virtio-net header) straight into a
+//!    transmit buffer, then writes the batch to the TUN with one
+//!    `io_uring_enter`.
 //!
 //! `wire`, `tcp`, `stack` and `sim` perform no I/O, never read a clock and
 //! never draw OS randomness: time arrives as a [`time::Instant`] argument and
 //! randomness from a seed the stack was built with, so every run is
 //! reproducible.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod device;
 pub mod lab;
 pub mod runtime;
 pub mod sim;
+#[allow(missing_docs)]
 pub mod stack;
+#[allow(missing_docs)]
 pub mod tcp;
 pub mod time;
 pub mod wire;
+
+// Unit tests share helpers with the integration tests (`tests/support/`),
+// which name the crate `ringtcp`.
+#[cfg(test)]
+extern crate self as ringtcp;
 
 /// The examples in README.md, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]

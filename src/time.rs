@@ -19,20 +19,24 @@ impl Instant {
     /// The epoch itself.
     pub const ZERO: Instant = Instant { micros: 0 };
 
+    /// The instant `micros` microseconds after the epoch.
     pub const fn from_micros(micros: u64) -> Self {
         Instant { micros }
     }
 
+    /// The instant `millis` milliseconds after the epoch.
     pub const fn from_millis(millis: u64) -> Self {
         Instant {
             micros: millis * 1000,
         }
     }
 
+    /// Microseconds since the epoch.
     pub const fn total_micros(self) -> u64 {
         self.micros
     }
 
+    /// Whole milliseconds since the epoch (rounded down).
     pub const fn total_millis(self) -> u64 {
         self.micros / 1000
     }

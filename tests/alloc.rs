@@ -10,8 +10,10 @@
 //! accepts only those of the size of a window the connection grew to in
 //! that same turn.
 
-use ringtcp::lab::{KERNEL_ADDR, STACK_ADDR, lab_or_skip};
-use ringtcp::runtime::{Context, Driver, Handler, RunApp, RuntimeConfig};
+mod support;
+
+use ringtcp::lab::{KERNEL_ADDR, STACK_ADDR};
+use ringtcp::runtime::{Context, Driver, Handler, RuntimeConfig};
 use ringtcp::sim::apps::{BulkPeer, Role, check_stream, client_seed, fill_stream, server_seed};
 use ringtcp::stack::{Event, SocketHandle, StackConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -21,6 +23,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddrV4, TcpListener};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use support::lab::{RunApp, lab_or_skip};
 
 struct Counting;
 

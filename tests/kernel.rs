@@ -2,10 +2,12 @@
 //! private network namespace per test. As root (CI) these always run; as an
 //! ordinary user without namespaces they print SKIPPED.
 
+mod support;
+
 use ringtcp::api::{Runtime, RuntimeConfig, StopMode};
 use ringtcp::device::{FaultConfig, Faults};
-use ringtcp::lab::{KERNEL_ADDR, Lab, STACK_ADDR, lab_or_skip};
-use ringtcp::runtime::{Driver, RunApp};
+use ringtcp::lab::{KERNEL_ADDR, Lab, STACK_ADDR};
+use ringtcp::runtime::Driver;
 use ringtcp::sim::apps::{BulkPeer, Role, check_stream, client_seed, fill_stream, server_seed};
 use ringtcp::stack::StackConfig;
 use std::io::{ErrorKind, Read, Write};
@@ -13,6 +15,7 @@ use std::net::{Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
+use support::lab::{RunApp, lab_or_skip};
 
 const MB: u64 = 1_000_000;
 

@@ -1,12 +1,15 @@
 //! The in-loop API against the Linux kernel in a private namespace.
 
-use ringtcp::lab::{KERNEL_ADDR, STACK_ADDR, lab_or_skip};
+mod support;
+
+use ringtcp::lab::{KERNEL_ADDR, STACK_ADDR};
 use ringtcp::runtime::{Context, Driver, Handler, RuntimeConfig, StopMode};
 use ringtcp::sim::apps::{check_stream, fill_stream};
 use ringtcp::stack::{Event, SocketError, SocketHandle, StackConfig};
 use std::io::{Read, Write};
 use std::net::{SocketAddrV4, TcpListener};
 use std::time::Duration;
+use support::lab::lab_or_skip;
 
 /// Connects, sends `total` bytes of a known stream, reads them back (the
 /// kernel side echoes), then closes.

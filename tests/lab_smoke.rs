@@ -5,13 +5,16 @@
 //! parallel. Without the privilege to make a namespace they print
 //! `SKIPPED <test>: <why>` (and fail instead when `CI` is set).
 
+mod support;
+
 use std::io;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use ringtcp::device::netif;
 use ringtcp::device::tun::{Tun, TunConfig};
-use ringtcp::lab::{KERNEL_ADDR, Lab, LabConfig, STACK_ADDR, lab_or_skip_with};
+use ringtcp::lab::{KERNEL_ADDR, Lab, LabConfig, STACK_ADDR};
+use support::lab::lab_or_skip_with;
 
 const PROTO_UDP: u8 = 17;
 

@@ -12,7 +12,9 @@
 //! binary's profile), then finds them next to this test binary, in
 //! `target/<profile>/examples/`.
 
-use ringtcp::lab::{KERNEL_ADDR, Lab, LabConfig, STACK_ADDR, lab_or_skip_with};
+mod support;
+
+use ringtcp::lab::{KERNEL_ADDR, Lab, LabConfig, STACK_ADDR};
 use ringtcp::sim::apps::fill_stream;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+use support::lab::lab_or_skip_with;
 
 /// The longest any program may run in a test before it counts as hung.
 const RUN_LIMIT: Duration = Duration::from_secs(90);

@@ -438,10 +438,13 @@ impl TcpStream {
         Runtime::global()?.connect(addr)
     }
 
+    /// Connects through the global runtime, giving up after `timeout`
+    /// (`TimedOut`).
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         Runtime::global()?.connect_timeout(addr, timeout)
     }
 
+    /// The remote address and port.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock
             .lock()
@@ -450,6 +453,7 @@ impl TcpStream {
             .ok_or_else(|| io::Error::new(ErrorKind::NotConnected, "not connected"))
     }
 
+    /// The stack's address and this connection's port.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock
             .lock()
@@ -476,10 +480,15 @@ impl TcpStream {
         self.shared.send(Cmd::Pump(self.sock.clone()))
     }
 
+    /// `true` turns Nagle's algorithm off (RFC 1122 4.2.3.4): small writes
+    /// go out at once instead of waiting for outstanding data to be
+    /// acknowledged.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.shared.send(Cmd::Nodelay(self.sock.clone(), nodelay))
     }
 
+    /// How long a read waits for data before failing with `WouldBlock`, as
+    /// std's do; `None` waits forever. A zero duration is `InvalidInput`.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         if t.is_some_and(|t| t.is_zero()) {
             return Err(io::Error::new(
@@ -491,6 +500,9 @@ impl TcpStream {
         Ok(())
     }
 
+    /// How long a write waits for room in the send queue before failing
+    /// with `WouldBlock`; `None` waits forever. A zero duration is
+    /// `InvalidInput`.
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         if t.is_some_and(|t| t.is_zero()) {
             return Err(io::Error::new(
@@ -502,10 +514,12 @@ impl TcpStream {
         Ok(())
     }
 
+    /// The timeout [`TcpStream::set_read_timeout`] set.
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.sock.lock().read_timeout)
     }
 
+    /// The timeout [`TcpStream::set_write_timeout`] set.
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.sock.lock().write_timeout)
     }
@@ -685,6 +699,7 @@ impl TcpListener {
         Runtime::global()?.bind(addr)
     }
 
+    /// The stack's address and the listening port.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(SocketAddr::V4(self.local))
     }

@@ -122,10 +122,16 @@ pub enum FaultAction {
 /// Counters of what an injector decided, for tests and statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FaultStats {
+    /// Packets seen (every call to [`FaultInjector::apply`]).
     pub packets: u64,
+    /// Packets dropped ([`FaultAction::Drop`]).
     pub dropped: u64,
+    /// Packets sent twice ([`FaultAction::Duplicate`]).
     pub duplicated: u64,
+    /// Packets held back behind the next one ([`FaultAction::Hold`]).
     pub held: u64,
+    /// Packets with one bit flipped (they are still delivered, duplicated
+    /// or held as decided).
     pub corrupted: u64,
 }
 

@@ -26,14 +26,16 @@
 //! Privileges: as root this only needs `unshare(CLONE_NEWNET)`. Otherwise a
 //! user namespace is tried too, which the kernel allows only to a
 //! single-threaded process (so never inside `cargo test`); see
-//! [`crate::device::netif::unshare_net`]. Tests call [`lab_or_skip`].
+//! [`crate::device::netif::unshare_net`]. Tests build theirs with
+//! `lab_or_skip` (in `tests/support/lab.rs`), which skips the test where
+//! [`Lab::enter`] returns [`LabError::Unsupported`].
 //!
 //! This module is safe code; the system calls live in `device`.
 
 pub mod peer;
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::mpsc;
@@ -281,41 +283,20 @@ impl Lab {
     }
 }
 
-/// [`Lab::enter`] with the default configuration for a test: `None` with a
-/// visible `SKIPPED <test>: <why>` line on stderr when this environment
-/// cannot build a lab. When the `CI` environment variable is set (to
-/// anything but empty, `0` or `false`) a missing privilege is a failure and
-/// this panics instead. Any other error panics.
-#[track_caller]
-pub fn lab_or_skip(test_name: &str) -> Option<Lab> {
-    lab_or_skip_with(test_name, LabConfig::default())
-}
-
-/// [`lab_or_skip`] with a configuration.
-#[track_caller]
-pub fn lab_or_skip_with(test_name: &str, cfg: LabConfig) -> Option<Lab> {
-    match Lab::enter(cfg) {
-        Ok(lab) => Some(lab),
-        Err(LabError::Unsupported(why)) => {
-            if in_ci() {
-                panic!("{test_name}: {why} (CI is set, so a missing privilege fails the test)");
-            }
-            // Straight to the stderr handle: the test harness captures
-            // `eprintln!`, and a skip must be seen.
-            let _ = writeln!(io::stderr(), "SKIPPED {test_name}: {why}");
-            None
-        }
-        Err(e @ LabError::Io(_)) => panic!("{test_name}: {e}"),
-    }
-}
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+// The integration tests' helpers, so that the tests below skip (or fail in
+// CI) under the same rule as theirs. (Declared here, not inside `tests`: a
+// `#[path]` in an inline module resolves through a `tests/` directory that
+// does not exist.)
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/support/lab.rs"]
+mod test_support;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab::test_support::{lab_or_skip, lab_or_skip_with};
+    use std::io::Write;
 
     #[test]
     fn bad_configs_fail_before_the_thread_moves() {

@@ -21,9 +21,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
+/// The download server: writes a repeating pattern until the client closes.
 pub const DOWNLOAD_PORT: u16 = 5201;
+/// The upload server: reads and discards, counting bytes
+/// ([`KernelPeer::uploaded`]).
 pub const UPLOAD_PORT: u16 = 5202;
+/// The pingpong server: echoes everything back, with `TCP_NODELAY`.
 pub const PINGPONG_PORT: u16 = 5203;
+/// The connect server: reads one message, echoes it and closes first.
 pub const CONNECT_PORT: u16 = 5204;
 
 /// Socket buffer size the servers ask for (as the anchor figures used).
@@ -86,6 +91,7 @@ impl KernelPeer {
         Ok(peer)
     }
 
+    /// The address the servers listen on.
     pub fn addr(&self) -> Ipv4Addr {
         self.addr
     }

@@ -38,6 +38,8 @@ use uring::{BufRing, TxPool};
 /// Settings for a [`Driver`].
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
+    /// The stack to run. [`Driver::new`] adjusts the TCP settings to the
+    /// device: the MSS to its MTU, checksum offload and TSO to its offloads.
     pub stack: StackConfig,
     /// Faults applied between the stack and the device, each direction.
     pub faults: Option<Faults>,
@@ -77,6 +79,9 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
+    /// The defaults around `stack`: no faults, no capture, 512 receive and
+    /// 512 transmit buffers, multishot reads, no busy polling, a bulk spin of
+    /// [`DEFAULT_BULK_SPIN`], TSO on.
     pub fn new(stack: StackConfig) -> RuntimeConfig {
         RuntimeConfig {
             stack,
@@ -99,17 +104,25 @@ pub const BULK_TURN_BYTES: u64 = 32 * 1024;
 /// The default [`RuntimeConfig::bulk_spin`].
 pub const DEFAULT_BULK_SPIN: Duration = Duration::from_micros(50);
 
-/// Counters of the loop itself.
+/// Counters of the loop itself. Frames and bytes are counted at the device,
+/// virtio-net header included; a super-packet is one frame.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuntimeStats {
+    /// Loop turns: each reaps completions, runs the handler and flushes.
     pub turns: u64,
+    /// Frames read from the device.
     pub packets_read: u64,
+    /// Frames whose write to the device completed.
     pub packets_written: u64,
+    /// Bytes read from the device.
     pub bytes_read: u64,
+    /// Bytes written to the device.
     pub bytes_written: u64,
     /// `io_uring_enter` calls.
     pub submits: u64,
+    /// Writes to the device that failed (the frame is lost; TCP resends).
     pub write_errors: u64,
+    /// Reads from the device that failed, other than for lack of buffers.
     pub read_errors: u64,
     /// The multishot read ended for lack of buffers and was re-armed.
     pub rx_rearms: u64,
@@ -118,8 +131,12 @@ pub struct RuntimeStats {
     /// faults) cut super-segments whose last segments found none and were
     /// lost.
     pub tx_pool_exhausted: u64,
+    /// Packets the fault injector dropped, both directions.
     pub faults_dropped: u64,
+    /// Packets the fault injector sent twice, both directions.
     pub faults_duplicated: u64,
+    /// Packets the fault injector held back behind the next, both
+    /// directions.
     pub faults_reordered: u64,
     /// Read by multishot over a buffer ring (true) or by the fallback.
     pub multishot: bool,
@@ -133,11 +150,13 @@ pub struct RuntimeStats {
     /// our own write's completion is neither), and those that ran their
     /// whole length and went to sleep (misses).
     pub bulk_spins: u64,
+    /// Bulk spins that ended on a completion after which data was read.
     pub bulk_spin_hits: u64,
+    /// Bulk spins that ran their whole length and went to sleep.
     pub bulk_spin_misses: u64,
-    /// Segments cut from super-packets for the fault injector, received
-    /// and sent.
+    /// Segments cut from received super-packets for the fault injector.
     pub rx_cut_segments: u64,
+    /// Segments cut from super-segments to send, for the fault injector.
     pub tx_cut_segments: u64,
 }
 
@@ -148,6 +167,8 @@ pub struct Waker {
 }
 
 impl Waker {
+    /// Makes the loop call [`Handler::on_wake`] soon, waking it if it
+    /// sleeps. Wakes that arrive before the loop gets to it merge into one.
     pub fn wake(&self) {
         uring::eventfd_signal(self.fd.as_raw_fd());
     }
@@ -184,6 +205,7 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
+    /// The time of this turn, as the stack sees it.
     pub fn now(&self) -> Instant {
         self.now
     }
@@ -193,22 +215,32 @@ impl<'a> Context<'a> {
         self.stack
     }
 
+    /// Opens a connection to `remote` ([`Stack::connect`]); an
+    /// [`Event::Connected`] or [`Event::Error`] says how it went.
     pub fn connect(&mut self, remote: SocketAddrV4) -> Result<SocketHandle, ConnectError> {
         self.stack.connect(self.now, remote)
     }
 
+    /// Listens on `port` with at most `backlog` connections waiting to be
+    /// accepted or half open ([`Stack::listen`]).
     pub fn listen(&mut self, port: u16, backlog: usize) -> Result<ListenerHandle, ListenError> {
         self.stack.listen(port, backlog)
     }
 
+    /// The next established connection of listener `l`, if one waits
+    /// ([`Stack::accept`]).
     pub fn accept(&mut self, l: ListenerHandle) -> Option<SocketHandle> {
         self.stack.accept(l)
     }
 
+    /// Queues as much of `data` as the send buffer takes and returns how
+    /// much that was ([`Stack::send`]).
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, SocketError> {
         self.stack.send(h, data)
     }
 
+    /// Copies received data into `buf`; `Ok(0)` is the peer's FIN
+    /// ([`Stack::recv`]).
     pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, SocketError> {
         self.stack.recv(h, buf)
     }
@@ -222,14 +254,18 @@ impl<'a> Context<'a> {
         self.stack.recv_with(h, f)
     }
 
+    /// Closes the write side: a FIN follows the queued data
+    /// ([`Stack::shutdown`]).
     pub fn shutdown(&mut self, h: SocketHandle) -> Result<(), SocketError> {
         self.stack.shutdown(h)
     }
 
+    /// Closes gracefully and gives up the handle ([`Stack::close`]).
     pub fn close(&mut self, h: SocketHandle) -> Result<(), SocketError> {
         self.stack.close(self.now, h)
     }
 
+    /// Resets the connection and gives up the handle ([`Stack::abort`]).
     pub fn abort(&mut self, h: SocketHandle) -> Result<(), SocketError> {
         self.stack.abort(self.now, h)
     }
@@ -403,16 +439,19 @@ impl Driver {
         })
     }
 
+    /// A handle another thread can use to wake this loop.
     pub fn waker(&self) -> Waker {
         Waker {
             fd: self.wake_fd.clone(),
         }
     }
 
+    /// The sans-IO stack, e.g. to listen or connect before [`Driver::run`].
     pub fn stack(&mut self) -> &mut Stack {
         &mut self.stack
     }
 
+    /// The loop's own counters.
     pub fn stats(&self) -> &RuntimeStats {
         &self.stats
     }
@@ -427,6 +466,7 @@ impl Driver {
         self.stack.tcp_totals()
     }
 
+    /// The TUN device the loop reads and writes.
     pub fn tun(&self) -> &Tun {
         &self.tun
     }
@@ -1246,40 +1286,6 @@ fn build_ring(entries: u32) -> io::Result<(IoUring, bool)> {
     ))
 }
 
-/// Runs a simulator [`App`](crate::sim::App) on the real device: the same
-/// application code drives the stack in simulation and over the TUN. The
-/// loop stops (gracefully) when the application says it is done.
-#[derive(Debug)]
-pub struct RunApp<A> {
-    pub app: A,
-    /// How long the graceful stop may take once the app is done.
-    pub linger: Duration,
-}
-
-impl<A: crate::sim::App> RunApp<A> {
-    pub fn new(app: A) -> RunApp<A> {
-        RunApp {
-            app,
-            linger: Duration::from_secs(2),
-        }
-    }
-}
-
-impl<A: crate::sim::App> Handler for RunApp<A> {
-    fn on_event(&mut self, cx: &mut Context<'_>, event: Event) {
-        let now = cx.now();
-        self.app.on_event(now, cx.stack(), event);
-    }
-
-    fn on_turn(&mut self, cx: &mut Context<'_>) {
-        let now = cx.now();
-        self.app.poll(now, cx.stack());
-        if self.app.done() {
-            cx.stop(StopMode::Graceful(self.linger));
-        }
-    }
-}
-
 /// CLOCK_MONOTONIC in microseconds.
 fn monotonic_micros() -> u64 {
     let mut ts = libc::timespec {
@@ -1295,16 +1301,23 @@ fn monotonic_micros() -> u64 {
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
-/// CPU time (user, system) the calling thread has used so far.
+/// CPU time (user, system) the calling thread has used so far
+/// (`getrusage(RUSAGE_THREAD)`). A benchmark helper: only with the
+/// `bench-support` feature.
+#[cfg(feature = "bench-support")]
 pub fn thread_cpu_time() -> io::Result<(Duration, Duration)> {
     rusage(libc::RUSAGE_THREAD)
 }
 
-/// CPU time (user, system) the whole process has used so far.
+/// CPU time (user, system) the whole process has used so far
+/// (`getrusage(RUSAGE_SELF)`). A benchmark helper: only with the
+/// `bench-support` feature.
+#[cfg(feature = "bench-support")]
 pub fn process_cpu_time() -> io::Result<(Duration, Duration)> {
     rusage(libc::RUSAGE_SELF)
 }
 
+#[cfg(feature = "bench-support")]
 fn rusage(who: libc::c_int) -> io::Result<(Duration, Duration)> {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a whole `struct rusage` into the pointer we

@@ -90,11 +90,18 @@ struct Flow {
 pub enum Role {
     /// Opens `connections` connections to `remote`.
     Client {
+        /// The server's address and port.
         remote: SocketAddrV4,
+        /// How many connections to open, all at the start.
         connections: usize,
     },
     /// Listens on `port` and serves `connections` connections.
-    Server { port: u16, connections: usize },
+    Server {
+        /// The port to listen on.
+        port: u16,
+        /// How many connections to accept before the peer is done.
+        connections: usize,
+    },
 }
 
 /// Sends `send_bytes` on each connection, then shuts down its write side;
@@ -120,6 +127,8 @@ pub struct BulkPeer {
 }
 
 impl BulkPeer {
+    /// A peer in `role` that sends `send_bytes` and expects `expect_bytes`
+    /// on each connection.
     pub fn new(role: Role, send_bytes: u64, expect_bytes: u64) -> BulkPeer {
         BulkPeer {
             role,

@@ -6,10 +6,12 @@
 //! arrival or timer, so a minute of TCP runs in milliseconds, and the same
 //! seed reproduces the same run bit for bit.
 //!
-//! No I/O, no clock, no OS randomness.
+//! No I/O, no clock, no OS randomness, no `unsafe`.
 //!
 //! Applications run inside the simulation through the [`App`] trait: each
 //! node has one, called with every event its stack raises and once per step.
+
+#![forbid(unsafe_code)]
 
 pub mod apps;
 
@@ -44,6 +46,7 @@ pub struct LinkConfig {
     /// Probability that a packet is delayed by up to `reorder_delay` more,
     /// so that later packets overtake it.
     pub reorder: f64,
+    /// The most a reordered packet is delayed beyond the link's latency.
     pub reorder_delay: Duration,
     /// Probability that a packet is delivered twice.
     pub duplicate: f64,
@@ -92,12 +95,23 @@ impl App for Idle {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SimError {
     /// Too many steps without virtual time moving: something loops.
-    Livelock { at: Instant, steps: u64 },
+    Livelock {
+        /// Virtual time when the run was stopped.
+        at: Instant,
+        /// Steps taken at that time.
+        steps: u64,
+    },
     /// The deadline passed before the applications finished.
-    Deadline { at: Instant },
+    Deadline {
+        /// Virtual time when the run was stopped.
+        at: Instant,
+    },
     /// Nothing is in flight, no timer is pending and the applications are
     /// not finished: they wait for something that will never come.
-    Stalled { at: Instant },
+    Stalled {
+        /// Virtual time when the run was stopped.
+        at: Instant,
+    },
 }
 
 impl core::fmt::Display for SimError {
@@ -114,17 +128,30 @@ impl core::fmt::Display for SimError {
 
 impl std::error::Error for SimError {}
 
-/// Per-link counters.
+/// Per-node link counters, in packets unless named otherwise. All count what
+/// the node sent, except `delivered` and `bytes_delivered`, which count what
+/// it received.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LinkStats {
+    /// Packets put on the link (after segmentation, before any fault).
     pub sent: u64,
+    /// Packets delivered to this node's stack.
     pub delivered: u64,
+    /// Packets lost: to the link's `loss`, a [`Shape::Drop`], or a
+    /// destination no node has.
     pub lost: u64,
+    /// Packets dropped because the link's queue (`queue_bytes`) was full.
     pub queue_drops: u64,
+    /// Packets dropped for exceeding the link's MTU.
     pub mtu_drops: u64,
+    /// Packet copies delayed by up to `reorder_delay` so that others can
+    /// overtake them.
     pub reordered: u64,
+    /// Packets delivered twice.
     pub duplicated: u64,
+    /// Packet copies with one bit flipped.
     pub corrupted: u64,
+    /// Bytes (whole IPv4 packets) delivered to this node's stack.
     pub bytes_delivered: u64,
     /// Segments cut from super-packets (offloading nodes).
     pub segmented: u64,
@@ -209,7 +236,9 @@ type Forger = Box<dyn FnMut(Instant, usize, &[u8], &mut Vec<u8>) -> bool>;
 /// of [`LinkConfig`] cannot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
+    /// Leave the packet to the link and its random faults.
     Pass,
+    /// Lose the packet (counted in [`LinkStats::lost`]).
     Drop,
     /// Deliver this much later than the link would.
     Delay(Duration),
@@ -266,26 +295,33 @@ impl Network {
         self.nodes.len() - 1
     }
 
+    /// The virtual time (starts at [`Instant::ZERO`]).
     pub fn now(&self) -> Instant {
         self.now
     }
 
+    /// Steps taken so far ([`Network::step`]).
     pub fn steps(&self) -> u64 {
         self.steps
     }
 
+    /// The stack of node `node` (an index from [`Network::add_node`]).
     pub fn stack(&self, node: usize) -> &Stack {
         &self.nodes[node].stack
     }
 
+    /// The stack of node `node`, to call it directly between steps.
     pub fn stack_mut(&mut self, node: usize) -> &mut Stack {
         &mut self.nodes[node].stack
     }
 
+    /// The counters of node `node`'s link.
     pub fn link_stats(&self, node: usize) -> &LinkStats {
         &self.nodes[node].stats
     }
 
+    /// The configuration of node `node`'s outgoing link, to change it
+    /// mid-run (e.g. to raise its loss or narrow its MTU).
     pub fn link_mut(&mut self, node: usize) -> &mut LinkConfig {
         &mut self.nodes[node].link
     }
@@ -297,13 +333,14 @@ impl Network {
         app.downcast_ref::<T>().expect("app type")
     }
 
-    /// Watches every packet put on any link.
     /// Decides, before the link's own faults, what happens to each packet
     /// put on a link: (time, sending node, bytes) -> [`Shape`].
     pub fn set_shaper(&mut self, shaper: impl FnMut(Instant, usize, &[u8]) -> Shape + 'static) {
         self.shaper = Some(Box::new(shaper));
     }
 
+    /// Watches every packet put on any link: (time, sending node, bytes),
+    /// before the shaper and the link's faults.
     pub fn set_tap(&mut self, tap: impl FnMut(Instant, usize, &[u8]) + 'static) {
         self.tap = Some(Box::new(tap));
     }

@@ -21,8 +21,9 @@
 //! into the lanes' upper halves) and byte-swaps the folded result (section 2
 //! (B), byte-order independence); because 2^16 ≡ 1 (mod 2^16 − 1), wider
 //! words are congruent to the sum of the 16-bit words they contain. The loop
-//! has no carry chain, so it vectorises. [`naive_checksum`] is the plain
-//! word-at-a-time loop, kept as a test oracle and a benchmark baseline.
+//! has no carry chain, so it vectorises. `naive_checksum` (with the
+//! `bench-support` feature) is the plain word-at-a-time loop, kept as a test
+//! oracle and a benchmark baseline.
 //!
 //! No I/O, no clock, no `unsafe`.
 
@@ -121,7 +122,9 @@ pub fn update(old_checksum: u16, old_word: u16, new_word: u16) -> u16 {
 
 /// The plain RFC 1071 loop: one 16-bit word at a time into a 32-bit
 /// accumulator, folded at the end. A test oracle and benchmark baseline for
-/// [`checksum`]; returns the complemented checksum like it.
+/// [`checksum`]; returns the complemented checksum like it. Only with the
+/// `bench-support` feature (and in this crate's unit tests).
+#[cfg(any(test, feature = "bench-support"))]
 pub fn naive_checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     let mut i = 0;

@@ -30,27 +30,44 @@ use super::{SeqNum, WireError, be16, be32, put16};
 /// Length of the fixed ICMP header (type, code, checksum, 4 more bytes).
 pub const ICMP_HEADER_LEN: usize = 8;
 
-/// ICMP type numbers (RFC 792).
+/// ICMP type of an echo reply (RFC 792).
 pub const TYPE_ECHO_REPLY: u8 = 0;
+/// ICMP type of a destination-unreachable error (RFC 792); see [`codes`].
 pub const TYPE_DEST_UNREACHABLE: u8 = 3;
+/// ICMP type of an echo request, a ping (RFC 792).
 pub const TYPE_ECHO_REQUEST: u8 = 8;
 
 /// Destination-unreachable codes (RFC 792; RFC 1191 for `FRAG_NEEDED`;
 /// RFC 1122 3.2.2.1 and RFC 1812 5.2.7.1 for 6 and up).
 pub mod codes {
+    /// No route to the destination network.
     pub const NET_UNREACHABLE: u8 = 0;
+    /// The destination host does not answer (e.g. ARP failed).
     pub const HOST_UNREACHABLE: u8 = 1;
+    /// The destination host does not speak the transport protocol.
     pub const PROTO_UNREACHABLE: u8 = 2;
+    /// No socket on the destination port (used by UDP; TCP answers with
+    /// RST instead).
     pub const PORT_UNREACHABLE: u8 = 3;
     /// Fragmentation needed and DF set; carries the next-hop MTU.
     pub const FRAG_NEEDED: u8 = 4;
+    /// A source route in the datagram's options could not be followed.
     pub const SOURCE_ROUTE_FAILED: u8 = 5;
+    /// The destination network is unknown.
     pub const NET_UNKNOWN: u8 = 6;
+    /// The destination host is unknown.
     pub const HOST_UNKNOWN: u8 = 7;
+    /// The source host is isolated (obsolete).
     pub const HOST_ISOLATED: u8 = 8;
+    /// Communication with the destination network is administratively
+    /// prohibited.
     pub const NET_PROHIBITED: u8 = 9;
+    /// Communication with the destination host is administratively
+    /// prohibited.
     pub const HOST_PROHIBITED: u8 = 10;
+    /// The network is unreachable for the requested type of service.
     pub const NET_UNREACHABLE_TOS: u8 = 11;
+    /// The host is unreachable for the requested type of service.
     pub const HOST_UNREACHABLE_TOS: u8 = 12;
     /// Communication administratively prohibited (a filter: Linux's
     /// `prohibit` routes and `REJECT --reject-with icmp-admin-prohibited`).
@@ -61,16 +78,26 @@ pub use codes::*;
 /// A parsed ICMPv4 message, borrowing its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IcmpRepr<'a> {
+    /// A ping (type 8); answered with an [`IcmpRepr::EchoReply`] carrying
+    /// the same identifier, sequence number and data.
     EchoRequest {
+        /// Identifier chosen by the sender to match replies (RFC 792).
         ident: u16,
+        /// Sequence number chosen by the sender to match replies.
         seq_no: u16,
+        /// The data to echo back.
         data: &'a [u8],
     },
+    /// The answer to a ping (type 0).
     EchoReply {
+        /// The request's identifier.
         ident: u16,
+        /// The request's sequence number.
         seq_no: u16,
+        /// The request's data.
         data: &'a [u8],
     },
+    /// A destination-unreachable error (type 3) about a datagram we sent.
     DestUnreachable {
         /// One of [`codes`].
         code: u8,
@@ -200,10 +227,15 @@ impl<'a> IcmpRepr<'a> {
 /// the quoted segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotedTcp {
+    /// Our address (the quoted datagram's source).
     pub src: Ipv4Addr,
+    /// The peer's address (the quoted datagram's destination).
     pub dst: Ipv4Addr,
+    /// Our port.
     pub src_port: u16,
+    /// The peer's port.
     pub dst_port: u16,
+    /// The quoted segment's sequence number (SEG.SEQ as we sent it).
     pub seq: SeqNum,
     /// The quoted datagram's IPv4 total length: how big the packet was
     /// (RFC 1191 5 picks the next plateau below it).

@@ -147,6 +147,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         usize::from(be16(self.buf(), field::LENGTH))
     }
 
+    /// The identification field (groups the fragments of one datagram).
     #[inline]
     pub fn ident(&self) -> u16 {
         be16(self.buf(), field::IDENT)
@@ -176,11 +177,13 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         be16(self.buf(), field::FLG_OFF) & (FLAG_MF | FRAG_OFFSET_MASK) != 0
     }
 
+    /// Time to live: hops left.
     #[inline]
     pub fn ttl(&self) -> u8 {
         self.buf()[field::TTL]
     }
 
+    /// The payload's protocol number ([`PROTO_TCP`], [`PROTO_ICMP`], ...).
     #[inline]
     pub fn protocol(&self) -> u8 {
         self.buf()[field::PROTOCOL]
@@ -192,6 +195,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         be16(self.buf(), field::CHECKSUM)
     }
 
+    /// Source address.
     #[inline]
     pub fn src_addr(&self) -> Ipv4Addr {
         let b = self.buf();
@@ -203,6 +207,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         )
     }
 
+    /// Destination address.
     #[inline]
     pub fn dst_addr(&self) -> Ipv4Addr {
         let b = self.buf();
@@ -254,18 +259,22 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.buf_mut()[field::TTL] = ttl;
     }
 
+    /// Writes the identification field. The checksum is not updated.
     pub fn set_ident(&mut self, ident: u16) {
         put16(self.buf_mut(), field::IDENT, ident);
     }
 
+    /// Writes the DSCP/ECN byte. The checksum is not updated.
     pub fn set_dscp_ecn(&mut self, v: u8) {
         self.buf_mut()[field::DSCP_ECN] = v;
     }
 
+    /// Writes the source address. The checksum is not updated.
     pub fn set_src_addr(&mut self, addr: Ipv4Addr) {
         self.buf_mut()[field::SRC..field::SRC + 4].copy_from_slice(&addr.octets());
     }
 
+    /// Writes the destination address. The checksum is not updated.
     pub fn set_dst_addr(&mut self, addr: Ipv4Addr) {
         self.buf_mut()[field::DST..field::DST + 4].copy_from_slice(&addr.octets());
     }
@@ -296,11 +305,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 /// set and no options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ipv4Repr {
+    /// Source address.
     pub src: Ipv4Addr,
+    /// Destination address.
     pub dst: Ipv4Addr,
+    /// The payload's protocol number ([`PROTO_TCP`], [`PROTO_ICMP`]).
     pub protocol: u8,
     /// Length of the payload (total length minus header length).
     pub payload_len: usize,
+    /// Time to live: hops left.
     pub ttl: u8,
 }
 

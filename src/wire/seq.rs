@@ -8,6 +8,8 @@ use core::cmp::Ordering;
 use core::fmt;
 use core::ops::{Add, AddAssign, Sub};
 
+/// A TCP sequence (or acknowledgement) number, ordered modulo 2^32 (RFC 9293
+/// 3.4); the field is the raw 32-bit value as it appears on the wire.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SeqNum(pub u32);
 
@@ -24,11 +26,13 @@ impl SeqNum {
         self.0.wrapping_sub(lo.0) < hi.0.wrapping_sub(lo.0)
     }
 
+    /// The later of the two in sequence space.
     #[inline]
     pub fn max(self, other: SeqNum) -> SeqNum {
         if self >= other { self } else { other }
     }
 
+    /// The earlier of the two in sequence space.
     #[inline]
     pub fn min(self, other: SeqNum) -> SeqNum {
         if self <= other { self } else { other }

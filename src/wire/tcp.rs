@@ -81,13 +81,22 @@ mod kind {
 pub struct TcpFlags(pub u8);
 
 impl TcpFlags {
+    /// No more data from the sender; occupies one sequence number.
     pub const FIN: TcpFlags = TcpFlags(0x01);
+    /// Synchronize sequence numbers (opening handshake); occupies one
+    /// sequence number.
     pub const SYN: TcpFlags = TcpFlags(0x02);
+    /// Reset the connection (RFC 9293 3.5.2, RFC 5961 3).
     pub const RST: TcpFlags = TcpFlags(0x04);
+    /// Push: deliver to the application without waiting for more.
     pub const PSH: TcpFlags = TcpFlags(0x08);
+    /// The acknowledgement number is significant.
     pub const ACK: TcpFlags = TcpFlags(0x10);
+    /// The urgent pointer is significant (not supported by this stack).
     pub const URG: TcpFlags = TcpFlags(0x20);
+    /// ECN-Echo (RFC 3168 6.1).
     pub const ECE: TcpFlags = TcpFlags(0x40);
+    /// Congestion Window Reduced (RFC 3168 6.1).
     pub const CWR: TcpFlags = TcpFlags(0x80);
 
     /// No flag set.
@@ -107,39 +116,48 @@ impl TcpFlags {
         self.0 & other.0 != 0
     }
 
+    /// True if no flag is set.
     #[inline]
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
 
+    /// True if [`Self::FIN`] is set.
     #[inline]
     pub const fn fin(self) -> bool {
         self.contains(Self::FIN)
     }
+    /// True if [`Self::SYN`] is set.
     #[inline]
     pub const fn syn(self) -> bool {
         self.contains(Self::SYN)
     }
+    /// True if [`Self::RST`] is set.
     #[inline]
     pub const fn rst(self) -> bool {
         self.contains(Self::RST)
     }
+    /// True if [`Self::PSH`] is set.
     #[inline]
     pub const fn psh(self) -> bool {
         self.contains(Self::PSH)
     }
+    /// True if [`Self::ACK`] is set.
     #[inline]
     pub const fn ack(self) -> bool {
         self.contains(Self::ACK)
     }
+    /// True if [`Self::URG`] is set.
     #[inline]
     pub const fn urg(self) -> bool {
         self.contains(Self::URG)
     }
+    /// True if [`Self::ECE`] is set.
     #[inline]
     pub const fn ece(self) -> bool {
         self.contains(Self::ECE)
     }
+    /// True if [`Self::CWR`] is set.
     #[inline]
     pub const fn cwr(self) -> bool {
         self.contains(Self::CWR)
@@ -230,6 +248,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         Ok(TcpPacket { buffer })
     }
 
+    /// Gives back the underlying buffer.
     pub fn into_inner(self) -> T {
         self.buffer
     }
@@ -239,21 +258,26 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         self.buffer.as_ref()
     }
 
+    /// Source port.
     #[inline]
     pub fn src_port(&self) -> u16 {
         be16(self.buf(), field::SRC_PORT)
     }
 
+    /// Destination port.
     #[inline]
     pub fn dst_port(&self) -> u16 {
         be16(self.buf(), field::DST_PORT)
     }
 
+    /// Sequence number of the segment's first octet (of the SYN, if set).
     #[inline]
     pub fn seq_number(&self) -> SeqNum {
         SeqNum(be32(self.buf(), field::SEQ))
     }
 
+    /// Acknowledgement number: the next sequence number the sender expects
+    /// (meaningful only with ACK).
     #[inline]
     pub fn ack_number(&self) -> SeqNum {
         SeqNum(be32(self.buf(), field::ACK))
@@ -278,6 +302,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         be16(self.buf(), field::WINDOW)
     }
 
+    /// The checksum field as carried (see [`Self::verify_checksum`]).
     #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.buf(), field::CHECKSUM)
@@ -326,26 +351,32 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         self.buffer.as_mut()
     }
 
+    /// Writes the source port field.
     pub fn set_src_port(&mut self, port: u16) {
         put16(self.buf_mut(), field::SRC_PORT, port);
     }
 
+    /// Writes the destination port field.
     pub fn set_dst_port(&mut self, port: u16) {
         put16(self.buf_mut(), field::DST_PORT, port);
     }
 
+    /// Writes the sequence number field.
     pub fn set_seq_number(&mut self, seq: SeqNum) {
         put32(self.buf_mut(), field::SEQ, seq.0);
     }
 
+    /// Writes the acknowledgement number field.
     pub fn set_ack_number(&mut self, ack: SeqNum) {
         put32(self.buf_mut(), field::ACK, ack.0);
     }
 
+    /// Writes the eight control bits (byte 13).
     pub fn set_flags(&mut self, flags: TcpFlags) {
         self.buf_mut()[field::FLAGS] = flags.0;
     }
 
+    /// Writes the window field as is (any window scaling is the caller's).
     pub fn set_window_len(&mut self, window: u16) {
         put16(self.buf_mut(), field::WINDOW, window);
     }
@@ -387,6 +418,7 @@ pub struct TcpOptions {
     /// first `sack_count` are meaningful. The first block should be the most
     /// recently received one.
     pub sack_blocks: [(SeqNum, SeqNum); MAX_SACK_BLOCKS],
+    /// How many of `sack_blocks` are in use, 0 to [`MAX_SACK_BLOCKS`].
     pub sack_count: u8,
 }
 
@@ -587,16 +619,23 @@ impl TcpOptions {
 /// A parsed TCP segment, borrowing its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpRepr<'a> {
+    /// Source port.
     pub src_port: u16,
+    /// Destination port.
     pub dst_port: u16,
+    /// Sequence number of the first octet (SEG.SEQ).
     pub seq: SeqNum,
+    /// Acknowledgement number (SEG.ACK), meaningful only with ACK.
     pub ack: SeqNum,
+    /// The control bits.
     pub flags: TcpFlags,
     /// The window field as carried, not scaled.
     pub window: u16,
     /// The urgent pointer field as carried.
     pub urgent: u16,
+    /// The options this stack understands; others are skipped.
     pub options: TcpOptions,
+    /// The segment's data.
     pub payload: &'a [u8],
 }
 

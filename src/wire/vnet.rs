@@ -28,24 +28,42 @@ pub const VNET_HDR_LEN: usize = 12;
 /// A parsed (or to be emitted) virtio-net header.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VnetHdr {
+    /// [`VnetHdr::NEEDS_CSUM`] and/or [`VnetHdr::DATA_VALID`], or 0.
     pub flags: u8,
+    /// [`VnetHdr::GSO_NONE`] for a plain packet, else the segmentation kind
+    /// ([`VnetHdr::GSO_TCPV4`] for us), possibly with [`VnetHdr::GSO_ECN`].
     pub gso_type: u8,
     /// Length of the headers (IP + TCP) of a super-packet: a hint.
     pub hdr_len: u16,
     /// Payload bytes per segment of a super-packet.
     pub gso_size: u16,
+    /// With [`VnetHdr::NEEDS_CSUM`]: offset from the start of the packet
+    /// (IP header) where checksumming starts, i.e. the TCP header.
     pub csum_start: u16,
+    /// With [`VnetHdr::NEEDS_CSUM`]: offset from `csum_start` of the checksum
+    /// field (16 for TCP).
     pub csum_offset: u16,
 }
 
 impl VnetHdr {
+    /// `flags`: the checksum is partial (pseudo-header sum only); sum from
+    /// `csum_start` and store at `csum_start + csum_offset`.
     pub const NEEDS_CSUM: u8 = 1;
+    /// `flags`: the device has validated the checksum.
     pub const DATA_VALID: u8 = 2;
+    /// `gso_type`: a plain packet, not to be segmented.
     pub const GSO_NONE: u8 = 0;
+    /// `gso_type`: a TCP/IPv4 super-packet (TSO).
     pub const GSO_TCPV4: u8 = 1;
+    /// `gso_type`: a UDP super-packet to be fragmented (UFO); not used here.
     pub const GSO_UDP: u8 = 3;
+    /// `gso_type`: a TCP/IPv6 super-packet; not used here (IPv4 only).
     pub const GSO_TCPV6: u8 = 4;
+    /// `gso_type`: a UDP super-packet to be cut into datagrams (USO); not
+    /// used here.
     pub const GSO_UDP_L4: u8 = 5;
+    /// `gso_type` bit: the TCP super-packet has CWR set and needs ECN
+    /// handling when segmented.
     pub const GSO_ECN: u8 = 0x80;
 
     /// Parses the first [`VNET_HDR_LEN`] bytes of `buf`.

@@ -13,6 +13,10 @@
 
 #![allow(dead_code)]
 
+/// Helpers for tests over a real TUN device: build a lab or skip, run a
+/// simulator app on the device.
+pub mod lab;
+
 use ringtcp::stack::{Event, ListenerHandle, SocketHandle, Stack, StackConfig};
 use ringtcp::tcp::TcpConfig;
 use ringtcp::time::Instant;
