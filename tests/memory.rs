@@ -1,0 +1,260 @@
+//! What a connection costs in memory in each state: a listener's half-open
+//! entry, an idle ESTABLISHED connection with empty buffers, and a
+//! TIME-WAIT entry. Measured as the live heap bytes a stack holds per
+//! connection (a counting allocator, on this test's thread only), with
+//! the stack's own tables (slab slot, 4-tuple map entry, queues)
+//! included, amortized over many connections; the inline size of the
+//! slot is part of the slab's storage.
+//!
+//! Issue 11 sets the budget: TIME-WAIT and half-open entries under 256
+//! bytes, an idle established connection under 1 KiB. Not met yet: every
+//! state still holds the whole TCB (about 1.6 KB inline; see the note of
+//! the session that added this test). Until the per-state types land, the
+//! test holds each state to the 2 KiB it costs today, so that a
+//! regression shows.
+
+use ringtcp::stack::{ListenerHandle, Stack, StackConfig};
+use ringtcp::time::Instant;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+struct Counting;
+
+static LIVE: AtomicI64 = AtomicI64::new(0);
+
+thread_local! {
+    static COUNT: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counted() -> bool {
+    COUNT.try_with(Cell::get).unwrap_or(false)
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; the
+// only addition is an atomic counter of live bytes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if counted() {
+            LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract for `alloc` is passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if counted() {
+            LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract for `dealloc` is passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if counted() {
+            LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract for `realloc` is passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const PORT: u16 = 80;
+/// Connections per measurement: enough that the tables' growth steps
+/// average out.
+const N: usize = 4000;
+
+fn live() -> i64 {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Which side's allocations are counted.
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    Client,
+    Server,
+}
+
+/// Runs `f`, counting its allocations if `side` is the one measured.
+fn on<T>(side: Side, measured: Side, f: impl FnOnce() -> T) -> T {
+    COUNT.with(|c| c.set(side == measured));
+    let r = f();
+    COUNT.with(|c| c.set(false));
+    r
+}
+
+struct Pair {
+    client: Stack,
+    server: Stack,
+    listener: ListenerHandle,
+    now: Instant,
+    buf: Vec<u8>,
+    /// The side whose heap is being measured.
+    measured: Side,
+    /// Live bytes when the measurement began.
+    start: i64,
+}
+
+impl Pair {
+    /// A pair whose `measured` side is counted from its creation on.
+    fn new(measured: Side) -> Pair {
+        let now = Instant::from_millis(1_000);
+        let start = live();
+        let client = on(Side::Client, measured, || {
+            Stack::new(StackConfig::new(CLIENT, 1), now)
+        });
+        let (server, listener) = on(Side::Server, measured, || {
+            let mut server = Stack::new(StackConfig::new(SERVER, 2), now);
+            let l = server.listen(PORT, N + 1).unwrap();
+            (server, l)
+        });
+        Pair {
+            client,
+            server,
+            listener,
+            now,
+            buf: vec![0u8; 65_536],
+            measured,
+            start,
+        }
+    }
+
+    /// Live bytes of the measured side per connection, now.
+    fn per_conn(&self) -> i64 {
+        (live() - self.start) / N as i64
+    }
+
+    fn connect_all(&mut self) {
+        let remote = SocketAddrV4::new(SERVER, PORT);
+        let (now, m) = (self.now, self.measured);
+        for _ in 0..N {
+            on(Side::Client, m, || {
+                self.client.connect(now, remote).unwrap()
+            });
+        }
+    }
+
+    fn accept_all(&mut self) {
+        let l = self.listener;
+        on(Side::Server, self.measured, || {
+            while self.server.accept(l).is_some() {}
+        });
+    }
+
+    /// The client closes every connection (the active close).
+    fn close_client(&mut self) {
+        let handles: Vec<_> = self.client.handles().collect();
+        let (now, m) = (self.now, self.measured);
+        for h in handles {
+            on(Side::Client, m, || self.client.close(now, h).unwrap());
+        }
+    }
+
+    fn close_server(&mut self) {
+        let handles: Vec<_> = self.server.handles().collect();
+        let (now, m) = (self.now, self.measured);
+        for h in handles {
+            on(Side::Server, m, || self.server.close(now, h).unwrap());
+        }
+    }
+
+    /// Delivers the client's packets to the server, and the server's
+    /// replies back only if `both`, until nothing moves.
+    fn pump(&mut self, both: bool) {
+        let (now, m) = (self.now, self.measured);
+        loop {
+            let mut moved = false;
+            loop {
+                let Some(n) = on(Side::Client, m, || {
+                    self.client.poll_transmit(now, &mut self.buf)
+                }) else {
+                    break;
+                };
+                let pkt = &self.buf[..n];
+                on(Side::Server, m, || self.server.handle_packet(now, pkt));
+                moved = true;
+            }
+            loop {
+                let Some(n) = on(Side::Server, m, || {
+                    self.server.poll_transmit(now, &mut self.buf)
+                }) else {
+                    break;
+                };
+                if both {
+                    let pkt = &self.buf[..n];
+                    on(Side::Client, m, || self.client.handle_packet(now, pkt));
+                    moved = true;
+                }
+            }
+            on(
+                Side::Client,
+                m,
+                || while self.client.poll_event().is_some() {},
+            );
+            on(
+                Side::Server,
+                m,
+                || while self.server.poll_event().is_some() {},
+            );
+            if !moved {
+                break;
+            }
+        }
+    }
+}
+
+/// Connections the application holds that are in `state`.
+fn state_count(stack: &Stack, state: &str) -> usize {
+    stack
+        .handles()
+        .filter(|&h| stack.state(h) == Ok(state))
+        .count()
+}
+
+/// Today's ceiling per connection in every state (see the module doc).
+const CEILING: i64 = 2048;
+
+#[test]
+fn bytes_per_connection_in_each_state() {
+    // A listener's half-open entries: SYNs arrive, SYN-ACKs go unanswered.
+    let mut p = Pair::new(Side::Server);
+    p.connect_all();
+    p.pump(false);
+    let half_open = p.per_conn();
+    assert_eq!(p.server.connection_count(), N, "every SYN made an entry");
+    drop(p);
+
+    // Idle established connections, accepted, buffers empty.
+    let mut p = Pair::new(Side::Server);
+    p.connect_all();
+    p.pump(true);
+    p.accept_all();
+    assert_eq!(state_count(&p.server, "ESTABLISHED"), N);
+    let established = p.per_conn();
+    drop(p);
+
+    // TIME-WAIT: the client closes first, the server follows.
+    let mut p = Pair::new(Side::Client);
+    p.connect_all();
+    p.pump(true);
+    p.accept_all();
+    p.close_client();
+    p.pump(true);
+    p.close_server();
+    p.pump(true);
+    assert_eq!(p.client.connection_count(), N);
+    assert_eq!(p.client.active_connection_count(), 0, "all in TIME-WAIT");
+    let time_wait = p.per_conn();
+    drop(p);
+
+    println!(
+        "bytes per connection: half-open entry {half_open}, idle ESTABLISHED {established}, TIME-WAIT {time_wait}"
+    );
+    assert!(half_open < CEILING, "half-open entry: {half_open} B");
+    assert!(established < CEILING, "idle ESTABLISHED: {established} B");
+    assert!(time_wait < CEILING, "TIME-WAIT entry: {time_wait} B");
+}
