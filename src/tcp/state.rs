@@ -158,6 +158,33 @@ pub enum IcmpOutcome {
 }
 
 /// A connection in one of the RFC 9293 states.
+///
+/// Every transition takes the connection by value and returns the next
+/// one, so a state that has been left cannot be used again:
+///
+/// ```
+/// use ringtcp::tcp::{Conn, SynSent, TcpConfig};
+/// use ringtcp::time::Instant;
+/// use ringtcp::wire::SeqNum;
+/// let (local, remote) = ("192.0.2.2:40000".parse().unwrap(), "192.0.2.1:80".parse().unwrap());
+/// let now = Instant::from_millis(0);
+/// let conn = Conn::SynSent(SynSent::connect(TcpConfig::default(), now, local, remote, SeqNum(1), 0));
+/// let next = conn.shutdown();
+/// assert_eq!(next.to_string(), "SYN-SENT");
+/// ```
+///
+/// and using the old one again does not compile:
+///
+/// ```compile_fail,E0382
+/// use ringtcp::tcp::{Conn, SynSent, TcpConfig};
+/// use ringtcp::time::Instant;
+/// use ringtcp::wire::SeqNum;
+/// let (local, remote) = ("192.0.2.2:40000".parse().unwrap(), "192.0.2.1:80".parse().unwrap());
+/// let now = Instant::from_millis(0);
+/// let conn = Conn::SynSent(SynSent::connect(TcpConfig::default(), now, local, remote, SeqNum(1), 0));
+/// let next = conn.shutdown();
+/// let stale = conn.shutdown();
+/// ```
 #[derive(Debug)]
 pub enum Conn {
     SynSent(SynSent),
