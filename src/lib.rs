@@ -57,9 +57,7 @@ pub mod device;
 pub mod lab;
 pub mod runtime;
 pub mod sim;
-#[allow(missing_docs)]
 pub mod stack;
-#[allow(missing_docs)]
 pub mod tcp;
 pub mod time;
 pub mod wire;

@@ -7,6 +7,8 @@
 
 use core::hash::{BuildHasher, Hasher};
 
+/// A [`BuildHasher`] with a secret 128-bit key, for the connection and
+/// listener tables.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyedState {
     k0: u64,
@@ -14,6 +16,8 @@ pub struct KeyedState {
 }
 
 impl KeyedState {
+    /// A hasher state keyed by `k0` and `k1` (forced odd: it is a
+    /// multiplier).
     pub fn new(k0: u64, k1: u64) -> KeyedState {
         KeyedState { k0, k1: k1 | 1 }
     }
@@ -29,6 +33,7 @@ impl BuildHasher for KeyedState {
     }
 }
 
+/// The [`Hasher`] a [`KeyedState`] builds.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyedHasher {
     state: u64,

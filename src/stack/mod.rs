@@ -22,6 +22,8 @@
 //!
 //! `now` must never go backwards from one call to the next.
 
+#![forbid(unsafe_code)]
+
 pub mod hash;
 pub mod isn;
 pub mod ports;
@@ -72,6 +74,9 @@ pub struct StackConfig {
 }
 
 impl StackConfig {
+    /// Defaults for a stack at `addr`: [`TcpConfig::default`], the RFC 6056
+    /// ephemeral range, 65536 connections, checksums verified, pings
+    /// answered, RFC 6528 ISNs.
     pub fn new(addr: Ipv4Addr, seed: u64) -> StackConfig {
         StackConfig {
             addr,
@@ -106,6 +111,7 @@ impl SocketHandle {
 pub struct ListenerHandle(u16);
 
 impl ListenerHandle {
+    /// The local port listened on.
     pub fn port(self) -> u16 {
         self.0
     }
@@ -134,14 +140,23 @@ pub enum Event {
 /// Counters for every packet dropped, and why; and a few totals.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
+    /// Packets handed to the stack, whatever became of them.
     pub packets_received: u64,
+    /// Packets built for the device (a TSO super-segment counts once).
     pub packets_sent: u64,
+    /// Dropped: not a well-formed IPv4 packet (version, header, lengths).
     pub ip_malformed: u64,
+    /// Dropped: bad IPv4 header checksum.
     pub ip_bad_checksum: u64,
+    /// Dropped: IPv4 fragments, which the stack does not reassemble.
     pub ip_fragments: u64,
+    /// Dropped: destination address is not [`StackConfig::addr`].
     pub ip_not_for_us: u64,
+    /// Dropped: neither TCP nor ICMP.
     pub ip_unsupported_protocol: u64,
+    /// Dropped: TCP header truncated or inconsistent.
     pub tcp_malformed: u64,
+    /// Dropped: bad TCP checksum.
     pub tcp_bad_checksum: u64,
     /// Segments to a port with no connection and no listener.
     pub tcp_no_socket: u64,
@@ -151,8 +166,12 @@ pub struct Counters {
     pub tcp_table_full: u64,
     /// Segments that failed the acceptability test (RFC 9293 3.10.7.4).
     pub tcp_out_of_window: u64,
+    /// RSTs the stack sent for no connection: to segments for no socket
+    /// (RFC 9293 3.10.7.1) and to ACKs at a listener (3.10.7.2).
     pub tcp_resets_sent: u64,
+    /// Dropped: ICMP message truncated or with a bad checksum.
     pub icmp_malformed: u64,
+    /// ICMP echo replies sent.
     pub icmp_echo_replies: u64,
     /// Destination-unreachable messages received, whatever became of them.
     pub icmp_dest_unreachable: u64,
@@ -166,6 +185,8 @@ pub struct Counters {
     /// Of those: errors that failed a connect or a half-open connection,
     /// or were kept as a connection's soft error.
     pub icmp_errors: u64,
+    /// Ignored: ICMP types other than echo request and destination
+    /// unreachable.
     pub icmp_unsupported: u64,
     /// Replies (RST, ICMP) dropped because the control queue was full.
     pub control_queue_full: u64,
@@ -191,7 +212,9 @@ pub enum ConnectError {
 /// Why `listen` failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenError {
+    /// The port already has a listener.
     AddrInUse,
+    /// Port 0.
     InvalidPort,
 }
 
@@ -319,6 +342,8 @@ impl core::fmt::Debug for Stack {
 }
 
 impl Stack {
+    /// An empty stack; keys for ISNs, ports and hashing come from
+    /// `cfg.seed`, and the timer wheel starts at `now`.
     pub fn new(cfg: StackConfig, now: Instant) -> Stack {
         let mut rng = Rng::new(cfg.seed);
         let isn = IsnGenerator::from_rng(&mut rng);
@@ -345,14 +370,17 @@ impl Stack {
         }
     }
 
+    /// The settings the stack was built with.
     pub fn config(&self) -> &StackConfig {
         &self.cfg
     }
 
+    /// The stack's own IPv4 address.
     pub fn addr(&self) -> Ipv4Addr {
         self.cfg.addr
     }
 
+    /// Stack-wide packet and drop counters.
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
@@ -641,6 +669,9 @@ impl Stack {
         !self.control.is_empty() || !self.txq.is_empty()
     }
 
+    /// Writes the next IPv4 packet to send into `buf` and returns its
+    /// length; `None` when nothing is left to send. Call it until `None`
+    /// after every input or command.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.poll_transmit_frame(now, buf).map(|(n, _)| n)
     }
@@ -842,6 +873,8 @@ impl Stack {
         self.listen_with(port, backlog, self.cfg.tcp)
     }
 
+    /// [`Stack::listen`] with per-listener connection settings instead of
+    /// [`StackConfig::tcp`].
     pub fn listen_with(
         &mut self,
         port: u16,
@@ -1072,6 +1105,8 @@ impl Stack {
         Ok(())
     }
 
+    /// Turns Nagle's algorithm off (`true`) or on for one connection
+    /// ([`TcpConfig::nodelay`]).
     pub fn set_nodelay(&mut self, h: SocketHandle, on: bool) -> Result<(), SocketError> {
         let slot = self.slot_mut(h)?;
         let conn = slot.conn.as_mut().ok_or(SocketError::InvalidHandle)?;
@@ -1085,10 +1120,12 @@ impl Stack {
         Ok(self.conn(h)?.name())
     }
 
+    /// The connection's local address and port.
     pub fn local_addr(&self, h: SocketHandle) -> Result<SocketAddrV4, SocketError> {
         Ok(self.conn(h)?.tcb().local())
     }
 
+    /// The connection's remote address and port.
     pub fn peer_addr(&self, h: SocketHandle) -> Result<SocketAddrV4, SocketError> {
         Ok(self.conn(h)?.tcb().remote())
     }
@@ -1104,6 +1141,7 @@ impl Stack {
         Ok(conn.tcb().info(conn.name()))
     }
 
+    /// A copy of the connection's counters.
     pub fn stats(&self, h: SocketHandle) -> Result<TcpStats, SocketError> {
         Ok(self.conn(h)?.tcb().stats().clone())
     }

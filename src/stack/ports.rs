@@ -20,9 +20,9 @@
 //! counters of unrelated destinations independent (the weakness of Algorithm
 //! 3, where one global counter leaks how many connections we opened).
 //!
-//! `F` and `G` are SipHash-2-4 ([`siphash24`]) under the same secret key with
-//! different one-byte domain prefixes, which makes them independent PRFs as
-//! the RFC's two keys would. "Suitable" (RFC 6056 section 3.3.4,
+//! `F` and `G` are SipHash-2-4 (`isn::siphash24`) under the same secret key
+//! with different one-byte domain prefixes, which makes them independent PRFs
+//! as the RFC's two keys would. "Suitable" (RFC 6056 section 3.3.4,
 //! `check_suitable_port`) is decided by the caller, which knows the
 //! connection table: the port must not complete a 4-tuple already in use or in
 //! TIME-WAIT.

@@ -145,6 +145,7 @@ impl<K: Copy> TimerWheel<K> {
         self.len
     }
 
+    /// No timers are pending.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -108,6 +108,8 @@ pub struct SendBuffer {
 }
 
 impl SendBuffer {
+    /// An empty buffer that holds at most `capacity` bytes; storage is
+    /// allocated as it fills.
     pub fn new(capacity: usize) -> SendBuffer {
         SendBuffer {
             ring: Ring::new(capacity),
@@ -115,6 +117,7 @@ impl SendBuffer {
         }
     }
 
+    /// Most bytes it can hold.
     pub fn capacity(&self) -> usize {
         self.ring.capacity()
     }
@@ -124,10 +127,12 @@ impl SendBuffer {
         self.len
     }
 
+    /// No bytes are held.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// Room left for the application to write, in bytes.
     pub fn free(&self) -> usize {
         self.capacity() - self.len
     }
@@ -197,6 +202,8 @@ pub struct Inserted {
 }
 
 impl RecvBuffer {
+    /// An empty buffer that holds at most `capacity` bytes; storage is
+    /// allocated as it fills.
     pub fn new(capacity: usize) -> RecvBuffer {
         RecvBuffer {
             ring: Ring::new(capacity),
@@ -205,6 +212,7 @@ impl RecvBuffer {
         }
     }
 
+    /// Most bytes it can hold, readable and out-of-order together.
     pub fn capacity(&self) -> usize {
         self.ring.capacity()
     }

@@ -57,9 +57,11 @@ pub trait CongestionControl: core::fmt::Debug {
     fn on_recovery_end(&mut self, now: Instant, flight: usize);
     /// The retransmission timer expired.
     fn on_rto(&mut self, now: Instant, flight: usize);
+    /// Which algorithm this is.
     fn algorithm(&self) -> CcAlgorithm;
     /// The window every algorithm keeps.
     fn window(&self) -> &Window;
+    /// The window, for the connection to adjust (a lowered MSS, say).
     fn window_mut(&mut self) -> &mut Window;
     /// Forgets what the algorithm knows of the current growth epoch, when
     /// the window is set from outside it. Nothing to forget by default.
@@ -71,6 +73,7 @@ pub trait CongestionControl: core::fmt::Debug {
         w.cwnd = w.cwnd.min(initial_window(w.mss));
         self.new_epoch();
     }
+    /// Congestion window in bytes.
     fn cwnd(&self) -> usize {
         self.window().cwnd
     }
@@ -79,6 +82,7 @@ pub trait CongestionControl: core::fmt::Debug {
         let w = self.window_mut();
         w.cwnd = cwnd.max(w.mss);
     }
+    /// Slow-start threshold in bytes (RFC 5681 3.1).
     fn ssthresh(&self) -> usize {
         self.window().ssthresh
     }
@@ -102,8 +106,11 @@ pub trait CongestionControl: core::fmt::Debug {
 /// bytes.
 #[derive(Debug, Clone)]
 pub struct Window {
+    /// Sender MSS: the unit of growth and the floor of cwnd.
     pub mss: usize,
+    /// Congestion window.
     pub cwnd: usize,
+    /// Slow-start threshold; `usize::MAX` until slow start first ends.
     pub ssthresh: usize,
 }
 
@@ -128,6 +135,7 @@ pub struct NewReno {
 }
 
 impl NewReno {
+    /// A controller with the initial window for `mss`-byte segments.
     pub fn new(mss: usize) -> NewReno {
         NewReno {
             w: Window::new(mss),
@@ -214,6 +222,7 @@ pub struct Cubic {
 }
 
 impl Cubic {
+    /// A controller with the initial window for `mss`-byte segments.
     pub fn new(mss: usize) -> Cubic {
         Cubic {
             w: Window::new(mss),
@@ -231,10 +240,13 @@ impl Cubic {
         CUBIC_C * (t - self.k).powi(3) + self.w_max
     }
 
+    /// K (RFC 9438 eq. 2): seconds from the epoch start until the curve
+    /// reaches W_max again.
     pub fn k(&self) -> f64 {
         self.k
     }
 
+    /// W_max in segments: the window before the last reduction.
     pub fn w_max_segments(&self) -> f64 {
         self.w_max
     }

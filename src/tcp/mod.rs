@@ -16,6 +16,8 @@
 //! comes in as `now`, the ISN from the caller, and segments go out through
 //! buffers the caller owns.
 
+#![forbid(unsafe_code)]
+
 pub mod buffer;
 pub mod cc;
 mod error;
@@ -85,7 +87,12 @@ impl Default for Keepalive {
 pub struct TcpConfig {
     /// The MSS we announce (our MTU less 40).
     pub mss: u16,
+    /// Send buffer capacity in bytes: how much unacknowledged and unsent
+    /// data the connection holds.
     pub send_buffer: usize,
+    /// Receive buffer capacity in bytes: the largest window we can offer
+    /// (auto-tuning grows the window up to it) and the source of our window
+    /// scale shift.
     pub recv_buffer: usize,
     /// Disable Nagle's algorithm (RFC 9293 3.7.4).
     pub nodelay: bool,
@@ -97,8 +104,11 @@ pub struct TcpConfig {
     /// forever. A connection only shut down for writing waits as long as
     /// the application keeps it.
     pub fin_wait2_timeout: Duration,
+    /// RTO before the first RTT sample (RFC 6298 2.1; 1 s).
     pub initial_rto: Duration,
+    /// Lower bound of the RTO (RFC 6298 2.4; Linux uses 200 ms).
     pub min_rto: Duration,
+    /// Upper bound of the RTO, backoff included (RFC 6298 2.5).
     pub max_rto: Duration,
     /// Retransmissions of data or FIN before giving up with TimedOut.
     pub max_retries: u32,
@@ -106,6 +116,7 @@ pub struct TcpConfig {
     pub syn_retries: u32,
     /// Longest time an ACK is delayed.
     pub delayed_ack: Duration,
+    /// Keepalive probing; `None` (the default) sends no probes.
     pub keepalive: Option<Keepalive>,
     /// Announce and accept window scaling (RFC 7323 2).
     pub window_scaling: bool,
@@ -120,7 +131,9 @@ pub struct TcpConfig {
     /// Segments ACKed at once at the start of a connection before delayed
     /// ACKs begin (Linux's quick-ACK mode), so slow start is not slowed.
     pub quickack: u32,
+    /// IPv4 time-to-live of outgoing packets.
     pub ttl: u8,
+    /// Congestion control algorithm of new connections.
     pub congestion: CcAlgorithm,
     /// Leave the TCP checksum of outgoing segments to the device: only the
     /// pseudo-header sum is written, for a device told `NEEDS_CSUM` (see

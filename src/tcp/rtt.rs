@@ -14,6 +14,7 @@ const GRANULARITY: Duration = Duration::from_millis(1);
 /// RFC 6298 5.7: the RTO once data flows after a SYN timed out.
 const SYN_FALLBACK_RTO: Duration = Duration::from_secs(3);
 
+/// SRTT, RTTVAR and the RTO with its exponential backoff (RFC 6298).
 #[derive(Debug, Clone)]
 pub struct RttEstimator {
     srtt: Option<Duration>,
@@ -85,14 +86,17 @@ impl RttEstimator {
         }
     }
 
+    /// Smoothed RTT; `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
         self.srtt
     }
 
+    /// RTT variation; zero before the first sample.
     pub fn rttvar(&self) -> Duration {
         self.rttvar
     }
 
+    /// Consecutive backoffs since the last sample (RFC 6298 5.5).
     pub fn backoffs(&self) -> u32 {
         self.backoff
     }

@@ -18,20 +18,25 @@ pub const MAX_RANGES: usize = 1024;
 /// RFC 6675's DupThresh.
 pub const DUP_THRESH: usize = 3;
 
+/// The SACKed ranges above SND.UNA, as sorted, disjoint, half-open
+/// `[start, end)` sequence ranges.
 #[derive(Debug, Clone, Default)]
 pub struct Scoreboard {
     ranges: SmallVec<[(SeqNum, SeqNum); 8]>,
 }
 
 impl Scoreboard {
+    /// Forgets every range.
     pub fn clear(&mut self) {
         self.ranges.clear();
     }
 
+    /// Nothing is SACKed.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
 
+    /// The SACKed ranges, lowest first.
     pub fn ranges(&self) -> &[(SeqNum, SeqNum)] {
         &self.ranges
     }
@@ -85,10 +90,12 @@ impl Scoreboard {
         }
     }
 
+    /// Total bytes SACKed.
     pub fn sacked_bytes(&self) -> u32 {
         self.ranges.iter().map(|&(s, e)| e - s).sum()
     }
 
+    /// The byte at `seq` is SACKed.
     pub fn is_sacked(&self, seq: SeqNum) -> bool {
         self.ranges.iter().any(|&(s, e)| seq.in_range(s, e))
     }

@@ -17,6 +17,7 @@ use std::net::SocketAddrV4;
 /// owns the accept queue; this type decides how a segment is answered.
 #[derive(Debug, Clone)]
 pub struct Listen {
+    /// Settings every connection spawned from this listener starts with.
     pub cfg: TcpConfig,
 }
 
@@ -26,7 +27,10 @@ pub enum ListenReply {
     /// Ignore it (a RST, or a segment without SYN or ACK).
     Drop,
     /// Answer with `<SEQ=SEG.ACK><CTL=RST>`.
-    Reset { seq: SeqNum },
+    Reset {
+        /// The RST's sequence number: the offending segment's SEG.ACK.
+        seq: SeqNum,
+    },
     /// A new connection in SYN-RECEIVED that will send its SYN-ACK.
     Spawn(SynReceived),
 }
@@ -187,15 +191,26 @@ pub enum IcmpOutcome {
 /// ```
 #[derive(Debug)]
 pub enum Conn {
+    /// SYN-SENT: active open, our SYN sent.
     SynSent(SynSent),
+    /// SYN-RECEIVED: SYN received and SYN-ACK sent, its ACK awaited.
     SynReceived(SynReceived),
+    /// ESTABLISHED: the handshake is done; data flows both ways.
     Established(Established),
+    /// FIN-WAIT-1: we closed first; our FIN is unacknowledged.
     FinWait1(FinWait1),
+    /// FIN-WAIT-2: our FIN is acknowledged; the peer's is awaited.
     FinWait2(FinWait2),
+    /// CLOSE-WAIT: the peer closed first; we may still send.
     CloseWait(CloseWait),
+    /// CLOSING: simultaneous close; our FIN is unacknowledged.
     Closing(Closing),
+    /// LAST-ACK: the peer closed first and we sent our FIN; its ACK is
+    /// awaited.
     LastAck(LastAck),
+    /// TIME-WAIT: both FINs acknowledged; lingering 2 * MSL.
     TimeWait(TimeWait),
+    /// CLOSED: ended, normally or with an error ([`Tcb::error`]).
     Closed(Closed),
 }
 
@@ -729,6 +744,7 @@ impl Conn {
         }
     }
 
+    /// The transmission control block every state carries.
     pub fn tcb(&self) -> &Tcb {
         match self {
             Conn::SynSent(s) => &s.tcb,
@@ -744,6 +760,7 @@ impl Conn {
         }
     }
 
+    /// The transmission control block, mutably.
     pub fn tcb_mut(&mut self) -> &mut Tcb {
         match self {
             Conn::SynSent(s) => &mut s.tcb,
@@ -782,10 +799,12 @@ impl Conn {
         ) && !self.tcb().snd.fin_queued
     }
 
+    /// The state is CLOSED.
     pub fn is_closed(&self) -> bool {
         matches!(self, Conn::Closed(_))
     }
 
+    /// The state is TIME-WAIT.
     pub fn is_time_wait(&self) -> bool {
         matches!(self, Conn::TimeWait(_))
     }

@@ -8,17 +8,32 @@ use std::time::Duration;
 /// Counters in the spirit of Linux `tcp_info`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TcpStats {
+    /// Payload bytes sent for the first time (retransmissions excluded).
     pub bytes_sent: u64,
+    /// Bytes the peer acknowledged (SND.UNA advances).
     pub bytes_acked: u64,
+    /// Payload bytes delivered in order to the receive buffer.
     pub bytes_received: u64,
+    /// Segments sent, retransmissions included; a TSO super-segment counts
+    /// as the segments the device cuts it into.
     pub segments_sent: u64,
+    /// Segments received for this connection.
     pub segments_received: u64,
+    /// Segments retransmitted, for any reason (timeout, fast retransmit,
+    /// SACK recovery, TLP).
     pub segments_retransmitted: u64,
+    /// Fast retransmits that began a loss recovery (RFC 5681 3.2; RFC 6675
+    /// with SACK).
     pub fast_retransmits: u64,
+    /// Retransmission timeouts that fired (RFC 6298 5.4).
     pub timeouts: u64,
+    /// Segments received beyond RCV.NXT and queued out of order.
     pub out_of_order_segments: u64,
+    /// Duplicate ACKs received (RFC 5681 2).
     pub dup_acks_received: u64,
+    /// Zero-window probes sent by the persist timer (RFC 9293 3.8.6.1).
     pub zero_window_probes: u64,
+    /// Challenge ACKs sent for suspicious SYNs, RSTs and ACKs (RFC 5961).
     pub challenge_acks: u64,
     /// Segments that failed the acceptability test (RFC 9293 3.10.7.4).
     pub out_of_window: u64,
@@ -81,7 +96,9 @@ impl TcpStats {
 pub struct TcpInfo {
     /// RFC 9293 spelling of the state.
     pub state: &'static str,
+    /// Our address and port.
     pub local: SocketAddrV4,
+    /// The peer's address and port.
     pub remote: SocketAddrV4,
     /// The options of the peer's SYN (or SYN-ACK), as received.
     pub peer_syn: Option<TcpOptions>,
@@ -93,14 +110,25 @@ pub struct TcpInfo {
     pub rcv_mss: usize,
     /// (peer's shift, our shift) when window scaling was negotiated.
     pub window_scale: Option<(u8, u8)>,
+    /// SND.WND: the peer's last offered window in bytes, already scaled.
     pub snd_wnd: u32,
+    /// The receive window in bytes we would offer now (free buffer space
+    /// within the auto-tuning limit).
     pub rcv_wnd: u32,
+    /// Congestion window in bytes.
     pub cwnd: usize,
+    /// Slow-start threshold in bytes (RFC 5681 3.1).
     pub ssthresh: usize,
+    /// Smoothed RTT (RFC 6298); `None` before the first sample.
     pub srtt: Option<Duration>,
+    /// RTT variation (RFC 6298); zero before the first sample.
     pub rttvar: Duration,
+    /// Current retransmission timeout, backoff included.
     pub rto: Duration,
+    /// Congestion control algorithm in use.
     pub congestion: cc::CcAlgorithm,
+    /// Bytes sent and not yet acknowledged (SND.MAX - SND.UNA, SYN and FIN
+    /// counted).
     pub bytes_in_flight: usize,
     /// SACK (RFC 2018) was negotiated.
     pub sack: bool,
@@ -118,5 +146,6 @@ pub struct TcpInfo {
     pub rcv_rtt: Option<Duration>,
     /// In loss recovery (fast recovery, SACK recovery).
     pub in_recovery: bool,
+    /// The connection's counters.
     pub stats: TcpStats,
 }

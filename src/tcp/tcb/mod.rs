@@ -146,54 +146,69 @@ impl Tcb {
         }
     }
 
+    /// Our address and port.
     pub fn local(&self) -> SocketAddrV4 {
         self.local
     }
 
+    /// The peer's address and port.
     pub fn remote(&self) -> SocketAddrV4 {
         self.remote
     }
 
+    /// The connection's counters.
     pub fn stats(&self) -> &TcpStats {
         &self.stats
     }
 
+    /// Congestion window in bytes.
     pub fn cwnd(&self) -> usize {
         self.cc.cwnd()
     }
 
+    /// Slow-start threshold in bytes (RFC 5681 3.1).
     pub fn ssthresh(&self) -> usize {
         self.cc.ssthresh()
     }
 
+    /// Smoothed RTT (RFC 6298); `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
         self.rtt.srtt()
     }
 
+    /// RTT variation (RFC 6298); zero before the first sample.
     pub fn rttvar(&self) -> Duration {
         self.rtt.rttvar()
     }
 
+    /// Current retransmission timeout, backoff included.
     pub fn rto(&self) -> Duration {
         self.rtt.rto()
     }
 
+    /// Largest payload of one segment we send: the peer's MSS (536 when it
+    /// gave none), lowered by path MTU discovery.
     pub fn snd_mss(&self) -> usize {
         self.snd.mss
     }
 
+    /// SND.WND: the peer's last offered window in bytes, already scaled.
     pub fn snd_wnd(&self) -> u32 {
         self.snd.wnd
     }
 
+    /// Why the connection failed, once it has.
     pub fn error(&self) -> Option<ConnError> {
         self.error
     }
 
+    /// Congestion control algorithm in use.
     pub fn congestion_algorithm(&self) -> cc::CcAlgorithm {
         self.cc.algorithm()
     }
 
+    /// (peer's shift, our shift) when window scaling was negotiated
+    /// (RFC 7323 2).
     pub fn window_scaling(&self) -> Option<(u8, u8)> {
         self.opt.ws.then_some((self.snd.wscale, self.rcv.wscale))
     }
