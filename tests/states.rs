@@ -40,7 +40,7 @@ fn pattern(len: usize, salt: u8) -> Vec<u8> {
 
 /// The connection's retransmission timeout now.
 fn current_rto(fx: &Fixture) -> Duration {
-    fx.stack.connection(fx.h()).unwrap().tcb().rto()
+    fx.stack.connection(fx.h()).unwrap().tcb().unwrap().rto()
 }
 
 fn recv_queue(fx: &Fixture) -> usize {
@@ -440,7 +440,15 @@ mod syn_sent_state {
     fn syn_ack_establishes() {
         // The fixture asserts the ACK and the Connected event.
         let fx = established();
-        assert_eq!(fx.stack.connection(fx.h()).unwrap().tcb().snd_mss(), 1460);
+        assert_eq!(
+            fx.stack
+                .connection(fx.h())
+                .unwrap()
+                .tcb()
+                .unwrap()
+                .snd_mss(),
+            1460
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub mod rand;
 pub mod timer;
 
 use crate::tcp::{
-    Conn, ConnError, Fate, IcmpOutcome, Listen, ListenReply, SynSent, TcpConfig, TcpStats,
+    Conn, ConnError, Fate, IcmpOutcome, Listen, ListenReply, SynSent, Tcb, TcpConfig, TcpStats,
 };
 use crate::time::Instant;
 use crate::wire::icmp::{IcmpRepr, parse_quoted_tcp};
@@ -302,6 +302,12 @@ struct Listener {
     queue: VecDeque<SocketHandle>,
 }
 
+/// The TCB of a connection the application holds (every state it can
+/// hold has one).
+fn tcb_mut(conn: &mut Conn) -> Result<&mut Tcb, SocketError> {
+    conn.tcb_mut().ok_or(SocketError::InvalidHandle)
+}
+
 /// Packs the local port and the remote endpoint (our address is fixed).
 #[inline]
 fn tuple_key(local_port: u16, remote: SocketAddrV4) -> u64 {
@@ -391,7 +397,7 @@ impl Stack {
         let mut t = self.retired.clone();
         for (_, slot) in &self.conns {
             if let Some(c) = &slot.conn {
-                t.accumulate(c.tcb().stats());
+                t.accumulate(&c.stats());
             }
         }
         t
@@ -517,7 +523,10 @@ impl Stack {
                     self.isn.ts_offset(local, remote),
                 )
             };
-            match listener.listen.on_segment(now, local, remote, &seg, clocks) {
+            match listener
+                .listen
+                .handle_segment(now, local, remote, &seg, clocks)
+            {
                 ListenReply::Drop => {}
                 ListenReply::Reset { seq } => self.queue_rst(remote, seg.dst_port, seq, None),
                 ListenReply::Spawn(syn_rcvd) => {
@@ -609,7 +618,7 @@ impl Stack {
             return;
         };
         let (conn, outcome) =
-            conn.on_icmp_unreachable(now, code, next_hop_mtu, quoted.seq, quoted.total_len);
+            conn.handle_icmp_unreachable(now, code, next_hop_mtu, quoted.seq, quoted.total_len);
         slot.conn = Some(conn);
         match outcome {
             IcmpOutcome::Ignored => self.counters.icmp_unmatched += 1,
@@ -646,7 +655,7 @@ impl Stack {
             }
             slot.scheduled = None;
             if let Some(conn) = slot.conn.take() {
-                slot.conn = Some(conn.on_timeout(now));
+                slot.conn = Some(conn.handle_timeout(now));
             }
             self.after_update(idx);
         }
@@ -710,13 +719,12 @@ impl Stack {
             let (ip_hdr, seg) = buf[..room].split_at_mut(IPV4_HEADER_LEN);
             match conn.poll_transmit(now, seg) {
                 Some(t) => {
-                    let tcb = conn.tcb();
                     let ip = Ipv4Repr {
-                        src: *tcb.local().ip(),
-                        dst: *tcb.remote().ip(),
+                        src: *conn.local().ip(),
+                        dst: *conn.remote().ip(),
                         protocol: PROTO_TCP,
                         payload_len: t.len,
-                        ttl: tcb.cfg.ttl,
+                        ttl: conn.ttl(),
                     };
                     ip.emit(ip_hdr, 0).ok()?;
                     let vnet = if t.partial_checksum {
@@ -890,7 +898,7 @@ impl Stack {
         self.listeners.insert(
             port,
             Listener {
-                listen: Listen { cfg: tcp },
+                listen: Listen::new(tcp),
                 backlog: backlog.max(1),
                 half_open: 0,
                 queue: VecDeque::new(),
@@ -933,8 +941,7 @@ impl Stack {
             slot.released = false;
             // Events raised before the accept were not reported: make sure
             // the application hears about data that is already here.
-            if let Some(conn) = slot.conn.as_mut() {
-                let tcb = conn.tcb_mut();
+            if let Some(tcb) = slot.conn.as_mut().and_then(Conn::tcb_mut) {
                 if tcb.readable() > 0 || tcb.rcv.fin_received {
                     tcb.rcv.want_readable = false;
                     self.events.push_back(Event::Readable(h));
@@ -945,6 +952,11 @@ impl Stack {
             return Some(h);
         }
         None
+    }
+
+    /// The TCB of a live handle.
+    fn tcb(&self, h: SocketHandle) -> Result<&Tcb, SocketError> {
+        self.conn(h)?.tcb().ok_or(SocketError::InvalidHandle)
     }
 
     fn slot_mut(&mut self, h: SocketHandle) -> Result<&mut Slot, SocketError> {
@@ -968,7 +980,7 @@ impl Stack {
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, SocketError> {
         let slot = self.slot_mut(h)?;
         let conn = slot.conn.as_mut().ok_or(SocketError::InvalidHandle)?;
-        if let Some(e) = conn.tcb().error() {
+        if let Some(e) = conn.error() {
             return Err(SocketError::Failed(e));
         }
         if !conn.can_send() {
@@ -977,7 +989,7 @@ impl Stack {
         if data.is_empty() {
             return Ok(0);
         }
-        let n = conn.tcb_mut().send(data);
+        let n = tcb_mut(conn)?.send(data);
         if n == 0 {
             return Err(SocketError::WouldBlock);
         }
@@ -987,7 +999,7 @@ impl Stack {
 
     /// Room in the send buffer.
     pub fn send_capacity(&self, h: SocketHandle) -> Result<usize, SocketError> {
-        Ok(self.conn(h)?.tcb().send_capacity())
+        Ok(self.tcb(h)?.send_capacity())
     }
 
     /// Reads received data. `Ok(0)` is the end of the stream (the peer's
@@ -1019,7 +1031,7 @@ impl Stack {
         let idx = h.index as usize;
         let slot = self.slot_mut(h)?;
         let conn = slot.conn.as_mut().ok_or(SocketError::InvalidHandle)?;
-        let tcb = conn.tcb_mut();
+        let tcb = tcb_mut(conn)?;
         if tcb.readable() > 0 {
             if empty_out {
                 return Ok(0);
@@ -1039,15 +1051,12 @@ impl Stack {
         if tcb.rcv.fin_received {
             return Ok(0);
         }
-        if !conn.is_synchronized() {
-            return Err(SocketError::WouldBlock);
-        }
         Err(SocketError::WouldBlock)
     }
 
     /// Bytes ready to read.
     pub fn recv_queue(&self, h: SocketHandle) -> Result<usize, SocketError> {
-        Ok(self.conn(h)?.tcb().readable())
+        Ok(self.tcb(h)?.readable())
     }
 
     /// Shuts the write side: a FIN follows the queued data (`SHUT_WR`).
@@ -1063,7 +1072,7 @@ impl Stack {
     pub fn shutdown_read(&mut self, h: SocketHandle) -> Result<(), SocketError> {
         let slot = self.slot_mut(h)?;
         let conn = slot.conn.as_mut().ok_or(SocketError::InvalidHandle)?;
-        let tcb = conn.tcb_mut();
+        let tcb = tcb_mut(conn)?;
         tcb.rcv.read_closed = true;
         let mut sink = [0u8; 4096];
         while tcb.recv(&mut sink) > 0 {}
@@ -1075,7 +1084,7 @@ impl Stack {
     /// delivered and the FIN follows. If unread data remains, the peer is
     /// reset instead (RFC 2525 2.17), as Linux does.
     pub fn close(&mut self, now: Instant, h: SocketHandle) -> Result<(), SocketError> {
-        let unread = self.conn(h)?.tcb().readable() > 0;
+        let unread = self.tcb(h)?.readable() > 0;
         if unread {
             return self.abort(now, h);
         }
@@ -1110,7 +1119,7 @@ impl Stack {
     pub fn set_nodelay(&mut self, h: SocketHandle, on: bool) -> Result<(), SocketError> {
         let slot = self.slot_mut(h)?;
         let conn = slot.conn.as_mut().ok_or(SocketError::InvalidHandle)?;
-        conn.tcb_mut().set_nodelay(on);
+        tcb_mut(conn)?.set_nodelay(on);
         self.mark_tx(h.index as usize);
         Ok(())
     }
@@ -1122,12 +1131,12 @@ impl Stack {
 
     /// The connection's local address and port.
     pub fn local_addr(&self, h: SocketHandle) -> Result<SocketAddrV4, SocketError> {
-        Ok(self.conn(h)?.tcb().local())
+        Ok(self.conn(h)?.local())
     }
 
     /// The connection's remote address and port.
     pub fn peer_addr(&self, h: SocketHandle) -> Result<SocketAddrV4, SocketError> {
-        Ok(self.conn(h)?.tcb().remote())
+        Ok(self.conn(h)?.remote())
     }
 
     /// The connection itself, for statistics and inspection.
@@ -1138,12 +1147,13 @@ impl Stack {
     /// A `tcp_info`-like snapshot of the connection.
     pub fn info(&self, h: SocketHandle) -> Result<crate::tcp::TcpInfo, SocketError> {
         let conn = self.conn(h)?;
-        Ok(conn.tcb().info(conn.name()))
+        let tcb = conn.tcb().ok_or(SocketError::InvalidHandle)?;
+        Ok(tcb.info(conn.name()))
     }
 
     /// A copy of the connection's counters.
     pub fn stats(&self, h: SocketHandle) -> Result<TcpStats, SocketError> {
-        Ok(self.conn(h)?.tcb().stats().clone())
+        Ok(self.conn(h)?.stats())
     }
 
     /// Every live handle the application holds (accepted or connected).
@@ -1225,10 +1235,14 @@ impl Stack {
         };
         let synchronized = conn.is_synchronized();
         let closed = conn.is_closed();
-        let tcb = conn.tcb_mut();
-        let bits = tcb.take_events();
-        let error = tcb.error();
+        let bits = conn.take_events();
+        let error = conn.error();
         let released = slot.released;
+        // TIME-WAIT keeps the TCB only while the application may read it.
+        let shed = if released { conn.shed() } else { None };
+        if let Some(tcb) = shed {
+            self.retired.accumulate(tcb.stats());
+        }
 
         // A connection from a listener goes to the accept queue once the
         // handshake completes, or disappears if it dies before that.
@@ -1288,8 +1302,7 @@ impl Stack {
         let Some(conn) = self.conns[idx].conn.as_ref() else {
             return;
         };
-        let tcb = conn.tcb();
-        let key = tuple_key(tcb.local().port(), tcb.remote());
+        let key = tuple_key(conn.local().port(), conn.remote());
         if self.tuples.get(&key) == Some(&idx) {
             self.tuples.remove(&key);
         }
@@ -1309,7 +1322,7 @@ impl Stack {
         self.unlink(idx);
         let slot = self.conns.remove(idx);
         if let Some(conn) = slot.conn {
-            self.retired.accumulate(conn.tcb().stats());
+            self.retired.accumulate(&conn.stats());
         }
     }
 }

@@ -187,6 +187,11 @@ impl RttProbes {
         (self.len > 0).then(|| self.q[(self.head + self.len - 1) % Self::SLOTS].0)
     }
 
+    /// The oldest segment being timed.
+    pub(crate) fn oldest(&self) -> Option<(SeqNum, Instant)> {
+        (self.len > 0).then(|| self.q[self.head])
+    }
+
     pub(crate) fn push(&mut self, seq: SeqNum, t: Instant) {
         if self.len < Self::SLOTS {
             self.q[(self.head + self.len) % Self::SLOTS] = (seq, t);

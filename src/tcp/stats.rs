@@ -149,3 +149,52 @@ pub struct TcpInfo {
     /// The connection's counters.
     pub stats: TcpStats,
 }
+
+/// The counters a connection keeps while it has no TCB (a half-open entry,
+/// TIME-WAIT): the few that can move there, small, added to a
+/// [`TcpStats`] when asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SegmentCounts {
+    pub segments_sent: u32,
+    pub segments_received: u32,
+    pub segments_retransmitted: u32,
+    pub challenge_acks: u32,
+    pub out_of_window: u32,
+    pub timeouts: u32,
+    pub icmp_unreachable: u32,
+}
+
+impl SegmentCounts {
+    /// Adds these to `s`.
+    pub(crate) fn add_to(&self, s: &mut TcpStats) {
+        s.segments_sent += u64::from(self.segments_sent);
+        s.segments_received += u64::from(self.segments_received);
+        s.segments_retransmitted += u64::from(self.segments_retransmitted);
+        s.challenge_acks += u64::from(self.challenge_acks);
+        s.out_of_window += u64::from(self.out_of_window);
+        s.timeouts += u64::from(self.timeouts);
+        s.icmp_unreachable += u64::from(self.icmp_unreachable);
+    }
+
+    /// The same counters of a full connection (the rest must be zero: a
+    /// half-open connection moves no others).
+    pub(crate) fn of(s: &TcpStats) -> SegmentCounts {
+        let c = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        SegmentCounts {
+            segments_sent: c(s.segments_sent),
+            segments_received: c(s.segments_received),
+            segments_retransmitted: c(s.segments_retransmitted),
+            challenge_acks: c(s.challenge_acks),
+            out_of_window: c(s.out_of_window),
+            timeouts: c(s.timeouts),
+            icmp_unreachable: c(s.icmp_unreachable),
+        }
+    }
+
+    /// As a [`TcpStats`].
+    pub(crate) fn to_stats(self) -> TcpStats {
+        let mut s = TcpStats::default();
+        self.add_to(&mut s);
+        s
+    }
+}

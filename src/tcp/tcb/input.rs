@@ -9,6 +9,27 @@ use crate::wire::tcp::TcpRepr;
 /// data (Linux's default `tcp_invalid_ratelimit`).
 const OUT_OF_WINDOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Whether an unacceptable segment gets an ACK: always if it carries data
+/// or a FIN, and otherwise at most once per [`OUT_OF_WINDOW_ACK_INTERVAL`]
+/// (`last` is when that last happened), as Linux's
+/// `tcp_invalid_ratelimit` does, so two confused ends cannot ping-pong
+/// ACKs forever.
+pub(crate) fn out_of_window_ack_due(
+    last: &mut Option<Instant>,
+    now: Instant,
+    seg: &TcpRepr<'_>,
+) -> bool {
+    let pure = seg.payload.is_empty() && !seg.flags.fin();
+    if !pure {
+        return true;
+    }
+    if last.is_some_and(|t| now - t < OUT_OF_WINDOW_ACK_INTERVAL) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
 /// What the shared arrival steps decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Arrival {
@@ -124,18 +145,9 @@ impl Tcb {
     /// so two confused ends cannot ping-pong ACKs forever; segments with
     /// data are always answered (they are not part of an ACK loop).
     pub(crate) fn out_of_window_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) {
-        let pure = seg.payload.is_empty() && !seg.flags.fin();
-        if pure
-            && self
-                .last_oow_ack
-                .is_some_and(|t| now - t < OUT_OF_WINDOW_ACK_INTERVAL)
-        {
-            return;
+        if out_of_window_ack_due(&mut self.last_oow_ack, now, seg) {
+            self.ack_now = true;
         }
-        if pure {
-            self.last_oow_ack = Some(now);
-        }
-        self.ack_now = true;
     }
 
     pub(super) fn challenge_ack(&mut self) {

@@ -28,11 +28,12 @@ mod recv;
 mod send;
 mod timers;
 
-pub(crate) use input::Arrival;
+pub(crate) use input::{Arrival, out_of_window_ack_due};
 pub(crate) use options::Negotiated;
+pub(crate) use output::write_segment;
 pub use recovery::PMTU_EXPIRES;
 pub(crate) use recovery::Recovery;
-pub(crate) use recv::RecvSpace;
+pub(crate) use recv::{RecvSpace, in_window};
 pub(crate) use send::SendSpace;
 pub(crate) use timers::{Timer, Timers};
 

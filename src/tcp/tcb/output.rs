@@ -8,6 +8,39 @@ use crate::tcp::Transmit;
 use crate::wire::tcp::{
     TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpRepr, fill_checksum, fill_partial_checksum,
 };
+use std::net::Ipv4Addr;
+
+/// Writes the segment `repr` with `payload_len` bytes of payload (that
+/// `payload` copies into the slice it is given) at the start of `buf`,
+/// and its checksum: complete, or only the pseudo-header sum for a device
+/// that completes it (`partial`). `None` if `buf` is too small.
+pub(crate) fn write_segment(
+    buf: &mut [u8],
+    repr: &TcpRepr<'_>,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    payload_len: usize,
+    payload: impl FnOnce(&mut [u8]),
+    partial: bool,
+) -> Option<Transmit> {
+    let hlen = repr.header_len();
+    let total = hlen + payload_len;
+    let seg = buf.get_mut(..total)?;
+    repr.emit_header(seg).ok()?;
+    if payload_len > 0 {
+        payload(&mut seg[hlen..]);
+    }
+    if partial {
+        fill_partial_checksum(seg, src, dst);
+    } else {
+        fill_checksum(seg, src, dst);
+    }
+    Some(Transmit {
+        len: total,
+        header_len: hlen as u16,
+        gso_size: 0,
+        partial_checksum: partial,
+    })
+}
 
 impl Tcb {
     /// Writes one TCP segment (header, options, payload, checksum) at the
@@ -49,22 +82,16 @@ impl Tcb {
             options,
             payload: &[],
         };
-        let hlen = repr.header_len();
-        let total = hlen + payload.1;
-        if buf.len() < total {
-            return None;
-        }
-        let seg = &mut buf[..total];
-        repr.emit_header(seg).ok()?;
-        if payload.1 > 0 {
-            self.snd.buf.copy_out(payload.0, &mut seg[hlen..]);
-        }
         let (src, dst) = (*self.local.ip(), *self.remote.ip());
-        if self.cfg.checksum_offload {
-            fill_partial_checksum(seg, src, dst);
-        } else {
-            fill_checksum(seg, src, dst);
-        }
+        let snd_buf = &self.snd.buf;
+        let mut t = write_segment(
+            buf,
+            &repr,
+            (src, dst),
+            payload.1,
+            |out| snd_buf.copy_out(payload.0, out),
+            self.cfg.checksum_offload,
+        )?;
         // More payload than one segment holds: a super-segment for the
         // device to cut into segments of the MSS less these options.
         let seg_payload = self.snd.mss.saturating_sub(options.encoded_len()).max(1);
@@ -78,12 +105,8 @@ impl Tcb {
         }
         self.stats.segments_sent += segments as u64;
         self.snd.last_send = now;
-        Some(Transmit {
-            len: total,
-            header_len: hlen as u16,
-            gso_size: if segments > 1 { seg_payload as u16 } else { 0 },
-            partial_checksum: self.cfg.checksum_offload,
-        })
+        t.gso_size = if segments > 1 { seg_payload as u16 } else { 0 };
+        Some(t)
     }
 
     /// The largest payload a segment with options of `opt_len` bytes may

@@ -61,6 +61,20 @@ pub(crate) struct RecvSpace {
     pub(crate) rtt_mark: Option<(SeqNum, Instant)>,
 }
 
+/// RFC 9293 3.10.7.4, first: the four acceptability cases of a segment
+/// against RCV.NXT and RCV.WND.
+pub(crate) fn in_window(seg: &TcpRepr<'_>, nxt: SeqNum, wnd: u32) -> bool {
+    let len = seg.segment_len() as u32;
+    match (len, wnd) {
+        (0, 0) => seg.seq == nxt,
+        (0, _) => seg.seq.in_range(nxt, nxt + wnd),
+        (_, 0) => false,
+        (_, _) => {
+            seg.seq.in_range(nxt, nxt + wnd) || (seg.seq + (len - 1)).in_range(nxt, nxt + wnd)
+        }
+    }
+}
+
 impl RecvSpace {
     pub(crate) fn new(cfg: &TcpConfig, now: Instant) -> RecvSpace {
         let wscale = if cfg.window_scaling {
@@ -106,24 +120,19 @@ impl RecvSpace {
         self.buf.window().min(limit) as u32
     }
 
+    /// RCV.WND for the acceptability test: the window we advertised
+    /// (RCV.NXT to the right edge of the last window sent), not the free
+    /// buffer space: that can be larger while receiver SWS avoidance (RFC
+    /// 9293 3.8.6.2.2) holds the edge back or the 16-bit field caps it,
+    /// and data beyond the advertised edge is outside the window (RFC 9293
+    /// 3.10.7.4 first).
+    pub(crate) fn window_in_force(&self) -> u32 {
+        (self.adv.diff(self.nxt).max(0) as u32).min(self.wnd())
+    }
+
     /// "First, check sequence number": the four acceptability cases.
     pub(crate) fn acceptable(&self, seg: &TcpRepr<'_>) -> bool {
-        let len = seg.segment_len() as u32;
-        // RCV.WND is the window we advertised (RCV.NXT to the right edge
-        // of the last window sent), not the free buffer space: that can be
-        // larger while receiver SWS avoidance (RFC 9293 3.8.6.2.2) holds
-        // the edge back or the 16-bit field caps it, and data beyond the
-        // advertised edge is outside the window (RFC 9293 3.10.7.4 first).
-        let wnd = (self.adv.diff(self.nxt).max(0) as u32).min(self.wnd());
-        let nxt = self.nxt;
-        match (len, wnd) {
-            (0, 0) => seg.seq == nxt,
-            (0, _) => seg.seq.in_range(nxt, nxt + wnd),
-            (_, 0) => false,
-            (_, _) => {
-                seg.seq.in_range(nxt, nxt + wnd) || (seg.seq + (len - 1)).in_range(nxt, nxt + wnd)
-            }
-        }
+        in_window(seg, self.nxt, self.window_in_force())
     }
 
     /// Receive-buffer auto-tuning, in the spirit of Linux's
@@ -196,7 +205,7 @@ impl Tcb {
     /// The window field that carries the advertised right edge, rounded
     /// down so that the window never appears to shrink when the shift
     /// drops low bits: what the peer knows of.
-    pub(super) fn advertised_field(&self, syn: bool) -> u16 {
+    pub(crate) fn advertised_field(&self, syn: bool) -> u16 {
         let wnd = (self.rcv.adv.diff(self.rcv.nxt)).max(0) as usize;
         (wnd >> self.wnd_shift(syn)).min(MAX_UNSCALED_WINDOW) as u16
     }

@@ -1,0 +1,209 @@
+//! TIME-WAIT (RFC 9293 3.6.1, 3.10.7.4): both FINs are acknowledged; the
+//! 4-tuple is held for 2*MSL so that old duplicates die out.
+//!
+//! A TIME-WAIT entry holds only what answering a late segment needs: the
+//! 4-tuple, the sequence numbers, the window it last advertised, the
+//! timestamp state and its deadline. The TCB stays beside it only while
+//! the application still holds its handle (unread data, the counters, an
+//! error); the stack drops it when the handle goes ([`super::Conn::shed`]).
+
+use super::{Closed, Conn, Fate, Step};
+use crate::tcp::Transmit;
+use crate::tcp::stats::{SegmentCounts, TcpStats};
+use crate::tcp::tcb::{Tcb, in_window, out_of_window_ack_due, write_segment};
+use crate::time::Instant;
+use crate::wire::SeqNum;
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+/// TIME-WAIT: both FINs acknowledged; waiting 2*MSL so that old duplicates
+/// die out (RFC 9293 3.6.1).
+#[derive(Debug)]
+pub struct TimeWait {
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    /// SND.NXT: past our FIN. Our ACKs carry it.
+    snd_nxt: SeqNum,
+    /// RCV.NXT: past the peer's FIN.
+    rcv_nxt: SeqNum,
+    /// RCV.WND when TIME-WAIT began, for the acceptability test, and the
+    /// window field that advertised it.
+    rcv_wnd: u32,
+    wnd_field: u16,
+    /// IP time to live of our segments.
+    ttl: u8,
+    /// Leave the checksum to the device.
+    partial_checksum: bool,
+    /// An ACK is due.
+    ack_now: bool,
+    /// (TS.Recent, our clock's offset) when timestamps are on (RFC 7323).
+    ts: Option<(u32, u32)>,
+    /// 2*MSL, milliseconds.
+    twice_msl_ms: u32,
+    /// When the wait ends.
+    expires: Instant,
+    /// When an unacceptable segment without data was last answered.
+    last_oow_ack: Option<Instant>,
+    /// What moved in TIME-WAIT.
+    counts: SegmentCounts,
+    /// The TCB, while the application holds the handle.
+    held: Option<Box<Tcb>>,
+}
+
+impl TimeWait {
+    /// Both FINs are acknowledged: keep what TIME-WAIT needs.
+    pub(super) fn enter(mut tcb: Box<Tcb>, now: Instant) -> Conn {
+        tcb.clear_timers();
+        tcb.snd.buf.release();
+        let twice_msl = tcb.cfg.msl * 2;
+        let tw = TimeWait {
+            local: tcb.local,
+            remote: tcb.remote,
+            snd_nxt: tcb.snd.max,
+            rcv_nxt: tcb.rcv.nxt,
+            rcv_wnd: tcb.rcv.window_in_force(),
+            wnd_field: tcb.advertised_field(false),
+            ttl: tcb.cfg.ttl,
+            partial_checksum: tcb.cfg.checksum_offload,
+            ack_now: core::mem::take(&mut tcb.ack_now),
+            ts: tcb.opt.ts.then_some((tcb.opt.ts_recent, tcb.opt.ts_offset)),
+            twice_msl_ms: u32::try_from(twice_msl.as_millis()).unwrap_or(u32::MAX),
+            expires: now + twice_msl,
+            last_oow_ack: tcb.last_oow_ack,
+            counts: SegmentCounts::default(),
+            held: Some(tcb),
+        };
+        Conn::TimeWait(tw)
+    }
+
+    /// When the 2*MSL wait ends.
+    pub fn expires(&self) -> Instant {
+        self.expires
+    }
+
+    pub(super) fn local(&self) -> SocketAddrV4 {
+        self.local
+    }
+
+    pub(super) fn remote(&self) -> SocketAddrV4 {
+        self.remote
+    }
+
+    pub(super) fn ttl(&self) -> u8 {
+        self.ttl
+    }
+
+    pub(super) fn tcb(&self) -> Option<&Tcb> {
+        self.held.as_deref()
+    }
+
+    pub(super) fn tcb_mut(&mut self) -> Option<&mut Tcb> {
+        self.held.as_deref_mut()
+    }
+
+    /// Drops the TCB the application no longer needs; returns it so that
+    /// the stack can keep its counters.
+    pub(super) fn shed(&mut self) -> Option<Box<Tcb>> {
+        self.held.take()
+    }
+
+    /// The counters of the connection, TIME-WAIT's own included.
+    pub(super) fn stats(&self) -> TcpStats {
+        let mut s = self
+            .held
+            .as_ref()
+            .map_or_else(TcpStats::default, |t| t.stats.clone());
+        self.counts.add_to(&mut s);
+        s
+    }
+
+    /// RFC 9293 3.10.7.4 for TIME-WAIT. A RST is ignored, as RFC 1337
+    /// recommends against TIME-WAIT assassination; a SYN gets a challenge
+    /// ACK (RFC 5961 4.2); a retransmitted FIN is acknowledged again and
+    /// restarts the 2*MSL timer.
+    pub(super) fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Step {
+        self.counts.segments_received += 1;
+        if seg.flags.rst() {
+            return (Conn::TimeWait(self), Fate::Accepted);
+        }
+        if seg.flags.syn() {
+            self.counts.challenge_acks += 1;
+            self.ack_now = true;
+            return (Conn::TimeWait(self), Fate::Accepted);
+        }
+        if seg.flags.fin() && seg.seq + seg.payload.len() + 1u32 == self.rcv_nxt {
+            self.ack_now = true;
+            self.expires = now + Duration::from_millis(u64::from(self.twice_msl_ms));
+            return (Conn::TimeWait(self), Fate::Accepted);
+        }
+        if !in_window(seg, self.rcv_nxt, self.rcv_wnd) {
+            self.counts.out_of_window += 1;
+            if out_of_window_ack_due(&mut self.last_oow_ack, now, seg) {
+                self.ack_now = true;
+            }
+            return (Conn::TimeWait(self), Fate::OutOfWindow);
+        }
+        if seg.segment_len() > 0 {
+            self.ack_now = true;
+        }
+        (Conn::TimeWait(self), Fate::Accepted)
+    }
+
+    /// The ACK, if one is due: `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`.
+    pub(super) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if !self.ack_now {
+            return None;
+        }
+        let mut options = TcpOptions::default();
+        if let Some((ts_recent, ts_offset)) = self.ts {
+            let ts_val = (now.total_millis() as u32).wrapping_add(ts_offset);
+            options.timestamps = Some((ts_val, ts_recent));
+        }
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: self.snd_nxt,
+            ack: self.rcv_nxt,
+            flags: TcpFlags::ACK,
+            window: self.wnd_field,
+            urgent: 0,
+            options,
+            payload: &[],
+        };
+        let addrs = (*self.local.ip(), *self.remote.ip());
+        let t = write_segment(buf, &repr, addrs, 0, |_| {}, self.partial_checksum)?;
+        self.ack_now = false;
+        self.counts.segments_sent += 1;
+        Some(t)
+    }
+
+    /// 2*MSL has passed: CLOSED.
+    pub(super) fn on_timeout(self, now: Instant) -> Conn {
+        if now < self.expires {
+            return Conn::TimeWait(self);
+        }
+        self.into_closed(|tcb| super::closed(tcb))
+    }
+
+    /// CLOSED, with the TCB (if the application still holds it) passed
+    /// through `end`.
+    pub(super) fn into_closed(self, end: impl FnOnce(Box<Tcb>) -> Conn) -> Conn {
+        let counts = self.counts;
+        match self.held {
+            Some(tcb) => match end(tcb) {
+                Conn::Closed(mut c) => {
+                    c.counts = counts;
+                    Conn::Closed(c)
+                }
+                other => other,
+            },
+            None => Conn::Closed(Closed {
+                tcb: None,
+                local: self.local,
+                remote: self.remote,
+                counts,
+            }),
+        }
+    }
+}
