@@ -13,7 +13,8 @@ use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::MAX_IPV4_PACKET;
 use io_uring::{IoUring, opcode};
-use std::io;
+use std::fs::File;
+use std::io::{self, BufWriter};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,14 +72,7 @@ pub struct Driver {
 impl Driver {
     /// Builds the loop around an open TUN device.
     pub fn new(tun: Tun, mut cfg: RuntimeConfig) -> io::Result<Driver> {
-        let mtu = tun.mtu();
-        if mtu < 576 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{}: MTU {mtu} is below the IPv4 minimum of 576", tun.name()),
-            ));
-        }
-        cfg.stack.tcp.mss = cfg.stack.tcp.mss.min((mtu - 40).min(65_535) as u16);
+        fit_to_device(&tun, &mut cfg)?;
         let faulty = cfg
             .faults
             .as_ref()
@@ -87,16 +81,6 @@ impl Driver {
         // offloads, super-packets are cut into segments (and partial
         // checksums completed) before the fault injector sees them, both
         // ways; see `receive` and `flush_tx`.
-        // The device decides: with offloads it completes checksums and
-        // cuts super-segments; without, every packet must be complete
-        // (whatever the stack configuration said).
-        let offloads = tun.offloads_enabled();
-        cfg.stack.tcp.checksum_offload = offloads;
-        cfg.stack.tcp.tso_max = if offloads && cfg.tso {
-            MAX_IPV4_PACKET
-        } else {
-            0
-        };
         let hdr = tun.header_len();
         let mut stats = RuntimeStats::default();
         let (ring, rx, tx, taskrun_flag) = build_io(&cfg, &tun, &mut stats)?;
@@ -110,15 +94,7 @@ impl Driver {
             f.tx.validate()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         }
-        let pcap = match &cfg.pcap {
-            Some(path) => Some(PcapWriter::create(path).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot write capture {}: {e}", path.display()),
-                )
-            })?),
-            None => None,
-        };
+        let pcap = open_pcap(&cfg)?;
         let epoch = std::time::Instant::now();
         let epoch_micros = monotonic_micros();
         Ok(Driver {
@@ -197,15 +173,7 @@ impl Driver {
     /// stop has completed), or an I/O error ends the loop.
     pub fn run<H: Handler>(&mut self, handler: &mut H) -> io::Result<()> {
         if std::thread::current().id() != self.owner && !self.rx_armed && self.tx_inflight == 0 {
-            // Built on another thread: a SINGLE_ISSUER ring only accepts
-            // submissions from its creator, so build it again here. Nothing
-            // is in flight yet, so the old buffers can go.
-            let (ring, rx, tx, taskrun_flag) = build_io(&self.cfg, &self.tun, &mut self.stats)?;
-            self.taskrun_flag = taskrun_flag;
-            self.rx = rx;
-            self.tx = tx;
-            self.ring = ring;
-            self.owner = std::thread::current().id();
+            self.rebuild_io()?;
         }
         self.arm_rx()?;
         self.arm_wake()?;
@@ -231,31 +199,8 @@ impl Driver {
             }
             self.dispatch(handler, now);
             if let Some(mode) = self.stop {
-                let deadline = *stopping.get_or_insert_with(|| {
-                    let handles: Vec<_> = self.stack.handles().collect();
-                    match mode {
-                        StopMode::Reset => {
-                            for h in handles {
-                                let _ = self.stack.abort(now, h);
-                            }
-                            now
-                        }
-                        StopMode::Graceful(t) => {
-                            for h in handles {
-                                let _ = self.stack.close(now, h);
-                            }
-                            now + t
-                        }
-                    }
-                });
-                let idle = self.stack.active_connection_count() == 0;
-                if idle || now >= deadline {
-                    if !idle {
-                        let handles: Vec<_> = self.stack.handles().collect();
-                        for h in handles {
-                            let _ = self.stack.abort(now, h);
-                        }
-                    }
+                let deadline = *stopping.get_or_insert_with(|| self.begin_stop(mode, now));
+                if self.end_stop(now, deadline) {
                     if let Err(e) = self.flush_tx(now) {
                         break Err(e);
                     }
@@ -276,6 +221,57 @@ impl Driver {
         };
         let drained = self.drain();
         result.and(drained)
+    }
+
+    /// Builds the ring and its buffers again, on the thread that runs the
+    /// loop.
+    fn rebuild_io(&mut self) -> io::Result<()> {
+        // Built on another thread: a SINGLE_ISSUER ring only accepts
+        // submissions from its creator, so build it again here. Nothing
+        // is in flight yet, so the old buffers can go.
+        let (ring, rx, tx, taskrun_flag) = build_io(&self.cfg, &self.tun, &mut self.stats)?;
+        self.taskrun_flag = taskrun_flag;
+        self.rx = rx;
+        self.tx = tx;
+        self.ring = ring;
+        self.owner = std::thread::current().id();
+        Ok(())
+    }
+
+    /// The first turn after [`Context::stop`]: resets or closes every
+    /// connection as `mode` says, and returns when the stop must end.
+    fn begin_stop(&mut self, mode: StopMode, now: Instant) -> Instant {
+        let handles: Vec<_> = self.stack.handles().collect();
+        match mode {
+            StopMode::Reset => {
+                for h in handles {
+                    let _ = self.stack.abort(now, h);
+                }
+                now
+            }
+            StopMode::Graceful(t) => {
+                for h in handles {
+                    let _ = self.stack.close(now, h);
+                }
+                now + t
+            }
+        }
+    }
+
+    /// Whether a stop is complete: every connection has finished, or the
+    /// `deadline` has passed and what is left is reset.
+    fn end_stop(&mut self, now: Instant, deadline: Instant) -> bool {
+        let idle = self.stack.active_connection_count() == 0;
+        if idle || now >= deadline {
+            if !idle {
+                let handles: Vec<_> = self.stack.handles().collect();
+                for h in handles {
+                    let _ = self.stack.abort(now, h);
+                }
+            }
+            return true;
+        }
+        false
     }
 
     fn dispatch<H: Handler>(&mut self, handler: &mut H, now: Instant) {
@@ -329,6 +325,45 @@ impl Driver {
     pub fn device_fd(&self) -> RawFd {
         self.tun.as_raw_fd()
     }
+}
+
+/// Fits the stack's TCP settings to `tun`: the MSS to its MTU, checksum
+/// offload and TSO to its offloads. An MTU below the IPv4 minimum is an
+/// error.
+fn fit_to_device(tun: &Tun, cfg: &mut RuntimeConfig) -> io::Result<()> {
+    let mtu = tun.mtu();
+    if mtu < 576 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: MTU {mtu} is below the IPv4 minimum of 576", tun.name()),
+        ));
+    }
+    cfg.stack.tcp.mss = cfg.stack.tcp.mss.min((mtu - 40).min(65_535) as u16);
+    // The device decides: with offloads it completes checksums and
+    // cuts super-segments; without, every packet must be complete
+    // (whatever the stack configuration said).
+    let offloads = tun.offloads_enabled();
+    cfg.stack.tcp.checksum_offload = offloads;
+    cfg.stack.tcp.tso_max = if offloads && cfg.tso {
+        MAX_IPV4_PACKET
+    } else {
+        0
+    };
+    Ok(())
+}
+
+/// The capture `cfg` asks for, created (or truncated) now.
+fn open_pcap(cfg: &RuntimeConfig) -> io::Result<Option<PcapWriter<BufWriter<File>>>> {
+    let pcap = match &cfg.pcap {
+        Some(path) => Some(PcapWriter::create(path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot write capture {}: {e}", path.display()),
+            )
+        })?),
+        None => None,
+    };
+    Ok(pcap)
 }
 
 impl Drop for Driver {
