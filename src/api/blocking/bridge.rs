@@ -3,7 +3,7 @@
 //! and the shared queues.
 
 use super::errors::{conn_error, connect_error, socket_error};
-use super::shared::{Cmd, Lis, Phase, QUEUE_CAP, Shared, Sock};
+use super::shared::{Cmd, Lis, Phase, QUEUE_CAP, Shared, Sock, SockState};
 use crate::runtime::{Context, Handler};
 use crate::stack::{Event, ListenError, ListenerHandle, SocketError, SocketHandle};
 use std::collections::{HashMap, VecDeque};
@@ -76,32 +76,11 @@ impl Bridge {
         }
     }
 
-    fn pump(&mut self, cx: &mut Context<'_>, sock: &Arc<Sock>) {
-        let mut st = sock.lock();
-        st.pump_queued = false;
-        let Some(h) = st.handle else {
-            return;
-        };
+    /// The stack's receive buffer into the socket's queue, as far as the
+    /// queue has room (or discarded, after a read shutdown). True if the
+    /// state changed.
+    fn pump_in(&mut self, cx: &mut Context<'_>, st: &mut SockState, h: SocketHandle) -> bool {
         let mut changed = false;
-        // Out: the queue into the stack's send buffer.
-        while !st.tx.is_empty() && st.error.is_none() {
-            let (a, _) = st.tx.as_slices();
-            match cx.send(h, a) {
-                Ok(n) => {
-                    st.tx.drain(..n);
-                    changed = true;
-                }
-                Err(SocketError::WouldBlock) => break,
-                Err(e) => {
-                    st.error = Some(socket_error(e));
-                    changed = true;
-                }
-            }
-        }
-        if st.tx.is_empty() && st.tx_shut && !st.fin_sent && st.error.is_none() {
-            st.fin_sent = true;
-            let _ = cx.shutdown(h);
-        }
         // In: the stack's receive buffer into the queue.
         loop {
             if st.rx_shut {
@@ -143,6 +122,17 @@ impl Bridge {
                 }
             }
         }
+        changed
+    }
+
+    fn pump(&mut self, cx: &mut Context<'_>, sock: &Arc<Sock>) {
+        let mut st = sock.lock();
+        st.pump_queued = false;
+        let Some(h) = st.handle else {
+            return;
+        };
+        let mut changed = pump_out(cx, &mut st, h);
+        changed |= self.pump_in(cx, &mut st, h);
         // A dropped stream closes once its queue has drained.
         if st.released && (st.tx.is_empty() || st.error.is_some()) {
             // Unread data at close resets the peer (RFC 2525 2.17), as the
@@ -247,6 +237,32 @@ impl Bridge {
         drop(st);
         sock.cv.notify_all();
     }
+}
+
+/// The socket's queue into the stack's send buffer, then the FIN once a
+/// write shutdown's queue has drained. True if the state changed.
+fn pump_out(cx: &mut Context<'_>, st: &mut SockState, h: SocketHandle) -> bool {
+    let mut changed = false;
+    // Out: the queue into the stack's send buffer.
+    while !st.tx.is_empty() && st.error.is_none() {
+        let (a, _) = st.tx.as_slices();
+        match cx.send(h, a) {
+            Ok(n) => {
+                st.tx.drain(..n);
+                changed = true;
+            }
+            Err(SocketError::WouldBlock) => break,
+            Err(e) => {
+                st.error = Some(socket_error(e));
+                changed = true;
+            }
+        }
+    }
+    if st.tx.is_empty() && st.tx_shut && !st.fin_sent && st.error.is_none() {
+        st.fin_sent = true;
+        let _ = cx.shutdown(h);
+    }
+    changed
 }
 
 impl Handler for Bridge {
