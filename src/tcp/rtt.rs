@@ -210,3 +210,278 @@ impl RttProbes {
         sent
     }
 }
+
+/// RFC 6298 arithmetic of [`RttEstimator`] and the probe ring, checked on
+/// values chosen so that every step is exact (issue 11: each TCB part on
+/// its own). Named apart from `tests` above, which covers the basics.
+#[cfg(test)]
+mod rfc6298_tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn est(initial: u64, min: u64, max: u64) -> RttEstimator {
+        RttEstimator::new(ms(initial), ms(min), ms(max))
+    }
+
+    #[test]
+    fn initial_rto_is_clamped_to_floor_and_ceiling() {
+        // RFC 6298 (2.1) sets RTO to 1 s before any sample; (2.4)/(2.5)
+        // bound every RTO value by the floor and the ceiling.
+        assert_eq!(est(100, 200, 60_000).rto(), ms(200));
+        assert_eq!(est(90_000, 200, 60_000).rto(), ms(60_000));
+        let e = est(1000, 200, 60_000);
+        assert_eq!(e.srtt(), None);
+        assert_eq!(e.rttvar(), Duration::ZERO);
+        assert_eq!(e.backoffs(), 0);
+    }
+
+    #[test]
+    fn first_sample_sets_srtt_rttvar_and_rto() {
+        // RFC 6298 (2.2): SRTT <- R, RTTVAR <- R/2,
+        // RTO <- SRTT + max(G, K*RTTVAR) with K = 4: 400 + 4*200 = 1200 ms.
+        let mut e = est(1000, 0, 60_000);
+        e.sample(ms(400));
+        assert_eq!(e.srtt(), Some(ms(400)));
+        assert_eq!(e.rttvar(), ms(200));
+        assert_eq!(e.rto(), ms(1200));
+    }
+
+    #[test]
+    fn first_sample_rto_is_clamped() {
+        // RFC 6298 (2.4): 10 + 4*5 = 30 ms is raised to the 200 ms floor;
+        // (2.5): 30 s + 4*15 s = 90 s is cut to the 60 s ceiling.
+        let mut e = est(1000, 200, 60_000);
+        e.sample(ms(10));
+        assert_eq!(e.rto(), ms(200));
+        let mut e = est(1000, 200, 60_000);
+        e.sample(ms(30_000));
+        assert_eq!(e.srtt(), Some(ms(30_000)));
+        assert_eq!(e.rttvar(), ms(15_000));
+        assert_eq!(e.rto(), ms(60_000));
+    }
+
+    #[test]
+    fn later_samples_use_alpha_eighth_beta_quarter() {
+        // RFC 6298 (2.3), RTTVAR updated first with the old SRTT:
+        // RTTVAR <- 3/4 * RTTVAR + 1/4 * |SRTT - R'|
+        // SRTT   <- 7/8 * SRTT + 1/8 * R'
+        let mut e = est(1000, 0, 60_000);
+        e.sample(ms(800)); // SRTT 800, RTTVAR 400
+        e.sample(ms(1600));
+        // RTTVAR = 3/4*400 + 1/4*|800-1600| = 300 + 200 = 500
+        // SRTT   = 7/8*800 + 1/8*1600 = 700 + 200 = 900
+        // RTO    = 900 + 4*500 = 2900
+        assert_eq!(e.rttvar(), ms(500));
+        assert_eq!(e.srtt(), Some(ms(900)));
+        assert_eq!(e.rto(), ms(2900));
+        // A sample below SRTT: |900 - 100| = 800.
+        e.sample(ms(100));
+        // RTTVAR = 3/4*500 + 1/4*800 = 375 + 200 = 575
+        // SRTT   = 7/8*900 + 1/8*100 = 787.5 + 12.5 = 800
+        // RTO    = 800 + 4*575 = 3100
+        assert_eq!(e.rttvar(), ms(575));
+        assert_eq!(e.srtt(), Some(ms(800)));
+        assert_eq!(e.rto(), ms(3100));
+    }
+
+    #[test]
+    fn rttvar_uses_old_srtt() {
+        // RFC 6298 (2.3) note: RTTVAR must be computed with the SRTT from
+        // before this sample. With the new SRTT (7/8*80 + 1/8*160 = 90)
+        // RTTVAR would be 3/4*40 + 1/4*70 = 47.5 instead of 50.
+        let mut e = est(1000, 0, 60_000);
+        e.sample(ms(80));
+        e.sample(ms(160));
+        assert_eq!(e.srtt(), Some(ms(90)));
+        assert_eq!(e.rttvar(), ms(50));
+    }
+
+    #[test]
+    fn granularity_term_when_rttvar_vanishes() {
+        // RFC 6298 (2.2)/(2.3): RTO = SRTT + max(G, K*RTTVAR). Identical
+        // samples shrink RTTVAR by 3/4 each time: after 40 of them it is
+        // 50 ms * (3/4)^40 (about 0.5 us), so K*RTTVAR < G = 1 ms and the
+        // RTO is SRTT + G exactly (floor 0 so the clamp does not hide it).
+        let mut e = est(1000, 0, 60_000);
+        for _ in 0..41 {
+            e.sample(ms(100));
+        }
+        assert_eq!(e.srtt(), Some(ms(100)));
+        assert!(e.rttvar() * 4 < GRANULARITY);
+        assert_eq!(e.rto(), ms(101));
+    }
+
+    #[test]
+    fn back_off_doubles_until_the_ceiling() {
+        // RFC 6298 (5.5): RTO <- RTO * 2 on each expiry; the (2.5) maximum
+        // bounds it. 300 ms base: 600, 1200, 2400, 4800, then the 5 s cap.
+        let mut e = est(1000, 200, 5000);
+        e.sample(ms(100)); // 100 + 4*50 = 300
+        assert_eq!(e.rto(), ms(300));
+        let expect = [600, 1200, 2400, 4800, 5000, 5000];
+        for (i, &want) in expect.iter().enumerate() {
+            e.back_off();
+            assert_eq!(e.backoffs(), i as u32 + 1);
+            assert_eq!(e.rto(), ms(want), "after {} backoffs", i + 1);
+        }
+        // Many more backoffs neither overflow nor leave the ceiling.
+        for _ in 0..100 {
+            e.back_off();
+        }
+        assert_eq!(e.rto(), ms(5000));
+    }
+
+    #[test]
+    fn sample_after_backoff_recomputes_from_the_estimators() {
+        // RFC 6298 5 (after 5.7): once a new RTT is measured the RTO is
+        // recomputed by (2.3), which ends the backoff. Karn's rule keeps
+        // backoff for samples from retransmitted segments, which the caller
+        // never feeds.
+        let mut e = est(1000, 0, 60_000);
+        e.sample(ms(100)); // SRTT 100, RTTVAR 50
+        e.back_off();
+        e.back_off();
+        assert_eq!(e.rto(), ms(1200));
+        e.sample(ms(100));
+        // RTTVAR = 3/4*50 + 0 = 37.5; SRTT = 100; RTO = 100 + 150 = 250.
+        assert_eq!(e.backoffs(), 0);
+        assert_eq!(e.rttvar(), Duration::from_micros(37_500));
+        assert_eq!(e.rto(), ms(250));
+    }
+
+    #[test]
+    fn after_syn_timeout_resets_to_three_seconds() {
+        // RFC 6298 5.7: the SYN timed out and no RTT was measured: the RTO
+        // for data is 3 s, whatever the backed-off SYN timer had reached.
+        let mut e = est(1000, 200, 60_000);
+        e.back_off();
+        e.back_off();
+        assert_eq!(e.rto(), ms(4000));
+        e.after_syn_timeout();
+        assert_eq!(e.backoffs(), 0);
+        assert_eq!(e.rto(), ms(3000));
+        // A first sample afterwards still follows (2.2).
+        e.sample(ms(100));
+        assert_eq!(e.rto(), ms(300));
+    }
+
+    #[test]
+    fn after_syn_timeout_without_timeout_keeps_initial_rto() {
+        // RFC 6298 5.7 applies only "if the timer expires awaiting the ACK
+        // of a SYN": a handshake that never timed out keeps (2.1)'s 1 s.
+        let mut e = est(1000, 200, 60_000);
+        e.after_syn_timeout();
+        assert_eq!(e.rto(), ms(1000));
+    }
+
+    #[test]
+    fn after_syn_timeout_keeps_a_measured_rto() {
+        // The SYN timed out but the SYN-ACK round trip was then measured:
+        // (2.2) gave an RTO from a real sample; 5.7's 3 s is only for a
+        // connection with nothing measured (the code's documented choice,
+        // as Linux). The pending backoff is left alone as well.
+        let mut e = est(1000, 200, 60_000);
+        e.sample(ms(100));
+        e.back_off();
+        e.after_syn_timeout();
+        assert_eq!(e.backoffs(), 1);
+        assert_eq!(e.rto(), ms(600));
+    }
+
+    #[test]
+    fn after_syn_timeout_fallback_is_clamped() {
+        // (2.4)/(2.5) bound every RTO, the 5.7 fallback included.
+        let mut e = est(1000, 200, 2000);
+        e.back_off();
+        e.after_syn_timeout();
+        assert_eq!(e.rto(), ms(2000));
+    }
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn probes_take_acked_returns_newest_covered() {
+        // RFC 6298 3 (timing one segment per RTT or more): an ACK covering
+        // several timed segments yields the send time of the newest of
+        // them, the one the ACK was a direct answer to.
+        let mut p = RttProbes::default();
+        assert!(p.is_empty());
+        assert_eq!(p.last(), None);
+        p.push(SeqNum(100), t(1));
+        p.push(SeqNum(200), t(2));
+        p.push(SeqNum(300), t(3));
+        assert_eq!(p.last(), Some(SeqNum(300)));
+        // Below the first probe: nothing covered.
+        assert_eq!(p.take_acked(SeqNum(99)), None);
+        // Covers 100 and 200 (end inclusive): the newest is 200's time.
+        assert_eq!(p.take_acked(SeqNum(250)), Some(t(2)));
+        // 100 and 200 are gone; 300 remains.
+        assert_eq!(p.take_acked(SeqNum(250)), None);
+        assert_eq!(p.take_acked(SeqNum(300)), Some(t(3)));
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn probes_clear_for_karn() {
+        // RFC 6298 3 (Karn): after a retransmission no pending sample may
+        // be taken; the caller clears the ring.
+        let mut p = RttProbes::default();
+        p.push(SeqNum(100), t(1));
+        p.push(SeqNum(200), t(2));
+        p.clear();
+        assert!(p.is_empty());
+        assert_eq!(p.last(), None);
+        assert_eq!(p.take_acked(SeqNum(1000)), None);
+    }
+
+    #[test]
+    fn probes_capacity_drops_extra() {
+        // The ring holds SLOTS (8) probes; a ninth is not timed.
+        let mut p = RttProbes::default();
+        for i in 1..=9u32 {
+            p.push(SeqNum(i * 10), t(u64::from(i)));
+        }
+        assert_eq!(RttProbes::SLOTS, 8);
+        assert_eq!(p.last(), Some(SeqNum(80)));
+        assert_eq!(p.take_acked(SeqNum(90)), Some(t(8)));
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn probes_ring_wraps_in_order() {
+        // After the head moves, new probes go into the freed slots and
+        // still come out oldest first.
+        let mut p = RttProbes::default();
+        for i in 1..=8u32 {
+            p.push(SeqNum(i * 10), t(u64::from(i)));
+        }
+        assert_eq!(p.take_acked(SeqNum(30)), Some(t(3)));
+        for i in 9..=11u32 {
+            p.push(SeqNum(i * 10), t(u64::from(i)));
+        }
+        assert_eq!(p.last(), Some(SeqNum(110)));
+        // Full again: a twelfth is dropped.
+        p.push(SeqNum(120), t(12));
+        assert_eq!(p.last(), Some(SeqNum(110)));
+        assert_eq!(p.take_acked(SeqNum(85)), Some(t(8)));
+        assert_eq!(p.take_acked(SeqNum(200)), Some(t(11)));
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn probes_across_sequence_wrap() {
+        // Sequence comparison wraps (RFC 9293 3.4): probes on both sides of
+        // 2^32 are covered in order.
+        let mut p = RttProbes::default();
+        p.push(SeqNum(u32::MAX - 99), t(1));
+        p.push(SeqNum(50), t(2));
+        assert_eq!(p.take_acked(SeqNum(u32::MAX)), Some(t(1)));
+        assert_eq!(p.take_acked(SeqNum(49)), None);
+        assert_eq!(p.take_acked(SeqNum(50)), Some(t(2)));
+    }
+}

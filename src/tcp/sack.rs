@@ -253,3 +253,318 @@ mod tests {
         assert_eq!(b.pipe(SeqNum(0), SeqNum(100), SeqNum(10), mss), 70);
     }
 }
+
+/// RFC 6675 scoreboard edge cases not covered by `tests` above: the bytes
+/// `add` reports, `advance`, the exact IsLost thresholds, NextSeg rule 1
+/// and SetPipe with a partial HighRxt, and sequence wraparound.
+#[cfg(test)]
+mod rfc6675_tests {
+    use super::*;
+
+    const UNA: SeqNum = SeqNum(0);
+    const MAX: SeqNum = SeqNum(1000);
+
+    fn ranges(b: &Scoreboard) -> Vec<(u32, u32)> {
+        b.ranges().iter().map(|&(s, e)| (s.0, e.0)).collect()
+    }
+
+    fn add(b: &mut Scoreboard, s: u32, e: u32) -> u32 {
+        b.add(SeqNum(s), SeqNum(e), UNA, MAX)
+    }
+
+    #[test]
+    fn add_reports_only_newly_sacked_bytes() {
+        // RFC 6675 2 / 5 (Update()): a block marks octets SACKed; what it
+        // adds is the octets not marked before (RFC 6937's DeliveredData
+        // counts these).
+        let mut b = Scoreboard::default();
+        assert_eq!(add(&mut b, 100, 200), 100);
+        // Partial overlap: only [200, 250) is new.
+        assert_eq!(add(&mut b, 150, 250), 50);
+        // The same block again: nothing new.
+        assert_eq!(add(&mut b, 100, 250), 0);
+        // Adjacent: merged into one range.
+        assert_eq!(add(&mut b, 250, 300), 50);
+        assert_eq!(ranges(&b), vec![(100, 300)]);
+        assert_eq!(add(&mut b, 400, 500), 100);
+        // Fills the gap between two ranges exactly: one range results.
+        assert_eq!(add(&mut b, 300, 400), 100);
+        assert_eq!(ranges(&b), vec![(100, 500)]);
+        // Covers it with room on both sides: 50 + 100 new.
+        assert_eq!(add(&mut b, 50, 600), 150);
+        assert_eq!(ranges(&b), vec![(50, 600)]);
+        assert_eq!(b.sacked_bytes(), 550);
+    }
+
+    #[test]
+    fn add_keeps_ranges_sorted_whatever_the_arrival_order() {
+        // RFC 2018 4: the first block is the most recent, not the lowest;
+        // the scoreboard keeps its own order.
+        let mut b = Scoreboard::default();
+        add(&mut b, 500, 600);
+        add(&mut b, 100, 200);
+        add(&mut b, 300, 400);
+        assert_eq!(ranges(&b), vec![(100, 200), (300, 400), (500, 600)]);
+        // One block bridging all three.
+        assert_eq!(add(&mut b, 150, 550), 200);
+        assert_eq!(ranges(&b), vec![(100, 600)]);
+    }
+
+    #[test]
+    fn add_clips_to_una_and_max() {
+        // RFC 2018 / RFC 6675 5.1: SACK information is about octets above
+        // the cumulative ACK point and at most what was sent (SND.MAX).
+        let mut b = Scoreboard::default();
+        let (una, max) = (SeqNum(100), SeqNum(1000));
+        // Straddles SND.UNA: only [100, 150) is kept.
+        assert_eq!(b.add(SeqNum(50), SeqNum(150), una, max), 50);
+        // Ends exactly at SND.UNA: entirely old.
+        assert_eq!(b.add(SeqNum(90), SeqNum(100), una, max), 0);
+        // Starts at SND.MAX: never sent.
+        assert_eq!(b.add(SeqNum(1000), SeqNum(1100), una, max), 0);
+        // Empty block.
+        assert_eq!(b.add(SeqNum(500), SeqNum(500), una, max), 0);
+        assert_eq!(ranges(&b), vec![(100, 150)]);
+    }
+
+    #[test]
+    fn advance_drops_and_clips() {
+        // RFC 6675 5 (Update()): octets at or below the new cumulative ACK
+        // leave the scoreboard.
+        let mut b = Scoreboard::default();
+        add(&mut b, 100, 200);
+        add(&mut b, 300, 400);
+        add(&mut b, 500, 600);
+        b.advance(SeqNum(150));
+        assert_eq!(ranges(&b), vec![(150, 200), (300, 400), (500, 600)]);
+        // Exactly the end of a range: the range goes.
+        b.advance(SeqNum(200));
+        assert_eq!(ranges(&b), vec![(300, 400), (500, 600)]);
+        // Into a hole: nothing changes.
+        b.advance(SeqNum(250));
+        assert_eq!(ranges(&b), vec![(300, 400), (500, 600)]);
+        b.advance(SeqNum(550));
+        assert_eq!(ranges(&b), vec![(550, 600)]);
+        assert_eq!(b.sacked_bytes(), 50);
+        b.advance(SeqNum(700));
+        assert!(b.is_empty());
+        assert_eq!(b.highest(), None);
+    }
+
+    #[test]
+    fn is_sacked_highest_and_clear() {
+        // Ranges are half-open: the right edge of a SACK block is the
+        // octet after the last one received (RFC 2018 3).
+        let mut b = Scoreboard::default();
+        assert_eq!(b.highest(), None);
+        add(&mut b, 100, 200);
+        add(&mut b, 300, 400);
+        assert!(!b.is_sacked(SeqNum(99)));
+        assert!(b.is_sacked(SeqNum(100)));
+        assert!(b.is_sacked(SeqNum(199)));
+        assert!(!b.is_sacked(SeqNum(200)));
+        assert!(!b.is_sacked(SeqNum(299)));
+        assert!(b.is_sacked(SeqNum(399)));
+        assert!(!b.is_sacked(SeqNum(400)));
+        assert_eq!(b.highest(), Some(SeqNum(400)));
+        b.clear();
+        assert!(b.is_empty());
+        assert_eq!(b.highest(), None);
+        assert_eq!(b.sacked_bytes(), 0);
+        assert!(!b.is_sacked(SeqNum(150)));
+    }
+
+    #[test]
+    fn is_lost_byte_threshold_is_strict() {
+        // RFC 6675 4 IsLost: lost when MORE than (DupThresh - 1) * SMSS
+        // octets above are SACKed. With SMSS 100 that is more than 200.
+        let mss = 100;
+        let mut b = Scoreboard::default();
+        add(&mut b, 100, 300); // exactly 200, one range
+        assert!(!b.is_lost(SeqNum(0), mss));
+        add(&mut b, 300, 301); // 201 (merged, still one range)
+        assert!(b.is_lost(SeqNum(0), mss));
+        // Only the octets above seq count: from 50 up it is still 201,
+        // from 150 up only 151.
+        assert!(b.is_lost(SeqNum(50), mss));
+        assert!(!b.is_lost(SeqNum(150), mss));
+        // Split over two ranges: 100 + 101 = 201.
+        let mut b = Scoreboard::default();
+        add(&mut b, 100, 200);
+        add(&mut b, 300, 401);
+        assert!(b.is_lost(SeqNum(0), mss));
+        assert!(!b.is_lost(SeqNum(200), mss));
+    }
+
+    #[test]
+    fn is_lost_range_count_threshold() {
+        // RFC 6675 4 IsLost: DupThresh (3) discontiguous SACKed sequences
+        // above seq, however few octets they hold.
+        let mss = 1000;
+        let mut b = Scoreboard::default();
+        add(&mut b, 10, 11);
+        add(&mut b, 20, 21);
+        assert!(!b.is_lost(SeqNum(0), mss));
+        add(&mut b, 30, 31);
+        assert!(b.is_lost(SeqNum(0), mss));
+        assert!(b.is_lost(SeqNum(9), mss));
+        // Above the first range only two remain.
+        assert!(!b.is_lost(SeqNum(15), mss));
+        // Above all of them nothing is SACKed.
+        assert!(!b.is_lost(SeqNum(31), mss));
+    }
+
+    /// SMSS 10; SACKed [30,40) [50,60) [70,80) below SND.MAX 100. Holes:
+    /// [0,30) with three ranges above (lost), [40,50) and [60,70) with
+    /// two ranges and 20 octets above (not lost: not more than 2 * 10),
+    /// [80,100) above every SACK (not lost).
+    fn three_blocks() -> Scoreboard {
+        let mut b = Scoreboard::default();
+        add(&mut b, 30, 40);
+        add(&mut b, 50, 60);
+        add(&mut b, 70, 80);
+        b
+    }
+
+    #[test]
+    fn next_lost_starts_at_high_rxt_and_stops_at_the_hole() {
+        // RFC 6675 4 NextSeg() rule 1: the first unSACKed octet S2 past
+        // HighRxt with IsLost(S2); at most one SMSS, and no SACKed octet.
+        let mss = 10;
+        let b = three_blocks();
+        let next = |hr: u32| b.next_lost(SeqNum(0), SeqNum(100), SeqNum(hr), mss);
+        assert_eq!(next(0), Some((SeqNum(0), 10)));
+        assert_eq!(next(10), Some((SeqNum(10), 10)));
+        // Mid-hole: from HighRxt to the hole's end, 5 octets.
+        assert_eq!(next(25), Some((SeqNum(25), 5)));
+        // The lost hole is fully retransmitted; the others are not lost.
+        assert_eq!(next(30), None);
+        // Beyond every hole.
+        assert_eq!(next(90), None);
+    }
+
+    #[test]
+    fn next_lost_needs_sack_information() {
+        // RFC 6675 4 IsLost: with nothing SACKed nothing is lost, however
+        // much is outstanding (the RTO, not NextSeg, recovers it).
+        let b = Scoreboard::default();
+        assert_eq!(b.next_lost(SeqNum(0), SeqNum(1000), SeqNum(0), 10), None);
+        // The byte rule decides with SMSS: 40 SACKed octets above 0 make
+        // [0,10) lost with SMSS 10 (40 > 20), not with SMSS 20 (40 = 40).
+        let mut b = Scoreboard::default();
+        add(&mut b, 10, 50);
+        assert_eq!(
+            b.next_lost(SeqNum(0), SeqNum(100), SeqNum(0), 10),
+            Some((SeqNum(0), 10))
+        );
+        assert_eq!(b.next_lost(SeqNum(0), SeqNum(100), SeqNum(0), 20), None);
+    }
+
+    #[test]
+    fn pipe_without_sack_is_flight_plus_retransmissions() {
+        // RFC 6675 4 SetPipe(): nothing SACKed, so no octet is lost (a),
+        // and each octet below HighRxt counts once more (b).
+        let b = Scoreboard::default();
+        assert_eq!(b.pipe(SeqNum(0), SeqNum(100), SeqNum(0), 10), 100);
+        assert_eq!(b.pipe(SeqNum(0), SeqNum(100), SeqNum(30), 10), 130);
+        assert_eq!(b.pipe(SeqNum(0), SeqNum(0), SeqNum(0), 10), 0);
+    }
+
+    #[test]
+    fn pipe_counts_per_octet_with_partial_high_rxt() {
+        // RFC 6675 4 SetPipe(), for each unSACKed octet between HighACK
+        // and HighData: (a) +1 if not IsLost, (b) +1 if retransmitted.
+        let mss = 10;
+        let b = three_blocks();
+        let pipe = |hr: u32| b.pipe(SeqNum(0), SeqNum(100), SeqNum(hr), mss);
+        // (a) only: [40,50) 10 + [60,70) 10 + [80,100) 20.
+        assert_eq!(pipe(0), 40);
+        // Two thirds of the lost hole retransmitted: (b) adds 20.
+        assert_eq!(pipe(20), 60);
+        assert_eq!(pipe(30), 70);
+        // HighRxt inside the not-lost hole [40,50): its first 5 octets
+        // count twice; the SACKed [30,40) below HighRxt never counts.
+        // 30 + (10 + 5) + 10 + 20 = 75.
+        assert_eq!(pipe(45), 75);
+        // HighRxt at 65: 30 + 20 + (10 + 5) + 20 = 85.
+        assert_eq!(pipe(65), 85);
+    }
+
+    /// SND.UNA 50 octets below 2^32: offsets from it.
+    fn w(off: u32) -> SeqNum {
+        SeqNum(u32::MAX - 49) + off
+    }
+
+    #[test]
+    fn wraparound_near_two_to_the_32() {
+        // RFC 9293 3.4: sequence arithmetic is modulo 2^32; the scoreboard
+        // must work the same when SND.UNA..SND.MAX spans the wrap.
+        let mss = 10;
+        let (una, max) = (w(0), w(200));
+        let mut b = Scoreboard::default();
+        // Straddles the wrap (w(50) is 0).
+        assert_eq!(w(50), SeqNum(0));
+        assert_eq!(b.add(w(40), w(60), una, max), 20);
+        assert_eq!(b.add(w(80), w(90), una, max), 10);
+        assert_eq!(b.add(w(100), w(110), una, max), 10);
+        // Below SND.UNA, clipped to it.
+        assert_eq!(b.add(w(0) - 10, w(5), una, max), 5);
+        assert_eq!(
+            b.ranges(),
+            &[
+                (w(0), w(5)),
+                (w(40), w(60)),
+                (w(80), w(90)),
+                (w(100), w(110))
+            ]
+        );
+        assert_eq!(b.sacked_bytes(), 45);
+        assert!(b.is_sacked(SeqNum(u32::MAX)));
+        assert!(b.is_sacked(SeqNum(0)));
+        assert!(!b.is_sacked(w(60)));
+        assert_eq!(b.highest(), Some(SeqNum(60)));
+        let holes: Vec<_> = b.holes(una, max).collect();
+        assert_eq!(
+            holes,
+            vec![
+                (w(5), w(40)),
+                (w(60), w(80)),
+                (w(90), w(100)),
+                (w(110), w(200))
+            ]
+        );
+        // [w5,w40) has three ranges above: lost. [w60,w80): two ranges,
+        // 20 octets: not lost.
+        assert!(b.is_lost(w(5), mss));
+        assert!(!b.is_lost(w(60), mss));
+        assert_eq!(b.next_lost(una, max, una, mss), Some((w(5), 10)));
+        assert_eq!(b.next_lost(una, max, w(38), mss), Some((w(38), 2)));
+        // SetPipe: 0 + 20 + 10 + 90 = 120; with [w5,w40) resent, +35.
+        assert_eq!(b.pipe(una, max, una, mss), 120);
+        assert_eq!(b.pipe(una, max, w(40), mss), 155);
+        // A block bridging the hole [w60,w80) merges the ranges around it.
+        assert_eq!(b.add(w(55), w(85), una, max), 20);
+        assert_eq!(b.ranges()[1], (w(40), w(90)));
+        // Cumulative ACK past the wrap point.
+        b.advance(w(55));
+        assert_eq!(b.ranges(), &[(w(55), w(90)), (w(100), w(110))]);
+    }
+
+    #[test]
+    fn full_scoreboard_forgets_the_highest_range() {
+        // MAX_RANGES bound (module doc): a new range beyond the limit
+        // costs the highest one, never a lower one.
+        let mut b = Scoreboard::default();
+        let max = SeqNum(1 << 20);
+        for i in 0..MAX_RANGES as u32 {
+            b.add(SeqNum(i * 4 + 4), SeqNum(i * 4 + 5), UNA, max);
+        }
+        assert_eq!(b.ranges().len(), MAX_RANGES);
+        let top = b.highest().unwrap();
+        assert_eq!(top, SeqNum(MAX_RANGES as u32 * 4 + 1));
+        b.add(SeqNum(1), SeqNum(2), UNA, max);
+        assert_eq!(b.ranges().len(), MAX_RANGES);
+        assert_eq!(b.ranges()[0], (SeqNum(1), SeqNum(2)));
+        assert_eq!(b.highest(), Some(top - 4));
+    }
+}

@@ -373,3 +373,316 @@ impl Tcb {
         true
     }
 }
+
+/// `RecvSpace` on its own, without a connection (issue 11).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::tcp::{TcpFlags, TcpOptions};
+
+    static DATA: [u8; 4096] = [0; 4096];
+
+    fn cfg(recv_buffer: usize) -> TcpConfig {
+        TcpConfig {
+            recv_buffer,
+            ..TcpConfig::default()
+        }
+    }
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn seg_flags(seq: SeqNum, len: usize, flags: TcpFlags) -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: 1,
+            dst_port: 2,
+            seq,
+            ack: SeqNum(0),
+            flags,
+            window: 0,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &DATA[..len],
+        }
+    }
+
+    fn seg(seq: u32, len: usize) -> TcpRepr<'static> {
+        seg_flags(SeqNum(seq), len, TcpFlags::ACK)
+    }
+
+    /// RCV.NXT 1000 and an advertised right edge `wnd` beyond it.
+    fn space(recv_buffer: usize, wnd: u32) -> RecvSpace {
+        let mut rs = RecvSpace::new(&cfg(recv_buffer), t(0));
+        rs.nxt = SeqNum(1000);
+        rs.adv = SeqNum(1000) + wnd;
+        rs
+    }
+
+    #[test]
+    fn window_shift_fits_the_buffer_in_sixteen_bits() {
+        // RFC 7323 2.3: the shift is chosen so the buffer, shifted, fits
+        // the 16-bit window field. 4 MiB >> 6 = 65536 does not fit;
+        // 4 MiB >> 7 = 32768 does.
+        let four_mib = 4 << 20;
+        assert_eq!(RecvSpace::new(&cfg(four_mib), t(0)).wscale, 7);
+        assert!(four_mib >> 7 <= MAX_UNSCALED_WINDOW);
+        assert!(four_mib >> 6 > MAX_UNSCALED_WINDOW);
+        // Boundaries: 65535 needs no shift, 65536 needs one.
+        assert_eq!(RecvSpace::new(&cfg(65_535), t(0)).wscale, 0);
+        assert_eq!(RecvSpace::new(&cfg(65_536), t(0)).wscale, 1);
+        // RFC 7323 2.3: never more than 14, even if 1 GiB >> 14 = 65536.
+        assert_eq!(RecvSpace::new(&cfg(1 << 30), t(0)).wscale, 14);
+    }
+
+    #[test]
+    fn no_window_scaling_means_no_shift() {
+        // RFC 7323 2.2: without the option both shifts are zero.
+        let c = TcpConfig {
+            window_scaling: false,
+            ..TcpConfig::default()
+        };
+        assert_eq!(RecvSpace::new(&c, t(0)).wscale, 0);
+    }
+
+    #[test]
+    fn wnd_is_the_tuning_limit_less_unread_data() {
+        // RFC 9293 3.8.6.2.2 / 3.3.1: RCV.WND is what we can still take:
+        // here the auto-tuning limit (256 KiB of a 4 MiB buffer) less the
+        // bytes the application has not read.
+        let mut rs = RecvSpace::new(&cfg(4 << 20), t(0));
+        assert_eq!(rs.wnd_limit, 256 * 1024);
+        assert_eq!(rs.wnd(), 262_144);
+        rs.buf.insert(0, &DATA[..1000]);
+        assert_eq!(rs.wnd(), 262_144 - 1000);
+        // A buffer smaller than the initial limit: the buffer's free room.
+        let mut rs = RecvSpace::new(&cfg(10_000), t(0));
+        assert_eq!(rs.wnd_limit, 10_000);
+        assert_eq!(rs.wnd(), 10_000);
+        rs.buf.insert(0, &DATA[..4000]);
+        assert_eq!(rs.wnd(), 6000);
+    }
+
+    #[test]
+    fn read_closed_keeps_the_window_open() {
+        // RFC 9293 3.10.4 (after SHUT_RD data may be discarded): the
+        // window stays at the whole buffer so the peer is never stalled.
+        let mut rs = RecvSpace::new(&cfg(10_000), t(0));
+        rs.buf.insert(0, &DATA[..4000]);
+        rs.read_closed = true;
+        assert_eq!(rs.wnd(), 10_000);
+    }
+
+    #[test]
+    fn acceptable_zero_length_open_window() {
+        // RFC 9293 3.10.7.4 table, SEG.LEN = 0, RCV.WND > 0:
+        // RCV.NXT =< SEG.SEQ < RCV.NXT+RCV.WND. Window 500 from 1000.
+        let rs = space(4 << 20, 500);
+        assert!(!rs.acceptable(&seg(999, 0)));
+        assert!(rs.acceptable(&seg(1000, 0)));
+        assert!(rs.acceptable(&seg(1499, 0)));
+        assert!(!rs.acceptable(&seg(1500, 0)));
+    }
+
+    #[test]
+    fn acceptable_data_open_window() {
+        // RFC 9293 3.10.7.4 table, SEG.LEN > 0, RCV.WND > 0: the first or
+        // the last octet (SEG.SEQ+SEG.LEN-1) lies in the window.
+        let rs = space(4 << 20, 500);
+        // Last octet 1049 in: a partial retransmission.
+        assert!(rs.acceptable(&seg(950, 100)));
+        // Last octet 999: entirely old.
+        assert!(!rs.acceptable(&seg(900, 100)));
+        // Last octet 1000: one new octet.
+        assert!(rs.acceptable(&seg(901, 100)));
+        // First octet 1499 in, the rest beyond.
+        assert!(rs.acceptable(&seg(1499, 100)));
+        assert!(!rs.acceptable(&seg(1500, 1)));
+        // SYN and FIN occupy sequence space (SEG.LEN counts them): a FIN
+        // alone at 1500 is outside, at 1499 inside.
+        assert!(!rs.acceptable(&seg_flags(SeqNum(1500), 0, TcpFlags::FIN)));
+        assert!(rs.acceptable(&seg_flags(SeqNum(1499), 0, TcpFlags::FIN)));
+    }
+
+    #[test]
+    fn acceptable_zero_window() {
+        // RFC 9293 3.10.7.4 table, RCV.WND = 0: a zero-length segment is
+        // acceptable only at SEG.SEQ = RCV.NXT; one with SEG.LEN > 0 never
+        // is (a FIN alone included).
+        let rs = space(4 << 20, 0);
+        assert!(rs.acceptable(&seg(1000, 0)));
+        assert!(!rs.acceptable(&seg(1001, 0)));
+        assert!(!rs.acceptable(&seg(999, 0)));
+        assert!(!rs.acceptable(&seg(1000, 1)));
+        assert!(!rs.acceptable(&seg_flags(SeqNum(1000), 0, TcpFlags::FIN)));
+    }
+
+    #[test]
+    fn rcv_wnd_is_the_smaller_of_advertised_and_free_room() {
+        // RFC 9293 3.10.7.4: RCV.WND is the window we offered; data that
+        // fits no buffer room is outside it too. Advertised 8000, but
+        // 4000 of a 10000 buffer are unread: RCV.WND = 6000.
+        let mut rs = space(10_000, 8000);
+        rs.buf.insert(0, &DATA[..4000]);
+        assert!(rs.acceptable(&seg(1000 + 5999, 0)));
+        assert!(!rs.acceptable(&seg(1000 + 6000, 0)));
+        // Free room 10000, advertised 8000: the edge we sent wins.
+        let rs = space(10_000, 8000);
+        assert!(rs.acceptable(&seg(1000 + 7999, 0)));
+        assert!(!rs.acceptable(&seg(1000 + 8000, 0)));
+        // An advertised edge behind RCV.NXT is a zero window.
+        let mut rs = space(10_000, 0);
+        rs.adv = SeqNum(900);
+        assert!(rs.acceptable(&seg(1000, 0)));
+        assert!(!rs.acceptable(&seg(1000, 10)));
+    }
+
+    #[test]
+    fn acceptable_across_sequence_wrap() {
+        // RFC 9293 3.4: comparisons are modulo 2^32. RCV.NXT 100 below
+        // 2^32, window 200 (up to 100 past the wrap).
+        let mut rs = RecvSpace::new(&cfg(4 << 20), t(0));
+        rs.nxt = SeqNum(u32::MAX - 99);
+        rs.adv = rs.nxt + 200u32;
+        assert!(rs.acceptable(&seg(50, 10)));
+        assert!(rs.acceptable(&seg(99, 0)));
+        assert!(!rs.acceptable(&seg(100, 0)));
+        // Starts 10 below RCV.NXT, ends inside.
+        assert!(rs.acceptable(&seg(u32::MAX - 109, 20)));
+        assert!(!rs.acceptable(&seg(u32::MAX - 109, 10)));
+    }
+
+    #[test]
+    fn autotune_doubles_once_per_rtt_when_half_was_read() {
+        // No RFC: receive-buffer auto-tuning (Linux tcp_rcv_space_adjust,
+        // RFC 9293 3.8.6 leaves receive window policy to the stack). With
+        // SRTT 20 ms and the app reading half the window, the limit
+        // doubles once per 20 ms and storage is reserved for it.
+        let mut rs = RecvSpace::new(&cfg(4 << 20), t(0));
+        let srtt = Some(ms(20));
+        assert_eq!(rs.buf.storage(), 0);
+        rs.space_copied = 131_072;
+        rs.autotune(t(19), srtt);
+        // Less than one RTT: nothing, and the count is kept.
+        assert_eq!(rs.wnd_limit, 262_144);
+        assert_eq!(rs.space_copied, 131_072);
+        rs.autotune(t(20), srtt);
+        assert_eq!(rs.wnd_limit, 524_288);
+        assert_eq!(rs.space_copied, 0);
+        assert_eq!(rs.space_at, t(20));
+        assert!(rs.buf.storage() >= 524_288);
+        rs.space_copied = 262_144;
+        rs.autotune(t(39), srtt);
+        assert_eq!(rs.wnd_limit, 524_288);
+        rs.autotune(t(40), srtt);
+        assert_eq!(rs.wnd_limit, 1 << 20);
+    }
+
+    #[test]
+    fn autotune_keeps_the_limit_when_less_than_half_was_read() {
+        // Auto-tuning: an application reading under half the window per
+        // RTT does not need a larger one; the period restarts.
+        let mut rs = RecvSpace::new(&cfg(4 << 20), t(0));
+        rs.space_copied = 131_071;
+        rs.autotune(t(20), Some(ms(20)));
+        assert_eq!(rs.wnd_limit, 262_144);
+        assert_eq!(rs.space_copied, 0);
+        assert_eq!(rs.space_at, t(20));
+        assert_eq!(rs.buf.storage(), 0);
+    }
+
+    #[test]
+    fn autotune_stops_at_capacity() {
+        // The window never exceeds the buffer (RFC 9293 3.8.6: the window
+        // is buffer space we can commit to).
+        let mut rs = RecvSpace::new(&cfg(300_000), t(0));
+        assert_eq!(rs.wnd_limit, 262_144);
+        rs.space_copied = 131_072;
+        rs.autotune(t(20), Some(ms(20)));
+        assert_eq!(rs.wnd_limit, 300_000);
+        rs.space_copied = 300_000;
+        rs.autotune(t(40), Some(ms(20)));
+        assert_eq!(rs.wnd_limit, 300_000);
+        assert_eq!(rs.buf.storage(), 300_000);
+    }
+
+    #[test]
+    fn autotune_uses_the_shorter_rtt() {
+        // Auto-tuning period: the shorter of the receiver's own RTT and
+        // SRTT (see the comment in autotune).
+        for (own, srtt) in [(ms(5), ms(50)), (ms(50), ms(5))] {
+            let mut rs = RecvSpace::new(&cfg(4 << 20), t(0));
+            rs.rtt = Some(own);
+            rs.space_copied = 131_072;
+            rs.autotune(t(4), Some(srtt));
+            assert_eq!(rs.wnd_limit, 262_144, "{own:?} {srtt:?}");
+            rs.autotune(t(5), Some(srtt));
+            assert_eq!(rs.wnd_limit, 524_288, "{own:?} {srtt:?}");
+        }
+        // The receiver's RTT alone.
+        let mut rs = RecvSpace::new(&cfg(4 << 20), t(0));
+        rs.rtt = Some(ms(7));
+        rs.space_copied = 131_072;
+        rs.autotune(t(6), None);
+        assert_eq!(rs.wnd_limit, 262_144);
+        rs.autotune(t(7), None);
+        assert_eq!(rs.wnd_limit, 524_288);
+    }
+
+    #[test]
+    fn autotune_period_defaults_and_floor() {
+        // No estimate at all: 1 ms; an estimate under 100 us: 100 us.
+        let mut rs = RecvSpace::new(&cfg(4 << 20), t(0));
+        rs.space_copied = 131_072;
+        rs.autotune(Instant::from_micros(999), None);
+        assert_eq!(rs.wnd_limit, 262_144);
+        rs.autotune(Instant::from_micros(1000), None);
+        assert_eq!(rs.wnd_limit, 524_288);
+        let mut rs = RecvSpace::new(&cfg(4 << 20), t(0));
+        rs.rtt = Some(Duration::from_micros(10));
+        rs.space_copied = 131_072;
+        rs.autotune(Instant::from_micros(99), None);
+        assert_eq!(rs.wnd_limit, 262_144);
+        rs.autotune(Instant::from_micros(100), None);
+        assert_eq!(rs.wnd_limit, 524_288);
+    }
+
+    #[test]
+    fn measure_rtt_takes_the_shortest_window_round_trip() {
+        // No RFC (Linux tcp_rcv_rtt_measure, after Dynamic Right-Sizing):
+        // an octet beyond the edge the peer knew of when we marked it
+        // arrives at least one RTT later.
+        let mut rs = space(4 << 20, 500);
+        rs.measure_rtt(t(0));
+        assert_eq!(rs.rtt, None);
+        assert_eq!(rs.rtt_mark, Some((SeqNum(1500), t(0))));
+        // Up to the edge only: no sample, the mark stays.
+        rs.nxt = SeqNum(1500);
+        rs.measure_rtt(t(5));
+        assert_eq!(rs.rtt, None);
+        assert_eq!(rs.rtt_mark, Some((SeqNum(1500), t(0))));
+        // The first octet past it: a 30 ms sample, a new mark at
+        // max(RCV.NXT, edge).
+        rs.nxt = SeqNum(1501);
+        rs.measure_rtt(t(30));
+        assert_eq!(rs.rtt, Some(ms(30)));
+        assert_eq!(rs.rtt_mark, Some((SeqNum(1501), t(30))));
+        // A longer sample does not replace it, a shorter one does.
+        rs.adv = SeqNum(3000);
+        rs.nxt = SeqNum(1502);
+        rs.measure_rtt(t(70));
+        assert_eq!(rs.rtt, Some(ms(30)));
+        assert_eq!(rs.rtt_mark, Some((SeqNum(3000), t(70))));
+        rs.nxt = SeqNum(3001);
+        rs.measure_rtt(t(90));
+        assert_eq!(rs.rtt, Some(ms(20)));
+        // Zero elapsed time still gives a positive sample (1 us).
+        rs.nxt = SeqNum(3002);
+        rs.measure_rtt(t(90));
+        assert_eq!(rs.rtt, Some(Duration::from_micros(1)));
+    }
+}

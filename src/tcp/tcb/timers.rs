@@ -200,3 +200,124 @@ impl Tcb {
         }
     }
 }
+
+/// The deadline table on its own (issue 11).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn arm_restarts_and_cancel_stops() {
+        // RFC 6298 5.1/5.3: the retransmission timer is started, restarted
+        // ("with a timeout of RTO") and turned off; restarting replaces the
+        // deadline, whichever is earlier.
+        let mut tm = Timers::default();
+        assert!(!tm.is_armed(Timer::Rto));
+        assert_eq!(tm.get(Timer::Rto), None);
+        tm.arm(Timer::Rto, t(100));
+        assert_eq!(tm.get(Timer::Rto), Some(t(100)));
+        tm.arm(Timer::Rto, t(300));
+        assert_eq!(tm.get(Timer::Rto), Some(t(300)));
+        tm.arm(Timer::Rto, t(50));
+        assert_eq!(tm.get(Timer::Rto), Some(t(50)));
+        // Timers are independent.
+        assert!(!tm.is_armed(Timer::DelayedAck));
+        tm.cancel(Timer::Rto);
+        assert!(!tm.is_armed(Timer::Rto));
+        tm.cancel(Timer::Rto);
+        assert_eq!(tm.get(Timer::Rto), None);
+    }
+
+    #[test]
+    fn arm_if_idle_keeps_a_running_deadline() {
+        // RFC 6298 5.1: "if the timer is not running, start it" - a
+        // running timer is not pushed back (the persist and delayed-ACK
+        // timers are armed the same way).
+        let mut tm = Timers::default();
+        tm.arm_if_idle(Timer::Persist, t(200));
+        assert_eq!(tm.get(Timer::Persist), Some(t(200)));
+        tm.arm_if_idle(Timer::Persist, t(500));
+        assert_eq!(tm.get(Timer::Persist), Some(t(200)));
+        tm.arm_if_idle(Timer::Persist, t(100));
+        assert_eq!(tm.get(Timer::Persist), Some(t(200)));
+        tm.cancel(Timer::Persist);
+        tm.arm_if_idle(Timer::Persist, t(500));
+        assert_eq!(tm.get(Timer::Persist), Some(t(500)));
+    }
+
+    #[test]
+    fn is_due_from_the_deadline_on() {
+        // A timer expires when its deadline is reached (RFC 6298 5.4:
+        // "when the retransmission timer expires"), not a tick later.
+        let mut tm = Timers::default();
+        assert!(!tm.is_due(Timer::Rto, t(1_000_000)));
+        tm.arm(Timer::Rto, t(100));
+        assert!(!tm.is_due(Timer::Rto, t(99)));
+        assert!(!tm.is_due(Timer::Rto, Instant::from_micros(99_999)));
+        assert!(tm.is_due(Timer::Rto, t(100)));
+        assert!(tm.is_due(Timer::Rto, t(500)));
+        // is_due does not stop it.
+        assert!(tm.is_armed(Timer::Rto));
+    }
+
+    #[test]
+    fn take_due_stops_only_a_due_timer() {
+        // One-shot timers (delayed ACK, RFC 9293 3.8.6.3; TLP, RFC 8985
+        // 7.3) fire once and stop; a timer not yet due keeps running.
+        let mut tm = Timers::default();
+        assert!(!tm.take_due(Timer::DelayedAck, t(10)));
+        tm.arm(Timer::DelayedAck, t(40));
+        assert!(!tm.take_due(Timer::DelayedAck, t(39)));
+        assert_eq!(tm.get(Timer::DelayedAck), Some(t(40)));
+        assert!(tm.take_due(Timer::DelayedAck, t(40)));
+        assert!(!tm.is_armed(Timer::DelayedAck));
+        assert!(!tm.take_due(Timer::DelayedAck, t(41)));
+    }
+
+    #[test]
+    fn next_is_the_earliest_running_deadline() {
+        // RFC 9293 3.8: the connection wakes for whichever timer is first.
+        let mut tm = Timers::default();
+        assert_eq!(tm.next(), None);
+        tm.arm(Timer::Keepalive, t(7200));
+        tm.arm(Timer::Rto, t(300));
+        tm.arm(Timer::DelayedAck, t(40));
+        tm.arm(Timer::FinWait2, t(60_000));
+        assert_eq!(tm.next(), Some(t(40)));
+        tm.cancel(Timer::DelayedAck);
+        assert_eq!(tm.next(), Some(t(300)));
+        // The last kind in the table counts as well.
+        tm.arm(Timer::FinWait2, t(1));
+        assert_eq!(tm.next(), Some(t(1)));
+        tm.arm(Timer::Tlp, Instant::ZERO);
+        assert_eq!(tm.next(), Some(Instant::ZERO));
+    }
+
+    #[test]
+    fn clear_stops_every_timer() {
+        // RFC 9293 3.10.7.1 (RST) and CLOSED: all timers are turned off.
+        let mut tm = Timers::default();
+        for (i, k) in [
+            Timer::Rto,
+            Timer::DelayedAck,
+            Timer::Persist,
+            Timer::Keepalive,
+            Timer::Tlp,
+            Timer::FinWait2,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            tm.arm(k, t(i as u64 + 1));
+            assert!(tm.is_armed(k));
+        }
+        assert_eq!(tm.next(), Some(t(1)));
+        tm.clear();
+        assert_eq!(tm.next(), None);
+        assert!(!tm.is_due(Timer::Rto, t(1_000_000)));
+    }
+}
