@@ -563,3 +563,4 @@ impl fmt::Display for Conn {
         f.write_str(self.name())
     }
 }
+
