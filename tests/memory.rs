@@ -168,22 +168,16 @@ impl Pair {
         let (now, m) = (self.now, self.measured);
         loop {
             let mut moved = false;
-            loop {
-                let Some(n) = on(Side::Client, m, || {
-                    self.client.poll_transmit(now, &mut self.buf)
-                }) else {
-                    break;
-                };
+            while let Some(n) = on(Side::Client, m, || {
+                self.client.poll_transmit(now, &mut self.buf)
+            }) {
                 let pkt = &self.buf[..n];
                 on(Side::Server, m, || self.server.handle_packet(now, pkt));
                 moved = true;
             }
-            loop {
-                let Some(n) = on(Side::Server, m, || {
-                    self.server.poll_transmit(now, &mut self.buf)
-                }) else {
-                    break;
-                };
+            while let Some(n) = on(Side::Server, m, || {
+                self.server.poll_transmit(now, &mut self.buf)
+            }) {
                 if both {
                     let pkt = &self.buf[..n];
                     on(Side::Client, m, || self.client.handle_packet(now, pkt));

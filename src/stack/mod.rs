@@ -599,7 +599,7 @@ impl Stack {
     }
 
     /// Hands a destination unreachable to the connection whose segment it
-    /// quotes (see [`Conn::on_icmp_unreachable`]).
+    /// quotes (see [`Conn::handle_icmp_unreachable`]).
     fn icmp_unreachable(&mut self, now: Instant, code: u8, next_hop_mtu: u16, original: &[u8]) {
         let quoted = match parse_quoted_tcp(original) {
             Ok(q) if q.src == self.cfg.addr => q,

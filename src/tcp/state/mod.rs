@@ -81,7 +81,7 @@ impl Arrival {
     }
 }
 
-/// What [`Conn::on_icmp_unreachable`] did.
+/// What [`Conn::handle_icmp_unreachable`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IcmpOutcome {
     /// Nothing: the quote was not of a segment in flight, or the message
@@ -563,4 +563,3 @@ impl fmt::Display for Conn {
         f.write_str(self.name())
     }
 }
-

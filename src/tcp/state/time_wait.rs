@@ -183,7 +183,7 @@ impl TimeWait {
         if now < self.expires {
             return Conn::TimeWait(self);
         }
-        self.into_closed(|tcb| super::closed(tcb))
+        self.into_closed(super::closed)
     }
 
     /// CLOSED, with the TCB (if the application still holds it) passed
