@@ -48,6 +48,7 @@ use slab::Slab;
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 use timer::TimerWheel;
 
 /// Settings for a [`Stack`].
@@ -335,6 +336,8 @@ pub struct Stack {
     ip_ident: u16,
     /// The counters of connections already removed from the table.
     retired: TcpStats,
+    /// `cfg.tcp`, shared by the connections opened with it.
+    default_tcp: Arc<TcpConfig>,
 }
 
 impl core::fmt::Debug for Stack {
@@ -372,6 +375,7 @@ impl Stack {
             counters: Counters::default(),
             ip_ident: (rng.next_u32() & 0xffff) as u16,
             retired: TcpStats::default(),
+            default_tcp: Arc::new(cfg.tcp),
             cfg,
         }
     }
@@ -838,7 +842,8 @@ impl Stack {
         now: Instant,
         remote: SocketAddrV4,
     ) -> Result<SocketHandle, ConnectError> {
-        self.connect_with(now, remote, self.cfg.tcp)
+        let tcp = self.default_tcp.clone();
+        self.open(now, remote, tcp)
     }
 
     /// [`Stack::connect`] with settings for this connection only.
@@ -847,6 +852,16 @@ impl Stack {
         now: Instant,
         remote: SocketAddrV4,
         tcp: TcpConfig,
+    ) -> Result<SocketHandle, ConnectError> {
+        self.open(now, remote, Arc::new(tcp))
+    }
+
+    /// An active open with the settings `tcp`.
+    fn open(
+        &mut self,
+        now: Instant,
+        remote: SocketAddrV4,
+        tcp: Arc<TcpConfig>,
     ) -> Result<SocketHandle, ConnectError> {
         let ip = remote.ip();
         if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || remote.port() == 0 {

@@ -167,9 +167,12 @@ mod tests {
 /// rule: the ring is emptied whenever anything is retransmitted.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RttProbes {
-    q: [(SeqNum, Instant); RttProbes::SLOTS],
-    head: usize,
-    len: usize,
+    /// (the sequence number that ACKs a segment, the low 32 bits of its
+    /// send time in microseconds): a send time is always within 71
+    /// minutes of the ACK that measures it, so the low bits tell it.
+    q: [(SeqNum, u32); RttProbes::SLOTS],
+    head: u8,
+    len: u8,
 }
 
 impl RttProbes {
@@ -183,28 +186,44 @@ impl RttProbes {
         self.len == 0
     }
 
-    pub(crate) fn last(&self) -> Option<SeqNum> {
-        (self.len > 0).then(|| self.q[(self.head + self.len - 1) % Self::SLOTS].0)
+    fn slot(&self, i: usize) -> (SeqNum, u32) {
+        self.q[(usize::from(self.head) + i) % Self::SLOTS]
     }
 
-    /// The oldest segment being timed.
-    pub(crate) fn oldest(&self) -> Option<(SeqNum, Instant)> {
-        (self.len > 0).then(|| self.q[self.head])
+    pub(crate) fn last(&self) -> Option<SeqNum> {
+        (self.len > 0).then(|| self.slot(usize::from(self.len) - 1).0)
+    }
+
+    /// The send time whose low bits are `low`, at or before `now`.
+    fn sent_at(now: Instant, low: u32) -> Instant {
+        let ago = (now.total_micros() as u32).wrapping_sub(low);
+        Instant::from_micros(now.total_micros().saturating_sub(u64::from(ago)))
+    }
+
+    /// The oldest segment being timed, as of `now` (any instant since it
+    /// was sent).
+    pub(crate) fn oldest(&self, now: Instant) -> Option<(SeqNum, Instant)> {
+        (self.len > 0).then(|| {
+            let (seq, low) = self.slot(0);
+            (seq, Self::sent_at(now, low))
+        })
     }
 
     pub(crate) fn push(&mut self, seq: SeqNum, t: Instant) {
-        if self.len < Self::SLOTS {
-            self.q[(self.head + self.len) % Self::SLOTS] = (seq, t);
+        if usize::from(self.len) < Self::SLOTS {
+            let i = (usize::from(self.head) + usize::from(self.len)) % Self::SLOTS;
+            self.q[i] = (seq, t.total_micros() as u32);
             self.len += 1;
         }
     }
 
-    /// Drops every probe `ack` covers; the send time of the newest of them.
-    pub(crate) fn take_acked(&mut self, ack: SeqNum) -> Option<Instant> {
+    /// Drops every probe `ack` covers; the send time of the newest of them,
+    /// as of `now`.
+    pub(crate) fn take_acked(&mut self, ack: SeqNum, now: Instant) -> Option<Instant> {
         let mut sent = None;
-        while self.len > 0 && self.q[self.head].0 <= ack {
-            sent = Some(self.q[self.head].1);
-            self.head = (self.head + 1) % Self::SLOTS;
+        while self.len > 0 && self.slot(0).0 <= ack {
+            sent = Some(Self::sent_at(now, self.slot(0).1));
+            self.head = ((usize::from(self.head) + 1) % Self::SLOTS) as u8;
             self.len -= 1;
         }
         sent
@@ -417,12 +436,12 @@ mod rfc6298_tests {
         p.push(SeqNum(300), t(3));
         assert_eq!(p.last(), Some(SeqNum(300)));
         // Below the first probe: nothing covered.
-        assert_eq!(p.take_acked(SeqNum(99)), None);
+        assert_eq!(p.take_acked(SeqNum(99), t(1000)), None);
         // Covers 100 and 200 (end inclusive): the newest is 200's time.
-        assert_eq!(p.take_acked(SeqNum(250)), Some(t(2)));
+        assert_eq!(p.take_acked(SeqNum(250), t(1000)), Some(t(2)));
         // 100 and 200 are gone; 300 remains.
-        assert_eq!(p.take_acked(SeqNum(250)), None);
-        assert_eq!(p.take_acked(SeqNum(300)), Some(t(3)));
+        assert_eq!(p.take_acked(SeqNum(250), t(1000)), None);
+        assert_eq!(p.take_acked(SeqNum(300), t(1000)), Some(t(3)));
         assert!(p.is_empty());
     }
 
@@ -436,7 +455,7 @@ mod rfc6298_tests {
         p.clear();
         assert!(p.is_empty());
         assert_eq!(p.last(), None);
-        assert_eq!(p.take_acked(SeqNum(1000)), None);
+        assert_eq!(p.take_acked(SeqNum(1000), t(1000)), None);
     }
 
     #[test]
@@ -448,7 +467,7 @@ mod rfc6298_tests {
         }
         assert_eq!(RttProbes::SLOTS, 8);
         assert_eq!(p.last(), Some(SeqNum(80)));
-        assert_eq!(p.take_acked(SeqNum(90)), Some(t(8)));
+        assert_eq!(p.take_acked(SeqNum(90), t(1000)), Some(t(8)));
         assert!(p.is_empty());
     }
 
@@ -460,7 +479,7 @@ mod rfc6298_tests {
         for i in 1..=8u32 {
             p.push(SeqNum(i * 10), t(u64::from(i)));
         }
-        assert_eq!(p.take_acked(SeqNum(30)), Some(t(3)));
+        assert_eq!(p.take_acked(SeqNum(30), t(1000)), Some(t(3)));
         for i in 9..=11u32 {
             p.push(SeqNum(i * 10), t(u64::from(i)));
         }
@@ -468,8 +487,8 @@ mod rfc6298_tests {
         // Full again: a twelfth is dropped.
         p.push(SeqNum(120), t(12));
         assert_eq!(p.last(), Some(SeqNum(110)));
-        assert_eq!(p.take_acked(SeqNum(85)), Some(t(8)));
-        assert_eq!(p.take_acked(SeqNum(200)), Some(t(11)));
+        assert_eq!(p.take_acked(SeqNum(85), t(1000)), Some(t(8)));
+        assert_eq!(p.take_acked(SeqNum(200), t(1000)), Some(t(11)));
         assert!(p.is_empty());
     }
 
@@ -480,8 +499,8 @@ mod rfc6298_tests {
         let mut p = RttProbes::default();
         p.push(SeqNum(u32::MAX - 99), t(1));
         p.push(SeqNum(50), t(2));
-        assert_eq!(p.take_acked(SeqNum(u32::MAX)), Some(t(1)));
-        assert_eq!(p.take_acked(SeqNum(49)), None);
-        assert_eq!(p.take_acked(SeqNum(50)), Some(t(2)));
+        assert_eq!(p.take_acked(SeqNum(u32::MAX), t(1000)), Some(t(1)));
+        assert_eq!(p.take_acked(SeqNum(49), t(1000)), None);
+        assert_eq!(p.take_acked(SeqNum(50), t(1000)), Some(t(2)));
     }
 }

@@ -160,7 +160,6 @@ pub(crate) struct SegmentCounts {
     pub segments_retransmitted: u32,
     pub challenge_acks: u32,
     pub out_of_window: u32,
-    pub timeouts: u32,
     pub icmp_unreachable: u32,
 }
 
@@ -172,12 +171,12 @@ impl SegmentCounts {
         s.segments_retransmitted += u64::from(self.segments_retransmitted);
         s.challenge_acks += u64::from(self.challenge_acks);
         s.out_of_window += u64::from(self.out_of_window);
-        s.timeouts += u64::from(self.timeouts);
         s.icmp_unreachable += u64::from(self.icmp_unreachable);
     }
 
-    /// The same counters of a full connection (the rest must be zero: a
-    /// half-open connection moves no others).
+    /// The same counters of a full connection (a half-open connection
+    /// moves no others but `timeouts`, which its entry keeps as its retry
+    /// count).
     pub(crate) fn of(s: &TcpStats) -> SegmentCounts {
         let c = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
         SegmentCounts {
@@ -186,7 +185,6 @@ impl SegmentCounts {
             segments_retransmitted: c(s.segments_retransmitted),
             challenge_acks: c(s.challenge_acks),
             out_of_window: c(s.out_of_window),
-            timeouts: c(s.timeouts),
             icmp_unreachable: c(s.icmp_unreachable),
         }
     }

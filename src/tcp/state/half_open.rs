@@ -12,7 +12,7 @@
 
 use super::handshake::Full;
 use crate::tcp::TcpConfig;
-use crate::tcp::stats::SegmentCounts;
+use crate::tcp::stats::{SegmentCounts, TcpStats};
 use crate::tcp::tcb::{Tcb, Timer};
 use crate::time::Instant;
 use crate::wire::SeqNum;
@@ -44,50 +44,53 @@ impl Rel {
     }
 }
 
-/// The peer's SYN, as much of it as the handshake uses.
-#[derive(Debug, Clone, Copy)]
-struct PeerSyn {
-    mss: Option<u16>,
-    window_scale: Option<u8>,
-    sack_permitted: bool,
-    /// TSval and TSecr.
-    timestamps: Option<(u32, u32)>,
-    window: u16,
-}
-
 /// Flags of a half-open entry.
-const SYN_PENDING: u8 = 1;
-const ACK_NOW: u8 = 2;
-/// The SYN-ACK has gone out once: SND.MAX is ISS+1.
-const SENT: u8 = 4;
+const SYN_PENDING: u16 = 1;
+const ACK_NOW: u16 = 2;
 /// SND.NXT is SND.MAX (not moved back by a timeout, before the resend).
-const NXT_AT_MAX: u8 = 8;
+const NXT_AT_MAX: u16 = 8;
+/// A RST is due, with sequence number `rst_seq`.
+const RST_PENDING: u16 = 16;
+/// What the peer's SYN carried.
+const SYN_MSS: u16 = 32;
+const SYN_WSCALE: u16 = 64;
+const SYN_SACK_OK: u16 = 128;
+const SYN_TIMESTAMPS: u16 = 256;
 
-/// SYN-RECEIVED from a listener, at rest.
+/// SYN-RECEIVED from a listener, at rest: 104 bytes.
 #[derive(Debug)]
 pub(crate) struct HalfOpen {
     cfg: Arc<TcpConfig>,
     local: SocketAddrV4,
     remote: SocketAddrV4,
+    /// When the SYN arrived.
+    born: Instant,
     iss: SeqNum,
     irs: SeqNum,
     ts_offset: u32,
     /// The right edge of the window last advertised.
     rcv_adv: SeqNum,
-    /// A RST to send, with this sequence number.
-    rst_pending: Option<SeqNum>,
-    syn: PeerSyn,
-    /// When the SYN arrived.
-    born: Instant,
+    rst_seq: SeqNum,
+    /// The SYN's TSval (with `SYN_TIMESTAMPS`).
+    syn_tsval: u32,
     /// When the first SYN-ACK went out, while it is being timed (Karn: a
     /// timeout ends that).
     timed: Rel,
     last_send: Rel,
     rto_at: Rel,
     last_oow_ack: Rel,
+    /// The SYN's MSS option and window field.
+    syn_mss: u16,
+    syn_window: u16,
+    flags: u16,
+    /// The SYN's window scale option.
+    syn_wscale: u8,
     /// SYN-ACK timeouts so far.
     retries: u8,
-    flags: u8,
+    /// The SYN-ACK has gone out once: SND.MAX is ISS+1. (A `bool` of its
+    /// own, not a flag: its spare bit patterns let the enums around this
+    /// entry keep their tags in it, so `Conn` is no larger than it.)
+    sent: bool,
     counts: SegmentCounts,
 }
 
@@ -104,29 +107,38 @@ impl HalfOpen {
         seg: &TcpRepr<'_>,
     ) -> HalfOpen {
         let o = &seg.options;
+        let mut flags = SYN_PENDING;
+        for (on, bit) in [
+            (o.mss.is_some(), SYN_MSS),
+            (o.window_scale.is_some(), SYN_WSCALE),
+            (o.sack_permitted, SYN_SACK_OK),
+            (o.timestamps.is_some(), SYN_TIMESTAMPS),
+        ] {
+            if on {
+                flags |= bit;
+            }
+        }
         HalfOpen {
             cfg,
             local,
             remote,
+            born: now,
             iss,
             irs: seg.seq,
             ts_offset,
             rcv_adv: seg.seq + 1u32,
-            rst_pending: None,
-            syn: PeerSyn {
-                mss: o.mss,
-                window_scale: o.window_scale,
-                sack_permitted: o.sack_permitted,
-                timestamps: o.timestamps,
-                window: seg.window,
-            },
-            born: now,
+            rst_seq: SeqNum(0),
+            syn_tsval: o.timestamps.map_or(0, |t| t.0),
             timed: Rel::NONE,
             last_send: Rel(0),
             rto_at: Rel::NONE,
             last_oow_ack: Rel::NONE,
+            syn_mss: o.mss.unwrap_or(0),
+            syn_window: seg.window,
+            flags,
+            syn_wscale: o.window_scale.unwrap_or(0),
             retries: 0,
-            flags: SYN_PENDING,
+            sent: false,
             counts: SegmentCounts::default(),
         }
     }
@@ -143,13 +155,20 @@ impl HalfOpen {
         self.cfg.ttl
     }
 
-    pub(crate) fn counts(&self) -> &SegmentCounts {
-        &self.counts
+    /// The connection's counters so far.
+    pub(crate) fn stats(&self) -> TcpStats {
+        let mut s = self.counts.to_stats();
+        s.timeouts = u64::from(self.retries);
+        s
     }
 
     /// A SYN-ACK, ACK or RST is due.
     pub(crate) fn has_output(&self) -> bool {
-        self.rst_pending.is_some() || self.flags & (SYN_PENDING | ACK_NOW) != 0
+        self.flags & (SYN_PENDING | ACK_NOW | RST_PENDING) != 0
+    }
+
+    fn has(&self, bit: u16) -> bool {
+        self.flags & bit != 0
     }
 
     /// The retransmission timer: the only one a half-open entry runs.
@@ -159,20 +178,20 @@ impl HalfOpen {
 
     /// The peer's SYN as a segment, for the TCB to take its options from.
     fn syn_repr(&self) -> TcpRepr<'static> {
-        let s = &self.syn;
         TcpRepr {
             src_port: self.remote.port(),
             dst_port: self.local.port(),
             seq: self.irs,
             ack: SeqNum(0),
             flags: TcpFlags::SYN,
-            window: s.window,
+            window: self.syn_window,
             urgent: 0,
             options: TcpOptions {
-                mss: s.mss,
-                window_scale: s.window_scale,
-                sack_permitted: s.sack_permitted,
-                timestamps: s.timestamps,
+                mss: self.has(SYN_MSS).then_some(self.syn_mss),
+                window_scale: self.has(SYN_WSCALE).then_some(self.syn_wscale),
+                sack_permitted: self.has(SYN_SACK_OK),
+                // The SYN's TSecr means nothing (RFC 7323 3.2).
+                timestamps: self.has(SYN_TIMESTAMPS).then_some((self.syn_tsval, 0)),
                 ..TcpOptions::default()
             },
             payload: &[],
@@ -183,9 +202,8 @@ impl HalfOpen {
     pub(crate) fn thaw(self) -> Full {
         let born = self.born;
         let syn = self.syn_repr();
-        let cfg = *self.cfg;
         let mut tcb = Box::new(Tcb::new(
-            cfg,
+            self.cfg.clone(),
             self.local,
             self.remote,
             self.iss,
@@ -193,19 +211,20 @@ impl HalfOpen {
             born,
         ));
         tcb.apply_peer_syn(&syn);
-        let sent = self.flags & SENT != 0;
-        tcb.syn_pending = self.flags & SYN_PENDING != 0;
-        tcb.ack_now = self.flags & ACK_NOW != 0;
-        tcb.rst_pending = self.rst_pending;
+        let sent = self.sent;
+        tcb.syn_pending = self.has(SYN_PENDING);
+        tcb.ack_now = self.has(ACK_NOW);
+        tcb.rst_pending = self.has(RST_PENDING).then_some(self.rst_seq);
         tcb.last_oow_ack = self.last_oow_ack.at(born);
         tcb.rcv.adv = self.rcv_adv;
         if sent {
             tcb.snd.max = self.iss + 1u32;
             tcb.opt.last_ack_sent = tcb.rcv.nxt;
             let first = self.last_send.at(born).unwrap_or(born);
-            tcb.opt.our_syn = Some(tcb.syn_options(first, Some(&syn.options)));
+            let ours = tcb.syn_options(first, Some(&syn.options));
+            tcb.opt.set_our_syn(ours);
         }
-        if self.flags & NXT_AT_MAX != 0 {
+        if self.has(NXT_AT_MAX) {
             tcb.snd.nxt = tcb.snd.max;
         }
         tcb.snd.last_send = self.last_send.at(born).unwrap_or(born);
@@ -223,7 +242,7 @@ impl HalfOpen {
         if let Some(t) = self.rto_at.at(born) {
             tcb.timers.arm(Timer::Rto, t);
         }
-        tcb.stats = self.counts.to_stats();
+        tcb.stats = self.stats();
         Full {
             tcb,
             passive: true,
@@ -238,17 +257,19 @@ impl HalfOpen {
         let born = tcb.rcv.space_at;
         let o = full.peer_syn;
         let mut flags = 0;
-        if tcb.syn_pending {
-            flags |= SYN_PENDING;
-        }
-        if tcb.ack_now {
-            flags |= ACK_NOW;
-        }
-        if tcb.snd.max != tcb.snd.iss {
-            flags |= SENT;
-        }
-        if tcb.snd.nxt == tcb.snd.max {
-            flags |= NXT_AT_MAX;
+        for (on, bit) in [
+            (tcb.syn_pending, SYN_PENDING),
+            (tcb.ack_now, ACK_NOW),
+            (tcb.snd.nxt == tcb.snd.max, NXT_AT_MAX),
+            (tcb.rst_pending.is_some(), RST_PENDING),
+            (o.mss.is_some(), SYN_MSS),
+            (o.window_scale.is_some(), SYN_WSCALE),
+            (o.sack_permitted, SYN_SACK_OK),
+            (o.timestamps.is_some(), SYN_TIMESTAMPS),
+        ] {
+            if on {
+                flags |= bit;
+            }
         }
         HalfOpen {
             cfg: full
@@ -256,25 +277,26 @@ impl HalfOpen {
                 .expect("a passive connection has its listener's settings"),
             local: tcb.local,
             remote: tcb.remote,
+            born,
             iss: tcb.snd.iss,
             irs: tcb.rcv.irs,
             ts_offset: tcb.opt.ts_offset,
             rcv_adv: tcb.rcv.adv,
-            rst_pending: tcb.rst_pending,
-            syn: PeerSyn {
-                mss: o.mss,
-                window_scale: o.window_scale,
-                sack_permitted: o.sack_permitted,
-                timestamps: o.timestamps,
-                window: tcb.snd.wnd as u16,
-            },
-            born,
-            timed: Rel::of(born, tcb.rtt_probe.oldest().map(|(_, t)| t)),
+            rst_seq: tcb.rst_pending.unwrap_or(SeqNum(0)),
+            syn_tsval: o.timestamps.map_or(0, |t| t.0),
+            timed: Rel::of(
+                born,
+                tcb.rtt_probe.oldest(tcb.snd.last_send).map(|(_, t)| t),
+            ),
             last_send: Rel::of(born, Some(tcb.snd.last_send)),
             rto_at: Rel::of(born, tcb.timers.get(Timer::Rto)),
             last_oow_ack: Rel::of(born, tcb.last_oow_ack),
-            retries: u8::try_from(tcb.retries).unwrap_or(u8::MAX),
+            syn_mss: o.mss.unwrap_or(0),
+            syn_window: tcb.snd.wnd as u16,
             flags,
+            syn_wscale: o.window_scale.unwrap_or(0),
+            retries: u8::try_from(tcb.retries).unwrap_or(u8::MAX),
+            sent: tcb.snd.max != tcb.snd.iss,
             counts: SegmentCounts::of(&tcb.stats),
         }
     }

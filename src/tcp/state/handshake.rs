@@ -136,7 +136,7 @@ impl Full {
 impl SynSent {
     /// An active open (RFC 9293 3.10.1): the SYN goes out on the next poll.
     pub fn connect(
-        cfg: TcpConfig,
+        cfg: impl Into<Arc<TcpConfig>>,
         now: Instant,
         local: SocketAddrV4,
         remote: SocketAddrV4,
@@ -144,7 +144,7 @@ impl SynSent {
         ts_offset: u32,
     ) -> SynSent {
         SynSent {
-            tcb: Box::new(Tcb::new(cfg, local, remote, iss, ts_offset, now)),
+            tcb: Box::new(Tcb::new(cfg.into(), local, remote, iss, ts_offset, now)),
         }
     }
 

@@ -492,9 +492,7 @@ impl Conn {
     /// The connection's counters.
     pub fn stats(&self) -> TcpStats {
         match self {
-            Conn::SynReceived(s) if s.frozen().is_some() => {
-                s.frozen().map(|h| h.counts().to_stats()).unwrap()
-            }
+            Conn::SynReceived(s) if s.frozen().is_some() => s.frozen().map(|h| h.stats()).unwrap(),
             Conn::TimeWait(tw) => tw.stats(),
             Conn::Closed(c) => {
                 let mut s = c

@@ -17,6 +17,16 @@ use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
+/// Flags of a TIME-WAIT entry: the device completes checksums; an ACK is
+/// due; timestamps are on.
+const PARTIAL_CHECKSUM: u8 = 1;
+const ACK_NOW: u8 = 2;
+const TIMESTAMPS: u8 = 4;
+
+fn flag(bit: u8, on: bool) -> u8 {
+    if on { bit } else { 0 }
+}
+
 /// TIME-WAIT: both FINs acknowledged; waiting 2*MSL so that old duplicates
 /// die out (RFC 9293 3.6.1).
 #[derive(Debug)]
@@ -33,18 +43,18 @@ pub struct TimeWait {
     wnd_field: u16,
     /// IP time to live of our segments.
     ttl: u8,
-    /// Leave the checksum to the device.
-    partial_checksum: bool,
-    /// An ACK is due.
-    ack_now: bool,
-    /// (TS.Recent, our clock's offset) when timestamps are on (RFC 7323).
-    ts: Option<(u32, u32)>,
+    /// `PARTIAL_CHECKSUM`, `ACK_NOW`, `TIMESTAMPS`.
+    flags: u8,
+    /// TS.Recent and our clock's offset, with `TIMESTAMPS` (RFC 7323).
+    ts_recent: u32,
+    ts_offset: u32,
     /// 2*MSL, milliseconds.
     twice_msl_ms: u32,
     /// When the wait ends.
     expires: Instant,
-    /// When an unacceptable segment without data was last answered.
-    last_oow_ack: Option<Instant>,
+    /// When an unacceptable segment without data was last answered, in
+    /// microseconds; `u64::MAX` for never.
+    last_oow_ack: u64,
     /// What moved in TIME-WAIT.
     counts: SegmentCounts,
     /// The TCB, while the application holds the handle.
@@ -65,12 +75,14 @@ impl TimeWait {
             rcv_wnd: tcb.rcv.window_in_force(),
             wnd_field: tcb.advertised_field(false),
             ttl: tcb.cfg.ttl,
-            partial_checksum: tcb.cfg.checksum_offload,
-            ack_now: core::mem::take(&mut tcb.ack_now),
-            ts: tcb.opt.ts.then_some((tcb.opt.ts_recent, tcb.opt.ts_offset)),
+            flags: flag(PARTIAL_CHECKSUM, tcb.cfg.checksum_offload)
+                | flag(ACK_NOW, core::mem::take(&mut tcb.ack_now))
+                | flag(TIMESTAMPS, tcb.opt.ts),
+            ts_recent: tcb.opt.ts_recent,
+            ts_offset: tcb.opt.ts_offset,
             twice_msl_ms: u32::try_from(twice_msl.as_millis()).unwrap_or(u32::MAX),
             expires: now + twice_msl,
-            last_oow_ack: tcb.last_oow_ack,
+            last_oow_ack: tcb.last_oow_ack.map_or(u64::MAX, Instant::total_micros),
             counts: SegmentCounts::default(),
             held: Some(tcb),
         };
@@ -129,36 +141,39 @@ impl TimeWait {
         }
         if seg.flags.syn() {
             self.counts.challenge_acks += 1;
-            self.ack_now = true;
+            self.flags |= ACK_NOW;
             return (Conn::TimeWait(self), Fate::Accepted);
         }
         if seg.flags.fin() && seg.seq + seg.payload.len() + 1u32 == self.rcv_nxt {
-            self.ack_now = true;
+            self.flags |= ACK_NOW;
             self.expires = now + Duration::from_millis(u64::from(self.twice_msl_ms));
             return (Conn::TimeWait(self), Fate::Accepted);
         }
         if !in_window(seg, self.rcv_nxt, self.rcv_wnd) {
             self.counts.out_of_window += 1;
-            if out_of_window_ack_due(&mut self.last_oow_ack, now, seg) {
-                self.ack_now = true;
+            let mut last =
+                (self.last_oow_ack != u64::MAX).then(|| Instant::from_micros(self.last_oow_ack));
+            if out_of_window_ack_due(&mut last, now, seg) {
+                self.flags |= ACK_NOW;
             }
+            self.last_oow_ack = last.map_or(u64::MAX, Instant::total_micros);
             return (Conn::TimeWait(self), Fate::OutOfWindow);
         }
         if seg.segment_len() > 0 {
-            self.ack_now = true;
+            self.flags |= ACK_NOW;
         }
         (Conn::TimeWait(self), Fate::Accepted)
     }
 
     /// The ACK, if one is due: `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`.
     pub(super) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if !self.ack_now {
+        if self.flags & ACK_NOW == 0 {
             return None;
         }
         let mut options = TcpOptions::default();
-        if let Some((ts_recent, ts_offset)) = self.ts {
-            let ts_val = (now.total_millis() as u32).wrapping_add(ts_offset);
-            options.timestamps = Some((ts_val, ts_recent));
+        if self.flags & TIMESTAMPS != 0 {
+            let ts_val = (now.total_millis() as u32).wrapping_add(self.ts_offset);
+            options.timestamps = Some((ts_val, self.ts_recent));
         }
         let repr = TcpRepr {
             src_port: self.local.port(),
@@ -172,8 +187,9 @@ impl TimeWait {
             payload: &[],
         };
         let addrs = (*self.local.ip(), *self.remote.ip());
-        let t = write_segment(buf, &repr, addrs, 0, |_| {}, self.partial_checksum)?;
-        self.ack_now = false;
+        let partial = self.flags & PARTIAL_CHECKSUM != 0;
+        let t = write_segment(buf, &repr, addrs, 0, |_| {}, partial)?;
+        self.flags &= !ACK_NOW;
         self.counts.segments_sent += 1;
         Some(t)
     }

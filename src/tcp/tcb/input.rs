@@ -290,7 +290,7 @@ impl Tcb {
     /// With timestamps, the echo times retransmitted data as well (RFC
     /// 7323 4.1), at the timestamp clock's millisecond resolution.
     pub(super) fn sample_rtt(&mut self, now: Instant, ack: SeqNum, tsecr: Option<u32>) {
-        if let Some(sent) = self.rtt_probe.take_acked(ack) {
+        if let Some(sent) = self.rtt_probe.take_acked(ack, now) {
             self.rtt.sample(now - sent);
             self.hystart.on_rtt_sample(now - sent);
         } else if self.opt.ts

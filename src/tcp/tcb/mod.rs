@@ -46,6 +46,7 @@ use super::stats::{TcpInfo, TcpStats};
 use crate::time::Instant;
 use crate::wire::SeqNum;
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Event bits a connection raises for the stack to report.
@@ -61,7 +62,9 @@ pub(crate) mod ev {
 /// The transmission control block (RFC 9293 3.3.1).
 #[derive(Debug)]
 pub struct Tcb {
-    pub(crate) cfg: TcpConfig,
+    /// Settings, shared with the listener or the stack's defaults; a
+    /// connection that changes one gets its own copy.
+    pub(crate) cfg: Arc<TcpConfig>,
     pub(crate) local: SocketAddrV4,
     pub(crate) remote: SocketAddrV4,
     /// Send sequence space and send buffer.
@@ -112,7 +115,7 @@ pub struct Tcb {
 
 impl Tcb {
     pub(crate) fn new(
-        cfg: TcpConfig,
+        cfg: Arc<TcpConfig>,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: SeqNum,
@@ -121,18 +124,17 @@ impl Tcb {
     ) -> Tcb {
         let mss = 536;
         Tcb {
-            cfg,
             local,
             remote,
             snd: SendSpace::new(iss, mss, cfg.send_buffer, now),
             rcv: RecvSpace::new(&cfg, now),
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            cc: cc::new_controller(cfg.congestion, mss),
             opt: Negotiated::new(ts_offset),
             rec: Recovery::new(iss),
             timers: Timers::default(),
-            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             rtt_probe: RttProbes::default(),
             retries: 0,
-            cc: cc::new_controller(cfg.congestion, mss),
             hystart: HyStart::default(),
             stats: TcpStats::default(),
             syn_pending: true,
@@ -144,6 +146,7 @@ impl Tcb {
             orphaned: false,
             error: None,
             soft_error: None,
+            cfg,
         }
     }
 
@@ -220,8 +223,8 @@ impl Tcb {
             state,
             local: self.local,
             remote: self.remote,
-            peer_syn: self.opt.peer_syn,
-            our_syn: self.opt.our_syn,
+            peer_syn: self.opt.peer_syn(),
+            our_syn: self.opt.our_syn(),
             snd_mss: self.snd.mss,
             rcv_mss: self.cfg.mss as usize,
             window_scale: self.window_scaling(),
@@ -245,7 +248,9 @@ impl Tcb {
     }
 
     pub(crate) fn set_nodelay(&mut self, on: bool) {
-        self.cfg.nodelay = on;
+        if self.cfg.nodelay != on {
+            Arc::make_mut(&mut self.cfg).nodelay = on;
+        }
     }
 
     /// Queues application data; returns how much was taken.

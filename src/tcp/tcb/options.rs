@@ -7,6 +7,37 @@ use super::*;
 use crate::wire::tcp::{TcpOptions, TcpRepr};
 use smallvec::SmallVec;
 
+/// The options a SYN can carry (no SACK blocks): a [`TcpOptions`] in a
+/// third of its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SynOptions {
+    mss: Option<u16>,
+    window_scale: Option<u8>,
+    sack_permitted: bool,
+    timestamps: Option<(u32, u32)>,
+}
+
+impl SynOptions {
+    fn of(o: &TcpOptions) -> SynOptions {
+        SynOptions {
+            mss: o.mss,
+            window_scale: o.window_scale,
+            sack_permitted: o.sack_permitted,
+            timestamps: o.timestamps,
+        }
+    }
+
+    fn expand(self) -> TcpOptions {
+        TcpOptions {
+            mss: self.mss,
+            window_scale: self.window_scale,
+            sack_permitted: self.sack_permitted,
+            timestamps: self.timestamps,
+            ..TcpOptions::default()
+        }
+    }
+}
+
 /// The options in force on a connection, and timestamp state.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Negotiated {
@@ -25,8 +56,8 @@ pub(crate) struct Negotiated {
     /// Last.ACK.sent: RCV.NXT in the last ACK we sent.
     pub(crate) last_ack_sent: SeqNum,
     /// Options of the peer's SYN and of ours, for diagnostics.
-    pub(crate) peer_syn: Option<TcpOptions>,
-    pub(crate) our_syn: Option<TcpOptions>,
+    peer_syn: Option<SynOptions>,
+    our_syn: Option<SynOptions>,
 }
 
 impl Negotiated {
@@ -35,6 +66,24 @@ impl Negotiated {
             ts_offset,
             ..Negotiated::default()
         }
+    }
+
+    /// The options of the peer's SYN (or SYN-ACK), as received.
+    pub(crate) fn peer_syn(&self) -> Option<TcpOptions> {
+        self.peer_syn.map(SynOptions::expand)
+    }
+
+    /// The options of our SYN (or SYN-ACK), as sent.
+    pub(crate) fn our_syn(&self) -> Option<TcpOptions> {
+        self.our_syn.map(SynOptions::expand)
+    }
+
+    pub(crate) fn set_peer_syn(&mut self, o: TcpOptions) {
+        self.peer_syn = Some(SynOptions::of(&o));
+    }
+
+    pub(crate) fn set_our_syn(&mut self, o: TcpOptions) {
+        self.our_syn = Some(SynOptions::of(&o));
     }
 
     /// Our timestamp clock: milliseconds plus the per-tuple offset.
@@ -80,7 +129,7 @@ impl Tcb {
 
     /// Takes the peer's SYN options (RFC 9293 3.7.1: 536 when absent).
     pub(crate) fn apply_peer_syn(&mut self, seg: &TcpRepr<'_>) {
-        self.opt.peer_syn = Some(seg.options);
+        self.opt.set_peer_syn(seg.options);
         let mss = seg.options.mss.map_or(536, usize::from);
         self.snd.mss = mss.clamp(64, self.cfg.mss as usize);
         self.cc = cc::new_controller(self.cfg.congestion, self.snd.mss);

@@ -525,7 +525,7 @@ impl Tcb {
             return None;
         }
         let opts = self.syn_options(now, peer);
-        self.opt.our_syn = Some(opts);
+        self.opt.set_our_syn(opts);
         let iss = self.snd.iss;
         let n = self.emit(now, buf, iss, flags, (0, 0), Some(opts))?;
         self.syn_pending = false;

@@ -23,6 +23,9 @@ pub const PMTU_EXPIRES: Duration = Duration::from_secs(600);
 /// Retransmissions tracked per recovery episode; past this many, a lost
 /// one waits for the RTO as before.
 pub(crate) const MAX_RTX_MARKS: usize = 8;
+/// Marks held in the TCB itself; more (a recovery with several lost
+/// retransmissions at once) go to the heap.
+const RTX_MARKS_INLINE: usize = 2;
 
 /// A retransmission sent during SACK recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +54,7 @@ pub(crate) struct Recovery {
     pub(crate) rescue_done: bool,
     /// Retransmissions of the current SACK recovery still unSACKed, to
     /// find those lost as well (see `mark_lost_retransmissions`).
-    pub(crate) rtx_marks: SmallVec<[RtxMark; MAX_RTX_MARKS]>,
+    pub(crate) rtx_marks: SmallVec<[RtxMark; RTX_MARKS_INLINE]>,
     /// (cwnd, ssthresh) before the last window cut, for undo.
     pub(crate) undo: Option<(usize, usize)>,
     /// Retransmissions and D-SACKs of the last episode: all of the first

@@ -28,47 +28,67 @@ impl Timer {
     const COUNT: usize = 6;
 }
 
-/// Deadlines by timer kind; `None` when a timer is not running.
-#[derive(Debug, Clone, Default)]
+/// Deadlines by timer kind, in microseconds of [`Instant`]; [`NONE`] when
+/// a timer is not running (half the size of a table of
+/// `Option<Instant>`).
+#[derive(Debug, Clone)]
 pub(crate) struct Timers {
-    at: [Option<Instant>; Timer::COUNT],
+    at: [u64; Timer::COUNT],
     /// Zero-window probes sent without the window opening (backoff).
     pub(crate) persist_backoff: u32,
     /// Keepalive probes sent without an answer.
     pub(crate) keepalive_sent: u32,
 }
 
+/// A timer that is not running.
+const NONE: u64 = u64::MAX;
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            at: [NONE; Timer::COUNT],
+            persist_backoff: 0,
+            keepalive_sent: 0,
+        }
+    }
+}
+
 impl Timers {
     /// Starts (or restarts) `t` to fire at `at`.
     pub(crate) fn arm(&mut self, t: Timer, at: Instant) {
-        self.at[t as usize] = Some(at);
+        // An instant at the very end of time stays just short of NONE.
+        self.at[t as usize] = at.total_micros().min(NONE - 1);
     }
 
     /// Starts `t` unless it is running already.
     pub(crate) fn arm_if_idle(&mut self, t: Timer, at: Instant) {
-        self.at[t as usize].get_or_insert(at);
+        if !self.is_armed(t) {
+            self.arm(t, at);
+        }
     }
 
     pub(crate) fn cancel(&mut self, t: Timer) {
-        self.at[t as usize] = None;
+        self.at[t as usize] = NONE;
     }
 
     /// Stops every timer.
     pub(crate) fn clear(&mut self) {
-        self.at = [None; Timer::COUNT];
+        self.at = [NONE; Timer::COUNT];
     }
 
     pub(crate) fn get(&self, t: Timer) -> Option<Instant> {
-        self.at[t as usize]
+        let at = self.at[t as usize];
+        (at != NONE).then(|| Instant::from_micros(at))
     }
 
     pub(crate) fn is_armed(&self, t: Timer) -> bool {
-        self.at[t as usize].is_some()
+        self.at[t as usize] != NONE
     }
 
     /// `t` is running and its deadline has come.
     pub(crate) fn is_due(&self, t: Timer, now: Instant) -> bool {
-        self.at[t as usize].is_some_and(|at| at <= now)
+        let at = self.at[t as usize];
+        at != NONE && at <= now.total_micros()
     }
 
     /// Stops `t` if it is due; true if it was.
@@ -82,7 +102,8 @@ impl Timers {
 
     /// The earliest deadline of all.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.at.iter().flatten().min().copied()
+        let at = *self.at.iter().min().expect("a table of timers");
+        (at != NONE).then(|| Instant::from_micros(at))
     }
 }
 
