@@ -199,6 +199,15 @@ impl Ord for InFlight {
     }
 }
 
+/// The destination address of the IPv4 packet in `packet`, or
+/// `UNSPECIFIED` if it is shorter than a header.
+fn dst_addr(packet: &[u8]) -> Ipv4Addr {
+    match packet.get(16..20) {
+        Some(&[a, b, c, d]) => Ipv4Addr::new(a, b, c, d),
+        _ => Ipv4Addr::UNSPECIFIED,
+    }
+}
+
 /// Packets one node may send in one step before the run is declared a
 /// send loop (a livelock inside a single step, which the step counter
 /// cannot see).
@@ -405,79 +414,119 @@ impl Network {
         }
     }
 
+    /// Puts one packet that node `from` sent (`self.buf[..len]`) on its
+    /// link: the tap sees it, the forger may add one of its own, the shaper
+    /// may drop or delay it, then the link applies its MTU, queue and
+    /// random faults and schedules what survives.
+    ///
+    /// The steps draw from the seeded generator in a fixed order (loss,
+    /// duplication, then per copy reordering and corruption); changing that
+    /// order changes what every seed reproduces.
     fn transmit(&mut self, from: usize, len: usize) {
-        let now = self.now;
         if let Some(tap) = self.tap.as_mut() {
-            tap(now, from, &self.buf[..len]);
+            tap(self.now, from, &self.buf[..len]);
         }
-        if let Some(forger) = self.forger.as_mut() {
-            let mut data = self.pool.pop().unwrap_or_default();
-            data.clear();
-            if forger(now, from, &self.buf[..len], &mut data) && data.len() >= 20 {
-                let dst = Ipv4Addr::new(data[16], data[17], data[18], data[19]);
-                if let Some(to) = self.route(dst) {
-                    self.nodes[from].stats.forged += 1;
-                    self.order += 1;
-                    self.in_flight.push(Reverse(InFlight {
-                        at: now + self.nodes[from].link.latency,
-                        order: self.order,
-                        to,
-                        data,
-                    }));
-                } else {
-                    self.pool.push(data);
-                }
-            } else {
-                self.pool.push(data);
-            }
-        }
-        let shape = match self.shaper.as_mut() {
-            Some(f) => f(now, from, &self.buf[..len]),
-            None => Shape::Pass,
+        self.forge(from, len);
+        let Some(shaped_delay) = self.shape(from, len) else {
+            return;
         };
-        if shape == Shape::Drop {
-            self.nodes[from].stats.sent += 1;
+        let to = self.route(dst_addr(&self.buf[..len]));
+        self.nodes[from].stats.sent += 1;
+        if len > self.nodes[from].link.mtu {
+            self.drop_oversized(from, len);
+            return;
+        }
+        let Some(depart) = self.serialise(from, len) else {
+            return;
+        };
+        let Some(to) = to else {
             self.nodes[from].stats.lost += 1;
             return;
+        };
+        self.apply_faults(from, len, to, depart, shaped_delay);
+    }
+
+    /// Lets the forger, if any, write a packet of its own from the one
+    /// `from` sent; it reaches the node its destination names one link
+    /// latency later, past the shaper and the link's faults.
+    fn forge(&mut self, from: usize, len: usize) {
+        let Some(forger) = self.forger.as_mut() else {
+            return;
+        };
+        let mut data = self.pool.pop().unwrap_or_default();
+        data.clear();
+        let forged = forger(self.now, from, &self.buf[..len], &mut data) && data.len() >= 20;
+        match forged.then(|| self.route(dst_addr(&data))).flatten() {
+            Some(to) => {
+                self.nodes[from].stats.forged += 1;
+                let at = self.now + self.nodes[from].link.latency;
+                self.schedule(at, to, data);
+            }
+            None => self.pool.push(data),
         }
-        let shaped_delay = match shape {
-            Shape::Delay(d) => d,
-            _ => Duration::ZERO,
+    }
+
+    /// Asks the shaper, if any, about the packet: `None` if it drops it
+    /// (counted as sent and lost), else the delay it adds.
+    fn shape(&mut self, from: usize, len: usize) -> Option<Duration> {
+        let shape = match self.shaper.as_mut() {
+            Some(f) => f(self.now, from, &self.buf[..len]),
+            None => Shape::Pass,
         };
-        let dst = if len >= 20 {
-            Ipv4Addr::new(self.buf[16], self.buf[17], self.buf[18], self.buf[19])
-        } else {
-            Ipv4Addr::UNSPECIFIED
-        };
-        let to = self.route(dst);
+        match shape {
+            Shape::Drop => {
+                self.nodes[from].stats.sent += 1;
+                self.nodes[from].stats.lost += 1;
+                None
+            }
+            Shape::Delay(d) => Some(d),
+            Shape::Pass => Some(Duration::ZERO),
+        }
+    }
+
+    /// A packet longer than the link MTU: counted, and answered with ICMP
+    /// "fragmentation needed" if the link has a router to send one.
+    fn drop_oversized(&mut self, from: usize, len: usize) {
+        self.nodes[from].stats.mtu_drops += 1;
+        if let Some(router) = self.nodes[from].link.mtu_router {
+            self.frag_needed(from, router, len);
+        }
+    }
+
+    /// Serialisation and the queue: when the packet has left the sender
+    /// (now, on a link without a bandwidth), or `None` if the queue is full
+    /// (tail drop, counted).
+    fn serialise(&mut self, from: usize, len: usize) -> Option<Instant> {
+        let now = self.now;
         let node = &mut self.nodes[from];
-        node.stats.sent += 1;
-        let link = &node.link;
-        if len > link.mtu {
-            node.stats.mtu_drops += 1;
-            if let Some(router) = link.mtu_router {
-                self.frag_needed(from, router, len);
-            }
-            return;
-        }
-        // Serialisation and the queue.
-        let mut depart = now;
-        if let Some(bps) = link.bandwidth_bps {
-            let start = node.busy_until.max(now);
-            let queued = start - now;
-            let queued_bytes = (queued.as_nanos() * u128::from(bps) / 8 / 1_000_000_000) as usize;
-            if queued_bytes + len > link.queue_bytes {
-                node.stats.queue_drops += 1;
-                return;
-            }
-            let tx = Duration::from_nanos((len as u64 * 8 * 1_000_000_000) / bps);
-            node.busy_until = start + tx;
-            depart = node.busy_until;
-        }
-        let Some(to) = to else {
-            node.stats.lost += 1;
-            return;
+        let Some(bps) = node.link.bandwidth_bps else {
+            return Some(now);
         };
+        let start = node.busy_until.max(now);
+        let queued = start - now;
+        let queued_bytes = (queued.as_nanos() * u128::from(bps) / 8 / 1_000_000_000) as usize;
+        if queued_bytes + len > node.link.queue_bytes {
+            node.stats.queue_drops += 1;
+            return None;
+        }
+        let tx = Duration::from_nanos((len as u64 * 8 * 1_000_000_000) / bps);
+        node.busy_until = start + tx;
+        Some(node.busy_until)
+    }
+
+    /// The link's random faults on a packet that left at `depart`: loss,
+    /// duplication, then for each copy reordering and corruption; each
+    /// surviving copy is scheduled for `to`.
+    fn apply_faults(
+        &mut self,
+        from: usize,
+        len: usize,
+        to: usize,
+        depart: Instant,
+        shaped_delay: Duration,
+    ) {
+        let node = &mut self.nodes[from];
+        let link = &node.link;
         if link.loss > 0.0 && self.rng.gen_bool(link.loss) {
             node.stats.lost += 1;
             return;
@@ -489,6 +538,8 @@ impl Network {
             1
         };
         for _ in 0..copies {
+            let node = &mut self.nodes[from];
+            let link = &node.link;
             let mut at = depart + link.latency + shaped_delay;
             if link.reorder > 0.0 && self.rng.gen_bool(link.reorder) {
                 node.stats.reordered += 1;
@@ -505,19 +556,22 @@ impl Network {
                 let bit = self.rng.gen_range(0..len * 8);
                 data[bit / 8] ^= 1 << (bit % 8);
             }
-            self.order += 1;
-            self.in_flight.push(Reverse(InFlight {
-                at,
-                order: self.order,
-                to,
-                data,
-            }));
+            self.schedule(at, to, data);
         }
     }
 
-    /// The router's answer to the packet of `len` bytes in `self.buf` that
-    /// node `from` sent and the link could not carry: an ICMP
-    /// fragmentation needed back to the sender, one link latency later.
+    /// Queues `data` for delivery to node `to` at `at`; packets due at the
+    /// same instant arrive in the order they were scheduled.
+    fn schedule(&mut self, at: Instant, to: usize, data: Vec<u8>) {
+        self.order += 1;
+        self.in_flight.push(Reverse(InFlight {
+            at,
+            order: self.order,
+            to,
+            data,
+        }));
+    }
+
     fn frag_needed(&mut self, from: usize, router: Ipv4Addr, len: usize) {
         use crate::wire::icmp::{FRAG_NEEDED, IcmpRepr};
         use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Packet};
@@ -545,13 +599,7 @@ impl Network {
             return;
         }
         self.nodes[from].stats.frag_needed_sent += 1;
-        self.order += 1;
-        self.in_flight.push(Reverse(InFlight {
-            at: self.now + latency,
-            order: self.order,
-            to: from,
-            data,
-        }));
+        self.schedule(self.now + latency, from, data);
     }
 
     /// Hands every stack's events to its application and lets it poll.

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::tcp::TcpConfig;
-use crate::tcp::buffer::RecvBuffer;
+use crate::tcp::buffer::{Inserted, RecvBuffer};
 use crate::wire::tcp::TcpRepr;
 use smallvec::SmallVec;
 
@@ -252,103 +252,155 @@ impl Tcb {
     /// Step seven (text) and eight (FIN). Returns true if the FIN was
     /// received in order now.
     pub(super) fn process_text(&mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> bool {
-        let payload = seg.payload;
         let mut fin_in_seg = seg.flags.fin();
-        if !payload.is_empty() {
-            let delta = seg.seq.diff(self.rcv.nxt);
-            // Skip bytes already received.
-            let skip = if delta < 0 { (-delta) as usize } else { 0 };
-            let off = delta.max(0) as usize;
-            if skip > 0 && self.opt.sack {
-                // RFC 2883: report the duplicate part as a D-SACK.
-                let end = (seg.seq + payload.len()).min(self.rcv.nxt);
-                self.rcv.dsack = Some((seg.seq, end));
-            }
-            if skip >= payload.len() {
-                // Entirely a duplicate.
-                self.ack_now = true;
-            } else if self.rcv.read_closed {
-                // RFC 9293 3.10.4: after SHUT_RD a stack may discard; we
-                // acknowledge so the peer makes progress.
-                let n = payload.len() - skip;
-                if off == 0 {
-                    self.rcv.nxt += n;
-                    self.stats.bytes_received += n as u64;
-                }
-                self.ack_now = true;
-            } else {
-                let data = &payload[skip..];
-                // RFC 5681 4.2: a segment that fills all or part of a gap
-                // is ACKed at once; after the insert the last gap is gone,
-                // so look before.
-                let had_holes = self.rcv.buf.has_holes();
-                let ins = self.rcv.buf.insert(off, data);
-                if self.opt.sack {
-                    if ins.already_held > 0 && ins.already_held == data.len() {
-                        let start = seg.seq + skip;
-                        self.rcv.dsack = Some((start, start + data.len()));
-                    }
-                    if ins.out_of_order && !ins.rejected {
-                        let start = seg.seq + skip;
-                        self.rcv.recent_ooo.retain(|s| *s != start);
-                        self.rcv.recent_ooo.insert(0, start);
-                        self.rcv.recent_ooo.truncate(4);
-                    }
-                }
-                if off + data.len() > self.rcv.buf.window() + ins.advanced {
-                    // Part of it fell beyond the window: a FIN there is not
-                    // accepted either.
-                    fin_in_seg = false;
-                }
-                if ins.out_of_order || ins.rejected || had_holes || self.rcv.buf.has_holes() {
-                    // RFC 5681 4.2: out-of-order data and data that fills a
-                    // hole are acknowledged at once.
-                    self.ack_now = true;
-                    if ins.out_of_order {
-                        self.stats.out_of_order_segments += 1;
-                    }
-                }
-                if ins.advanced > 0 {
-                    self.rcv.nxt += ins.advanced;
-                    self.stats.bytes_received += ins.advanced as u64;
-                    if self.rcv.want_readable {
-                        self.rcv.want_readable = false;
-                        self.raise(ev::READABLE);
-                    }
-                    // A full-sized segment is one as large as the largest the
-                    // peer has sent (its MSS less its options), as Linux
-                    // estimates rcv_mss.
-                    // A super-packet from a device with offloads carries the
-                    // peer's segment size in its header (its length says
-                    // nothing); it counts as the full segments it holds,
-                    // so it is ACKed at once, not per 1500 bytes of it.
-                    let seg_size = match gso_size {
-                        0 => data.len(),
-                        g => usize::from(g),
-                    };
-                    if seg_size <= usize::from(self.cfg.mss) {
-                        self.rcv.mss_est = self.rcv.mss_est.max(seg_size);
-                    }
-                    let full = data.len().max(ins.advanced) / self.rcv.mss_est;
-                    self.rcv.unacked_segs += full as u32;
-                    self.rcv.autotune(now, self.rtt.srtt());
-                    // Delayed ACK: at least every second full segment
-                    // (RFC 5681 4.2), otherwise within the timer; at the
-                    // start of a connection every segment (quick ACKs).
-                    if self.rcv.quickacks > 0 {
-                        self.rcv.quickacks -= 1;
-                        self.ack_now = true;
-                    } else if self.rcv.unacked_segs >= 2 {
-                        self.ack_now = true;
-                    } else if !self.timers.is_armed(Timer::DelayedAck) {
-                        self.timers
-                            .arm(Timer::DelayedAck, now + self.cfg.delayed_ack);
-                    }
-                }
+        if !seg.payload.is_empty() && !self.take_text(now, seg, gso_size) {
+            // Part of it fell beyond the window: a FIN there is not
+            // accepted either.
+            fin_in_seg = false;
+        }
+        self.process_fin(seg, fin_in_seg)
+    }
+
+    /// Step seven for a segment with data: trims what was already
+    /// received (reported as a D-SACK), then discards the rest after
+    /// SHUT_RD or takes it into the buffer. Returns false if part of the
+    /// data fell beyond the window.
+    fn take_text(&mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> bool {
+        let payload = seg.payload;
+        let delta = seg.seq.diff(self.rcv.nxt);
+        // Skip bytes already received.
+        let skip = if delta < 0 { (-delta) as usize } else { 0 };
+        let off = delta.max(0) as usize;
+        if skip > 0 && self.opt.sack {
+            // RFC 2883: report the duplicate part as a D-SACK.
+            let end = (seg.seq + payload.len()).min(self.rcv.nxt);
+            self.rcv.dsack = Some((seg.seq, end));
+        }
+        if skip >= payload.len() {
+            // Entirely a duplicate.
+            self.ack_now = true;
+            true
+        } else if self.rcv.read_closed {
+            self.discard_text(off, payload.len() - skip);
+            true
+        } else {
+            self.insert_text(now, seg.seq + skip, off, &payload[skip..], gso_size)
+        }
+    }
+
+    /// `n` new bytes at offset `off` from RCV.NXT after the application
+    /// shut down its read side.
+    fn discard_text(&mut self, off: usize, n: usize) {
+        // RFC 9293 3.10.4: after SHUT_RD a stack may discard; we
+        // acknowledge so the peer makes progress.
+        if off == 0 {
+            self.rcv.nxt += n;
+            self.stats.bytes_received += n as u64;
+        }
+        self.ack_now = true;
+    }
+
+    /// Puts `data`, which starts at sequence number `start`, `off` bytes
+    /// beyond RCV.NXT, into the reassembly buffer, and decides on the ACK.
+    /// Returns false if part of it fell beyond the window.
+    fn insert_text(
+        &mut self,
+        now: Instant,
+        start: SeqNum,
+        off: usize,
+        data: &[u8],
+        gso_size: u16,
+    ) -> bool {
+        // RFC 5681 4.2: a segment that fills all or part of a gap
+        // is ACKed at once; after the insert the last gap is gone,
+        // so look before.
+        let had_holes = self.rcv.buf.has_holes();
+        let ins = self.rcv.buf.insert(off, data);
+        if self.opt.sack {
+            self.note_sack(start, data.len(), &ins);
+        }
+        let fits = off + data.len() <= self.rcv.buf.window() + ins.advanced;
+        if ins.out_of_order || ins.rejected || had_holes || self.rcv.buf.has_holes() {
+            // RFC 5681 4.2: out-of-order data and data that fills a
+            // hole are acknowledged at once.
+            self.ack_now = true;
+            if ins.out_of_order {
+                self.stats.out_of_order_segments += 1;
             }
         }
+        if ins.advanced > 0 {
+            self.advance_rcv_nxt(now, data.len(), ins.advanced, gso_size);
+        }
+        fits
+    }
+
+    /// SACK bookkeeping for `len` bytes inserted from `start`: a D-SACK if
+    /// all of them were held already (RFC 2883), and out-of-order data
+    /// moved to the front of the blocks to report (RFC 2018 4).
+    fn note_sack(&mut self, start: SeqNum, len: usize, ins: &Inserted) {
+        if ins.already_held > 0 && ins.already_held == len {
+            self.rcv.dsack = Some((start, start + len));
+        }
+        if ins.out_of_order && !ins.rejected {
+            self.rcv.recent_ooo.retain(|s| *s != start);
+            self.rcv.recent_ooo.insert(0, start);
+            self.rcv.recent_ooo.truncate(4);
+        }
+    }
+
+    /// RCV.NXT moves over `advanced` in-order bytes, brought by a segment
+    /// of `len` bytes (a super-packet if `gso_size` is nonzero): the
+    /// application hears of them, the segment-size estimate, auto-tuning
+    /// and the delayed ACK follow.
+    fn advance_rcv_nxt(&mut self, now: Instant, len: usize, advanced: usize, gso_size: u16) {
+        self.rcv.nxt += advanced;
+        self.stats.bytes_received += advanced as u64;
+        if self.rcv.want_readable {
+            self.rcv.want_readable = false;
+            self.raise(ev::READABLE);
+        }
+        // A full-sized segment is one as large as the largest the
+        // peer has sent (its MSS less its options), as Linux
+        // estimates rcv_mss.
+        // A super-packet from a device with offloads carries the
+        // peer's segment size in its header (its length says
+        // nothing); it counts as the full segments it holds,
+        // so it is ACKed at once, not per 1500 bytes of it.
+        let seg_size = match gso_size {
+            0 => len,
+            g => usize::from(g),
+        };
+        if seg_size <= usize::from(self.cfg.mss) {
+            self.rcv.mss_est = self.rcv.mss_est.max(seg_size);
+        }
+        let full = len.max(advanced) / self.rcv.mss_est;
+        self.rcv.unacked_segs += full as u32;
+        self.rcv.autotune(now, self.rtt.srtt());
+        self.ack_or_delay(now);
+    }
+
+    /// Delayed ACK: at least every second full segment (RFC 5681 4.2),
+    /// otherwise within the timer; at the start of a connection every
+    /// segment (quick ACKs).
+    fn ack_or_delay(&mut self, now: Instant) {
+        if self.rcv.quickacks > 0 {
+            self.rcv.quickacks -= 1;
+            self.ack_now = true;
+        } else if self.rcv.unacked_segs >= 2 {
+            self.ack_now = true;
+        } else if !self.timers.is_armed(Timer::DelayedAck) {
+            self.timers
+                .arm(Timer::DelayedAck, now + self.cfg.delayed_ack);
+        }
+    }
+
+    /// Step eight: a FIN at RCV.NXT is taken now, one beyond it is kept
+    /// until the hole before it fills. `fin_in_seg`: the segment carries
+    /// a FIN that was not cut off by the window. Returns true if the FIN
+    /// was received in order now.
+    fn process_fin(&mut self, seg: &TcpRepr<'_>, fin_in_seg: bool) -> bool {
         if fin_in_seg {
-            let fin_seq = seg.seq + payload.len();
+            let fin_seq = seg.seq + seg.payload.len();
             if fin_seq == self.rcv.nxt {
                 return self.take_fin();
             } else if fin_seq > self.rcv.nxt {

@@ -1,0 +1,48 @@
+//! The TCP checksum over the IPv4 pseudo-header (RFC 9293 section 3.1),
+//! in full or left partial for a device with checksum offload.
+
+use std::net::Ipv4Addr;
+
+use super::{TCP_HEADER_LEN, field};
+use crate::wire::ipv4::PROTO_TCP;
+use crate::wire::{checksum, put16};
+
+/// Computes the checksum over the pseudo-header and the complete segment
+/// (header and payload) and writes it into the checksum field (RFC 9293
+/// section 3.1). The field's old value is ignored.
+///
+/// Does nothing if `segment` is shorter than 20 bytes or longer than 65535
+/// (no valid segment is): those are caller bugs, not input.
+pub fn fill_checksum(segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
+    let Ok(len) = u16::try_from(segment.len()) else {
+        return;
+    };
+    if segment.len() < TCP_HEADER_LEN {
+        return;
+    }
+    put16(segment, field::CHECKSUM, 0);
+    let pseudo = checksum::pseudo_header_sum(src, dst, PROTO_TCP, len);
+    let sum = !checksum::fold(checksum::ones_sum(segment, pseudo));
+    put16(segment, field::CHECKSUM, sum);
+}
+
+/// Writes only the folded pseudo-header sum, not complemented, into the
+/// checksum field: the device completes it by summing from the start of the
+/// TCP header and storing the complement at offset 16. This is what a
+/// virtio-net header with `VIRTIO_NET_HDR_F_NEEDS_CSUM`, `csum_start` at
+/// the TCP header and `csum_offset = 16` expects (Linux's
+/// `CHECKSUM_PARTIAL`).
+///
+/// With TSO, `segment` is the whole super-segment; the device recomputes
+/// the length per segment. Does nothing if `segment` is shorter than 20
+/// bytes or longer than 65535.
+pub fn fill_partial_checksum(segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
+    let Ok(len) = u16::try_from(segment.len()) else {
+        return;
+    };
+    if segment.len() < TCP_HEADER_LEN {
+        return;
+    }
+    let pseudo = checksum::fold(checksum::pseudo_header_sum(src, dst, PROTO_TCP, len));
+    put16(segment, field::CHECKSUM, pseudo);
+}
