@@ -7,11 +7,12 @@
 //! slot is part of the slab's storage.
 //!
 //! Issue 11 sets the budget: TIME-WAIT and half-open entries under 256
-//! bytes, an idle established connection under 1 KiB. Not met yet: every
-//! state still holds the whole TCB (about 1.6 KB inline; see the note of
-//! the session that added this test). Until the per-state types land, the
-//! test holds each state to the 2 KiB it costs today, so that a
-//! regression shows.
+//! bytes, an idle established connection under 1 KiB. The first two hold
+//! here with the tables counted as well (they hold no TCB: see
+//! `src/tcp/state/half_open.rs` and `time_wait.rs`). The established
+//! connection does not meet its budget yet: its TCB is about 1.1 KB
+//! inline; the test holds it to today's 1.5 KiB so that a regression
+//! shows.
 
 use ringtcp::stack::{ListenerHandle, Stack, StackConfig};
 use ringtcp::time::Instant;
@@ -209,8 +210,11 @@ fn state_count(stack: &Stack, state: &str) -> usize {
         .count()
 }
 
-/// Today's ceiling per connection in every state (see the module doc).
-const CEILING: i64 = 2048;
+/// Issue 11's budget for a half-open or TIME-WAIT entry.
+const SMALL_ENTRY: i64 = 256;
+/// Today's ceiling for an idle established connection (see the module
+/// doc; the budget is 1 KiB).
+const ESTABLISHED_CEILING: i64 = 1536;
 
 #[test]
 fn bytes_per_connection_in_each_state() {
@@ -248,7 +252,10 @@ fn bytes_per_connection_in_each_state() {
     println!(
         "bytes per connection: half-open entry {half_open}, idle ESTABLISHED {established}, TIME-WAIT {time_wait}"
     );
-    assert!(half_open < CEILING, "half-open entry: {half_open} B");
-    assert!(established < CEILING, "idle ESTABLISHED: {established} B");
-    assert!(time_wait < CEILING, "TIME-WAIT entry: {time_wait} B");
+    assert!(half_open < SMALL_ENTRY, "half-open entry: {half_open} B");
+    assert!(time_wait < SMALL_ENTRY, "TIME-WAIT entry: {time_wait} B");
+    assert!(
+        established < ESTABLISHED_CEILING,
+        "idle ESTABLISHED: {established} B"
+    );
 }

@@ -956,13 +956,10 @@ impl Stack {
             slot.released = false;
             // Events raised before the accept were not reported: make sure
             // the application hears about data that is already here.
-            if let Some(tcb) = slot.conn.as_mut().and_then(Conn::tcb_mut) {
-                if tcb.readable() > 0 || tcb.rcv.fin_received {
-                    tcb.rcv.want_readable = false;
-                    self.events.push_back(Event::Readable(h));
-                } else {
-                    tcb.rcv.want_readable = true;
-                }
+            if let Some(tcb) = slot.conn.as_mut().and_then(Conn::tcb_mut)
+                && tcb.on_accept()
+            {
+                self.events.push_back(Event::Readable(h));
             }
             return Some(h);
         }
@@ -1056,14 +1053,14 @@ impl Stack {
             self.mark_tx(idx);
             return Ok(n);
         }
-        tcb.rcv.want_readable = true;
+        tcb.want_readable();
         if let Some(e) = tcb.error() {
             if e == ConnError::Aborted {
                 return Err(SocketError::NotConnected);
             }
             return Err(SocketError::Failed(e));
         }
-        if tcb.rcv.fin_received {
+        if tcb.peer_finished() {
             return Ok(0);
         }
         Err(SocketError::WouldBlock)
@@ -1087,10 +1084,7 @@ impl Stack {
     pub fn shutdown_read(&mut self, h: SocketHandle) -> Result<(), SocketError> {
         let slot = self.slot_mut(h)?;
         let conn = slot.conn.as_mut().ok_or(SocketError::InvalidHandle)?;
-        let tcb = tcb_mut(conn)?;
-        tcb.rcv.read_closed = true;
-        let mut sink = [0u8; 4096];
-        while tcb.recv(&mut sink) > 0 {}
+        tcb_mut(conn)?.shutdown_read();
         self.mark_tx(h.index as usize);
         Ok(())
     }

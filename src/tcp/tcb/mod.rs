@@ -64,53 +64,53 @@ pub(crate) mod ev {
 pub struct Tcb {
     /// Settings, shared with the listener or the stack's defaults; a
     /// connection that changes one gets its own copy.
-    pub(crate) cfg: Arc<TcpConfig>,
-    pub(crate) local: SocketAddrV4,
-    pub(crate) remote: SocketAddrV4,
+    pub(in crate::tcp) cfg: Arc<TcpConfig>,
+    pub(in crate::tcp) local: SocketAddrV4,
+    pub(in crate::tcp) remote: SocketAddrV4,
     /// Send sequence space and send buffer.
-    pub(crate) snd: SendSpace,
+    pub(in crate::tcp) snd: SendSpace,
     /// Receive sequence space, reassembly and window.
-    pub(crate) rcv: RecvSpace,
+    pub(in crate::tcp) rcv: RecvSpace,
     /// What the handshake negotiated.
-    pub(crate) opt: Negotiated,
+    pub(in crate::tcp) opt: Negotiated,
     /// Loss recovery.
-    pub(crate) rec: Recovery,
+    pub(in crate::tcp) rec: Recovery,
     /// Every deadline of this connection.
-    pub(crate) timers: Timers,
+    pub(in crate::tcp) timers: Timers,
     /// RTT estimator and RTO (RFC 6298).
-    pub(crate) rtt: RttEstimator,
+    pub(in crate::tcp) rtt: RttEstimator,
     /// Segments being timed (Karn's rule: emptied on retransmission).
-    pub(crate) rtt_probe: RttProbes,
+    pub(in crate::tcp) rtt_probe: RttProbes,
     /// Retransmissions since the last forward progress.
-    pub(crate) retries: u32,
+    pub(in crate::tcp) retries: u32,
     /// Congestion control (RFC 5681, CUBIC) and HyStart++.
-    pub(crate) cc: Box<dyn CongestionControl + Send>,
-    pub(crate) hystart: HyStart,
-    pub(crate) stats: TcpStats,
+    pub(in crate::tcp) cc: Box<dyn CongestionControl + Send>,
+    pub(in crate::tcp) hystart: HyStart,
+    pub(in crate::tcp) stats: TcpStats,
 
     // What goes out on the next poll.
     /// Send a SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
-    pub(crate) syn_pending: bool,
+    pub(in crate::tcp) syn_pending: bool,
     /// Send an ACK.
-    pub(crate) ack_now: bool,
+    pub(in crate::tcp) ack_now: bool,
     /// Send a zero-window or keepalive probe.
-    pub(crate) probe_pending: bool,
+    pub(in crate::tcp) probe_pending: bool,
     /// Send a RST with this sequence number.
-    pub(crate) rst_pending: Option<SeqNum>,
+    pub(in crate::tcp) rst_pending: Option<SeqNum>,
     /// When we last answered an unacceptable segment without data.
-    pub(crate) last_oow_ack: Option<Instant>,
+    pub(in crate::tcp) last_oow_ack: Option<Instant>,
 
     // The application's side.
     /// Event bits not yet reported ([`ev`]).
-    pub(crate) events: u8,
+    pub(in crate::tcp) events: u8,
     /// The application closed the connection (it has no handle left).
-    pub(crate) orphaned: bool,
-    pub(crate) error: Option<ConnError>,
+    pub(in crate::tcp) orphaned: bool,
+    pub(in crate::tcp) error: Option<ConnError>,
     /// The last ICMP error for a synchronized connection (RFC 1122
     /// 4.2.3.9: a soft error, never a reason to abort): reported instead of
     /// `TimedOut` if the connection times out, as Linux reports
     /// `sk_err_soft`. Cleared when the peer acknowledges new data.
-    pub(crate) soft_error: Option<ConnError>,
+    pub(in crate::tcp) soft_error: Option<ConnError>,
 }
 
 impl Tcb {
@@ -291,6 +291,37 @@ impl Tcb {
 
     pub(crate) fn readable(&self) -> usize {
         self.rcv.buf.readable()
+    }
+
+    /// The peer's FIN has arrived: reads end once the buffer is drained.
+    pub(crate) fn peer_finished(&self) -> bool {
+        self.rcv.fin_received
+    }
+
+    /// The application has just taken the connection (from a listener's
+    /// queue): true if it must hear at once that something is readable,
+    /// since the event raised before had nobody to go to; otherwise the
+    /// next arrival raises it.
+    pub(crate) fn on_accept(&mut self) -> bool {
+        let ready = self.readable() > 0 || self.rcv.fin_received;
+        self.rcv.want_readable = !ready;
+        ready
+    }
+
+    /// The application found nothing to read: the next arrival raises
+    /// READABLE.
+    pub(crate) fn want_readable(&mut self) {
+        self.rcv.want_readable = true;
+    }
+
+    /// RFC 9293 3.10.4 for `SHUT_RD`: unread and later data is discarded
+    /// (and still acknowledged, so the peer makes progress).
+    pub(crate) fn shutdown_read(&mut self) {
+        self.rcv.read_closed = true;
+        let (a, b) = self.rcv.buf.peek();
+        let n = a.len() + b.len();
+        self.rcv.buf.consume(n);
+        self.after_read(n);
     }
 
     pub(crate) fn raise(&mut self, bits: u8) {

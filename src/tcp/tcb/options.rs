@@ -42,19 +42,19 @@ impl SynOptions {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Negotiated {
     /// Window scaling is on (both SYNs carried the option).
-    pub(crate) ws: bool,
+    pub(in crate::tcp) ws: bool,
     /// SACK is on (RFC 2018).
-    pub(crate) sack: bool,
+    pub(in crate::tcp) sack: bool,
     /// Timestamps are on (RFC 7323 3).
-    pub(crate) ts: bool,
+    pub(in crate::tcp) ts: bool,
     /// TS.Recent: the peer's timestamp to echo.
-    pub(crate) ts_recent: u32,
+    pub(in crate::tcp) ts_recent: u32,
     /// Added to our millisecond clock (RFC 7323 5.4): a keyed hash of the
     /// 4-tuple, the same for every incarnation of it
     /// (`IsnGenerator::ts_offset`).
-    pub(crate) ts_offset: u32,
+    pub(in crate::tcp) ts_offset: u32,
     /// Last.ACK.sent: RCV.NXT in the last ACK we sent.
-    pub(crate) last_ack_sent: SeqNum,
+    pub(in crate::tcp) last_ack_sent: SeqNum,
     /// Options of the peer's SYN and of ours, for diagnostics.
     peer_syn: Option<SynOptions>,
     our_syn: Option<SynOptions>,

@@ -42,37 +42,37 @@ pub(crate) struct RtxMark {
 #[derive(Debug)]
 pub(crate) struct Recovery {
     /// Duplicate ACKs in a row (RFC 5681 2).
-    pub(crate) dup_acks: u32,
+    pub(in crate::tcp) dup_acks: u32,
     /// The recovery point while in fast or SACK recovery (RFC 6582
     /// "recover", RFC 6675 RecoveryPoint); `None` outside recovery.
-    pub(crate) recover: Option<SeqNum>,
+    pub(in crate::tcp) recover: Option<SeqNum>,
     /// What the peer has SACKed above SND.UNA.
-    pub(crate) scoreboard: Scoreboard,
+    pub(in crate::tcp) scoreboard: Scoreboard,
     /// HighRxt: the end of the highest retransmission in this recovery.
-    pub(crate) high_rxt: SeqNum,
+    pub(in crate::tcp) high_rxt: SeqNum,
     /// RFC 6675 4 NextSeg rule 4 was used in this recovery.
-    pub(crate) rescue_done: bool,
+    pub(in crate::tcp) rescue_done: bool,
     /// Retransmissions of the current SACK recovery still unSACKed, to
     /// find those lost as well (see `mark_lost_retransmissions`).
-    pub(crate) rtx_marks: SmallVec<[RtxMark; RTX_MARKS_INLINE]>,
+    pub(in crate::tcp) rtx_marks: SmallVec<[RtxMark; RTX_MARKS_INLINE]>,
     /// (cwnd, ssthresh) before the last window cut, for undo.
-    pub(crate) undo: Option<(usize, usize)>,
+    pub(in crate::tcp) undo: Option<(usize, usize)>,
     /// Retransmissions and D-SACKs of the last episode: all of the first
     /// D-SACKed means the cut was spurious.
-    pub(crate) episode_rtx: u32,
-    pub(crate) episode_dsack: u32,
+    pub(in crate::tcp) episode_rtx: u32,
+    pub(in crate::tcp) episode_dsack: u32,
     /// Extra bytes limited transmit allows beyond cwnd (RFC 3042).
-    pub(crate) lt_allow: usize,
+    pub(in crate::tcp) lt_allow: usize,
     /// SND.MAX when the last RTO fired: duplicate ACKs below it come from
     /// the go-back-N resend and must not start fast recovery (RFC 6582 3.2
     /// step 1, RFC 5681 4.3).
-    pub(crate) rto_recover: Option<SeqNum>,
+    pub(in crate::tcp) rto_recover: Option<SeqNum>,
     /// Retransmit one segment from SND.UNA (fast retransmit, partial ACK).
-    pub(crate) rtx_una: bool,
+    pub(in crate::tcp) rtx_una: bool,
     /// A tail loss probe is to be sent.
-    pub(crate) tlp_pending: bool,
+    pub(in crate::tcp) tlp_pending: bool,
     /// A probe is outstanding: no second one until an ACK makes progress.
-    pub(crate) tlp_out: bool,
+    pub(in crate::tcp) tlp_out: bool,
 }
 
 impl Recovery {

@@ -21,44 +21,44 @@ pub(crate) const MAX_WSCALE: u8 = 14;
 #[derive(Debug)]
 pub(crate) struct RecvSpace {
     /// IRS: the peer's initial sequence number.
-    pub(crate) irs: SeqNum,
+    pub(in crate::tcp) irs: SeqNum,
     /// RCV.NXT: next sequence number expected.
-    pub(crate) nxt: SeqNum,
+    pub(in crate::tcp) nxt: SeqNum,
     /// Our window shift (RFC 7323 2), offered in our SYN.
-    pub(crate) wscale: u8,
+    pub(in crate::tcp) wscale: u8,
     /// Right edge of the window last advertised (RCV.NXT + RCV.WND when it
     /// was sent); never moves left.
-    pub(crate) adv: SeqNum,
+    pub(in crate::tcp) adv: SeqNum,
     /// In-order bytes not yet read, and out-of-order ones beyond a hole.
-    pub(crate) buf: RecvBuffer,
+    pub(in crate::tcp) buf: RecvBuffer,
     /// A FIN that arrived beyond a hole.
-    pub(crate) ooo_fin: Option<SeqNum>,
-    pub(crate) fin_received: bool,
+    pub(in crate::tcp) ooo_fin: Option<SeqNum>,
+    pub(in crate::tcp) fin_received: bool,
     /// The application shut down its read side; later data is discarded.
-    pub(crate) read_closed: bool,
+    pub(in crate::tcp) read_closed: bool,
     /// Starts of recently received out-of-order segments, newest first: the
     /// SACK blocks that hold them are reported first (RFC 2018 4).
-    pub(crate) recent_ooo: SmallVec<[SeqNum; 4]>,
+    pub(in crate::tcp) recent_ooo: SmallVec<[SeqNum; 4]>,
     /// A D-SACK block to report in the next ACK (RFC 2883).
-    pub(crate) dsack: Option<(SeqNum, SeqNum)>,
+    pub(in crate::tcp) dsack: Option<(SeqNum, SeqNum)>,
     /// The largest segment the peer has sent: what counts as full-sized.
-    pub(crate) mss_est: usize,
+    pub(in crate::tcp) mss_est: usize,
     /// Full-sized segments received since the last ACK we sent.
-    pub(crate) unacked_segs: u32,
+    pub(in crate::tcp) unacked_segs: u32,
     /// Segments still ACKed at once at the start of the connection.
-    pub(crate) quickacks: u32,
+    pub(in crate::tcp) quickacks: u32,
     /// The application saw an empty receive buffer since the last READABLE.
-    pub(crate) want_readable: bool,
+    pub(in crate::tcp) want_readable: bool,
     /// The window auto-tuning allows now.
-    pub(crate) wnd_limit: usize,
+    pub(in crate::tcp) wnd_limit: usize,
     /// Bytes the application read since `space_at`.
-    pub(crate) space_copied: usize,
-    pub(crate) space_at: Instant,
+    pub(in crate::tcp) space_copied: usize,
+    pub(in crate::tcp) space_at: Instant,
     /// Receiver-side RTT: the shortest window round trip seen, and the
     /// measurement in progress (a sequence number beyond the edge the peer
     /// knows of, and when it was set).
-    pub(crate) rtt: Option<Duration>,
-    pub(crate) rtt_mark: Option<(SeqNum, Instant)>,
+    pub(in crate::tcp) rtt: Option<Duration>,
+    pub(in crate::tcp) rtt_mark: Option<(SeqNum, Instant)>,
 }
 
 /// RFC 9293 3.10.7.4, first: the four acceptability cases of a segment

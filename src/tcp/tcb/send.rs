@@ -8,43 +8,43 @@ use crate::wire::SeqNum;
 #[derive(Debug)]
 pub(crate) struct SendSpace {
     /// ISS: our initial sequence number.
-    pub(crate) iss: SeqNum,
+    pub(in crate::tcp) iss: SeqNum,
     /// SND.UNA: oldest unacknowledged sequence number.
-    pub(crate) una: SeqNum,
+    pub(in crate::tcp) una: SeqNum,
     /// SND.NXT: next sequence number to send (moves back to SND.UNA after
     /// an RTO).
-    pub(crate) nxt: SeqNum,
+    pub(in crate::tcp) nxt: SeqNum,
     /// Highest sequence number sent so far.
-    pub(crate) max: SeqNum,
+    pub(in crate::tcp) max: SeqNum,
     /// SND.WND: the peer's window in bytes, already scaled.
-    pub(crate) wnd: u32,
+    pub(in crate::tcp) wnd: u32,
     /// SND.WL1, SND.WL2: the segment that last updated SND.WND.
-    pub(crate) wl1: SeqNum,
-    pub(crate) wl2: SeqNum,
+    pub(in crate::tcp) wl1: SeqNum,
+    pub(in crate::tcp) wl2: SeqNum,
     /// Largest window the peer ever offered (sender SWS avoidance, RFC 9293
     /// 3.8.6.2.1).
-    pub(crate) max_wnd: u32,
+    pub(in crate::tcp) max_wnd: u32,
     /// The peer's MSS, lowered by path MTU discovery: what our segments
     /// may carry.
-    pub(crate) mss: usize,
+    pub(in crate::tcp) mss: usize,
     /// The peer's window shift (RFC 7323 2).
-    pub(crate) wscale: u8,
+    pub(in crate::tcp) wscale: u8,
     /// Bytes from the first unacknowledged one on.
-    pub(crate) buf: SendBuffer,
+    pub(in crate::tcp) buf: SendBuffer,
     /// The application shut down its write side: a FIN follows the data.
-    pub(crate) fin_queued: bool,
+    pub(in crate::tcp) fin_queued: bool,
     /// The peer acknowledged our FIN. Kept as a flag because once SND.UNA
     /// has passed the FIN, `data_start() + buf.len()` no longer names the
     /// FIN's sequence number.
-    pub(crate) fin_acked: bool,
+    pub(in crate::tcp) fin_acked: bool,
     /// The application saw a full send buffer since the last WRITABLE.
-    pub(crate) want_writable: bool,
+    pub(in crate::tcp) want_writable: bool,
     /// When the last segment went out (RFC 5681 4.1 idle restart).
-    pub(crate) last_send: Instant,
+    pub(in crate::tcp) last_send: Instant,
     /// When "fragmentation needed" last lowered the segment size, and the
     /// size before the first such message: after
     /// [`super::PMTU_EXPIRES`] the old size comes back (RFC 1191 6.3).
-    pub(crate) pmtu_lowered: Option<(Instant, usize)>,
+    pub(in crate::tcp) pmtu_lowered: Option<(Instant, usize)>,
 }
 
 impl SendSpace {

@@ -35,9 +35,9 @@ impl Timer {
 pub(crate) struct Timers {
     at: [u64; Timer::COUNT],
     /// Zero-window probes sent without the window opening (backoff).
-    pub(crate) persist_backoff: u32,
+    pub(in crate::tcp) persist_backoff: u32,
     /// Keepalive probes sent without an answer.
-    pub(crate) keepalive_sent: u32,
+    pub(in crate::tcp) keepalive_sent: u32,
 }
 
 /// A timer that is not running.
