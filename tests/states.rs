@@ -1108,6 +1108,36 @@ mod time_wait_state {
         assert_eq!(fx.events(), vec![Event::Closed(h)]);
     }
 
+    /// TIME-WAIT keeps what the application may still read while it
+    /// holds the handle; once it lets go, the entry answers late segments
+    /// on its own (the TCB is dropped) and the stack's totals go on
+    /// counting.
+    #[test]
+    fn unread_data_survives_time_wait_and_the_entry_outlives_the_handle() {
+        let mut fx = fin_wait_2();
+        let h = fx.h();
+        let fin = fx.seg().data(b"tail").fin();
+        send(&mut fx, fin);
+        expect_reply(&mut fx);
+        assert_eq!(fx.state(), "TIME-WAIT");
+        assert_eq!(fx.app_recv(), b"tail");
+        let received = fx.stack.tcp_totals().segments_received;
+        fx.stack.close(fx.now, h).unwrap();
+        fx.drain();
+        assert_eq!(fx.stack.connection_count(), 1, "TIME-WAIT stays");
+        assert_eq!(fx.stack.tcp_totals().segments_received, received);
+        // A retransmitted FIN is still acknowledged, and counted.
+        let again = fx.seg().fin().seq(fx.rcv_nxt - 1);
+        send_raw(&mut fx, &again);
+        let r = expect_reply(&mut fx);
+        assert_ack(&r, fx.snd_nxt, fx.rcv_nxt);
+        assert_eq!(fx.stack.tcp_totals().segments_received, received + 1);
+        let t0 = fx.now;
+        fx.advance_to(t0 + secs(60));
+        assert_eq!(fx.stack.connection_count(), 0);
+        assert_eq!(fx.stack.tcp_totals().segments_received, received + 1);
+    }
+
     #[test]
     fn time_wait_holds_the_port_then_frees_it() {
         let mut fx = time_wait();

@@ -58,7 +58,7 @@ const SYN_SACK_OK: u16 = 128;
 const SYN_TIMESTAMPS: u16 = 256;
 
 /// SYN-RECEIVED from a listener, at rest: 104 bytes.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct HalfOpen {
     cfg: Arc<TcpConfig>,
     local: SocketAddrV4,
@@ -107,7 +107,8 @@ impl HalfOpen {
         seg: &TcpRepr<'_>,
     ) -> HalfOpen {
         let o = &seg.options;
-        let mut flags = SYN_PENDING;
+        // Nothing sent yet: SND.NXT = SND.MAX = ISS.
+        let mut flags = SYN_PENDING | NXT_AT_MAX;
         for (on, bit) in [
             (o.mss.is_some(), SYN_MSS),
             (o.window_scale.is_some(), SYN_WSCALE),
@@ -299,5 +300,99 @@ impl HalfOpen {
             sent: tcb.snd.max != tcb.snd.iss,
             counts: SegmentCounts::of(&tcb.stats),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::state::{Conn, Listen, ListenReply, SynReceived};
+    use std::time::Duration;
+
+    fn syn() -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: 40_000,
+            dst_port: 80,
+            seq: SeqNum(u32::MAX - 10),
+            ack: SeqNum(0),
+            flags: TcpFlags::SYN,
+            window: 64_240,
+            urgent: 0,
+            options: TcpOptions {
+                mss: Some(1400),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamps: Some((123_456, 0)),
+                ..TcpOptions::default()
+            },
+            payload: &[],
+        }
+    }
+
+    fn spawn(now: Instant) -> Conn {
+        let listen = Listen::new(TcpConfig::default());
+        let local = "192.0.2.2:80".parse().unwrap();
+        let remote = "192.0.2.1:40000".parse().unwrap();
+        match listen.handle_segment(now, local, remote, &syn(), || (SeqNum(5000), 77)) {
+            ListenReply::Spawn(s) => Conn::SynReceived(s),
+            other => panic!("a SYN spawns a connection: {other:?}"),
+        }
+    }
+
+    fn frozen(conn: &Conn) -> HalfOpen {
+        match conn {
+            Conn::SynReceived(s) => s.frozen().expect("at rest").clone(),
+            other => panic!("still SYN-RECEIVED: {other}"),
+        }
+    }
+
+    /// Thawing an entry and folding it back gives the same entry, at each
+    /// point of a handshake: fresh, after its SYN-ACK, after a timeout
+    /// and a resend, with a RST due.
+    #[track_caller]
+    fn round_trips(conn: &Conn) {
+        let h = frozen(conn);
+        let again = HalfOpen::freeze(h.clone().thaw());
+        assert_eq!(again, h);
+    }
+
+    #[test]
+    fn thaw_then_freeze_is_the_identity() {
+        let mut now = Instant::from_millis(10_000);
+        let mut buf = [0u8; 1500];
+        let mut conn = spawn(now);
+        round_trips(&conn);
+        let t = conn.poll_transmit(now, &mut buf).expect("the SYN-ACK");
+        assert!(t.len > 20);
+        assert!(conn.poll_transmit(now, &mut buf).is_none());
+        round_trips(&conn);
+        assert!(frozen(&conn).sent);
+        // The SYN-ACK times out and goes again.
+        now = conn.next_deadline().expect("the retransmission timer");
+        conn = conn.handle_timeout(now);
+        assert_eq!(frozen(&conn).retries, 1);
+        round_trips(&conn);
+        conn.poll_transmit(now, &mut buf)
+            .expect("the SYN-ACK again");
+        round_trips(&conn);
+        // An ACK of something never sent: a RST is due.
+        let mut bad = syn();
+        bad.flags = TcpFlags::ACK;
+        bad.seq = SeqNum(u32::MAX - 9);
+        bad.ack = SeqNum(9999);
+        now += Duration::from_millis(3);
+        let (c, _) = conn.handle_segment(now, &bad, 0);
+        conn = c;
+        assert!(frozen(&conn).has_output());
+        round_trips(&conn);
+    }
+
+    /// The entry is a tenth of a connection's TCB, and holds the tags of
+    /// the enums around it.
+    #[test]
+    fn entry_size() {
+        assert!(size_of::<HalfOpen>() <= 104, "{}", size_of::<HalfOpen>());
+        assert_eq!(size_of::<SynReceived>(), size_of::<HalfOpen>());
+        assert_eq!(size_of::<Conn>(), size_of::<HalfOpen>());
     }
 }

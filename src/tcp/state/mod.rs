@@ -561,3 +561,60 @@ impl fmt::Display for Conn {
         f.write_str(self.name())
     }
 }
+
+/// Each state prints its RFC 9293 name, as [`Conn`] does.
+macro_rules! rfc_names {
+    ($($state:ident => $name:literal),* $(,)?) => {$(
+        impl fmt::Display for $state {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str($name)
+            }
+        }
+    )*};
+}
+
+rfc_names! {
+    Listen => "LISTEN",
+    SynSent => "SYN-SENT",
+    SynReceived => "SYN-RECEIVED",
+    Established => "ESTABLISHED",
+    FinWait1 => "FIN-WAIT-1",
+    FinWait2 => "FIN-WAIT-2",
+    CloseWait => "CLOSE-WAIT",
+    Closing => "CLOSING",
+    LastAck => "LAST-ACK",
+    TimeWait => "TIME-WAIT",
+    Closed => "CLOSED",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::TcpConfig;
+
+    /// Display prints the RFC's spelling, for a state and for the enum.
+    #[test]
+    fn display_prints_rfc_names() {
+        let local = "192.0.2.2:40000".parse().unwrap();
+        let remote = "192.0.2.1:80".parse().unwrap();
+        let now = Instant::from_millis(5);
+        let syn_sent = SynSent::connect(TcpConfig::default(), now, local, remote, SeqNum(7), 0);
+        assert_eq!(syn_sent.to_string(), "SYN-SENT");
+        assert_eq!(Conn::SynSent(syn_sent).to_string(), "SYN-SENT");
+        assert_eq!(Listen::new(TcpConfig::default()).to_string(), "LISTEN");
+        let aborted = Conn::SynSent(SynSent::connect(
+            TcpConfig::default(),
+            now,
+            local,
+            remote,
+            SeqNum(7),
+            0,
+        ))
+        .abort();
+        assert_eq!(aborted.to_string(), "CLOSED");
+        let Conn::Closed(closed) = aborted else {
+            panic!("abort leads to CLOSED");
+        };
+        assert_eq!(closed.to_string(), "CLOSED");
+    }
+}
