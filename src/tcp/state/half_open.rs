@@ -57,6 +57,24 @@ const SYN_WSCALE: u16 = 64;
 const SYN_SACK_OK: u16 = 128;
 const SYN_TIMESTAMPS: u16 = 256;
 
+/// The flags whose conditions hold.
+fn bits(flags: &[(bool, u16)]) -> u16 {
+    flags
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |acc, (_, bit)| acc | bit)
+}
+
+/// The flags that say which options the peer's SYN carried.
+fn syn_bits(o: &TcpOptions) -> u16 {
+    bits(&[
+        (o.mss.is_some(), SYN_MSS),
+        (o.window_scale.is_some(), SYN_WSCALE),
+        (o.sack_permitted, SYN_SACK_OK),
+        (o.timestamps.is_some(), SYN_TIMESTAMPS),
+    ])
+}
+
 /// SYN-RECEIVED from a listener, at rest: 104 bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct HalfOpen {
@@ -108,17 +126,7 @@ impl HalfOpen {
     ) -> HalfOpen {
         let o = &seg.options;
         // Nothing sent yet: SND.NXT = SND.MAX = ISS.
-        let mut flags = SYN_PENDING | NXT_AT_MAX;
-        for (on, bit) in [
-            (o.mss.is_some(), SYN_MSS),
-            (o.window_scale.is_some(), SYN_WSCALE),
-            (o.sack_permitted, SYN_SACK_OK),
-            (o.timestamps.is_some(), SYN_TIMESTAMPS),
-        ] {
-            if on {
-                flags |= bit;
-            }
-        }
+        let flags = SYN_PENDING | NXT_AT_MAX | syn_bits(o);
         HalfOpen {
             cfg,
             local,
@@ -257,21 +265,12 @@ impl HalfOpen {
         let tcb = full.tcb;
         let born = tcb.rcv.space_at;
         let o = full.peer_syn;
-        let mut flags = 0;
-        for (on, bit) in [
+        let flags = bits(&[
             (tcb.syn_pending, SYN_PENDING),
             (tcb.ack_now, ACK_NOW),
             (tcb.snd.nxt == tcb.snd.max, NXT_AT_MAX),
             (tcb.rst_pending.is_some(), RST_PENDING),
-            (o.mss.is_some(), SYN_MSS),
-            (o.window_scale.is_some(), SYN_WSCALE),
-            (o.sack_permitted, SYN_SACK_OK),
-            (o.timestamps.is_some(), SYN_TIMESTAMPS),
-        ] {
-            if on {
-                flags |= bit;
-            }
-        }
+        ]) | syn_bits(&o);
         HalfOpen {
             cfg: full
                 .shared_cfg
