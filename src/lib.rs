@@ -35,15 +35,21 @@
 //!    listener; a segment for no socket gets a RST (RFC 9293 3.10.7.1).
 //!    ICMP echo requests are answered there, ICMP errors matched to the
 //!    connection they quote.
-//! 4. The connection's state machine (`src/tcp`) processes the segment:
-//!    acknowledgements, data into the receive buffer, state changes. The
+//! 4. The connection's state (`src/tcp/state`: one type per RFC 9293
+//!    state, [`tcp::Conn::handle_segment`]) processes the segment with its
+//!    transmission control block (`src/tcp/tcb`: send and receive
+//!    sequence spaces, options, loss recovery, timers): acknowledgements,
+//!    data into the receive buffer, state changes. The device's facts
+//!    about the frame (its GSO segment size) come in as arguments. The
 //!    runtime hands the resulting events to the application's
 //!    [`api::Handler`] (the blocking API's handler wakes the threads that
 //!    wait in [`api::TcpStream`] calls).
 //! 5. On the way out the runtime asks [`stack::Stack::poll_transmit_frame`]
-//!    to build each segment (and its virtio-net header) straight into a
-//!    transmit buffer, then writes the batch to the TUN with one
-//!    `io_uring_enter`.
+//!    for each packet: the connection writes its TCP segment and describes
+//!    it ([`tcp::Transmit`]: length, GSO segment size, checksum shape);
+//!    the stack puts the IPv4 header and the virtio-net header in front,
+//!    straight in a transmit buffer; the runtime writes the batch to the
+//!    TUN with one `io_uring_enter`.
 //!
 //! `wire`, `tcp`, `stack` and `sim` perform no I/O, never read a clock and
 //! never draw OS randomness: time arrives as a [`time::Instant`] argument and
