@@ -7,15 +7,45 @@ use std::time::Duration;
 /// round grows by more than a threshold, through a few rounds of
 /// conservative slow start, instead of overshooting the path's queue by up
 /// to a whole window.
-#[derive(Debug, Clone, Default)]
+///
+/// RTTs are kept as nanoseconds, [`NONE`] for none (exactly what a
+/// `Duration` of under 584 years holds), in half the room of
+/// `Option<Duration>`s.
+#[derive(Debug, Clone)]
 pub(crate) struct HyStart {
     /// The round ends when SND.UNA passes this.
     round_end: SeqNum,
-    last_round_min: Option<Duration>,
-    cur_round_min: Option<Duration>,
-    /// In conservative slow start: the baseline RTT and rounds done.
-    css: Option<(Duration, u32)>,
+    /// Rounds of conservative slow start done (with `css_baseline`).
+    css_rounds: u32,
+    last_round_min: u64,
+    cur_round_min: u64,
+    /// In conservative slow start: the baseline RTT.
+    css_baseline: u64,
     done: bool,
+}
+
+/// No RTT: none measured, or not in conservative slow start.
+const NONE: u64 = u64::MAX;
+
+impl Default for HyStart {
+    fn default() -> Self {
+        HyStart {
+            round_end: SeqNum::default(),
+            css_rounds: 0,
+            last_round_min: NONE,
+            cur_round_min: NONE,
+            css_baseline: NONE,
+            done: false,
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(NONE - 1)
+}
+
+fn some(n: u64) -> Option<Duration> {
+    (n != NONE).then(|| Duration::from_nanos(n))
 }
 
 /// RFC 9406 4.3 constants.
@@ -33,7 +63,7 @@ impl HyStart {
     /// In conservative slow start (RFC 9406 4.2): cwnd grows by a
     /// quarter of the acknowledged bytes.
     pub(crate) fn in_css(&self) -> bool {
-        self.css.is_some()
+        self.css_baseline != NONE
     }
 
     /// Divides slow start's growth in conservative slow start.
@@ -48,7 +78,7 @@ impl HyStart {
     /// An RTT sample within the current round.
     pub(crate) fn on_rtt_sample(&mut self, rtt: Duration) {
         if !self.done {
-            self.cur_round_min = Some(self.cur_round_min.map_or(rtt, |m| m.min(rtt)));
+            self.cur_round_min = self.cur_round_min.min(nanos(rtt));
         }
     }
 
@@ -62,7 +92,8 @@ impl HyStart {
             return false;
         }
         self.round_end = snd_max;
-        let (last, cur) = (self.last_round_min, self.cur_round_min.take());
+        let last = some(self.last_round_min);
+        let cur = some(core::mem::replace(&mut self.cur_round_min, NONE));
         if !in_slow_start {
             self.done = true;
             return false;
@@ -70,28 +101,29 @@ impl HyStart {
         let Some(cur) = cur else {
             return false;
         };
-        self.last_round_min = Some(cur);
-        match self.css {
+        self.last_round_min = nanos(cur);
+        match some(self.css_baseline) {
             None => {
                 if let Some(last) = last {
                     let thresh = (last / 8).clamp(HS_MIN_RTT_THRESH, HS_MAX_RTT_THRESH);
                     if cur >= last + thresh {
-                        self.css = Some((cur, 0));
+                        self.css_baseline = nanos(cur);
+                        self.css_rounds = 0;
                     }
                 }
                 false
             }
-            Some((baseline, _)) if cur < baseline => {
-                self.css = None;
+            Some(baseline) if cur < baseline => {
+                self.css_baseline = NONE;
                 false
             }
-            Some((baseline, rounds)) => {
-                if rounds + 1 >= HS_CSS_ROUNDS {
+            Some(_) => {
+                if self.css_rounds + 1 >= HS_CSS_ROUNDS {
                     self.done = true;
-                    self.css = None;
+                    self.css_baseline = NONE;
                     true
                 } else {
-                    self.css = Some((baseline, rounds + 1));
+                    self.css_rounds += 1;
                     false
                 }
             }

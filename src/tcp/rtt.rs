@@ -15,50 +15,63 @@ const GRANULARITY: Duration = Duration::from_millis(1);
 const SYN_FALLBACK_RTO: Duration = Duration::from_secs(3);
 
 /// SRTT, RTTVAR and the RTO with its exponential backoff (RFC 6298).
+///
+/// Durations are kept as nanoseconds (exactly what a `Duration` of under
+/// 584 years holds) in half the room of `Duration`s and `Option`s; the
+/// arithmetic is done on `Duration`s as before.
 #[derive(Debug, Clone)]
 pub struct RttEstimator {
-    srtt: Option<Duration>,
-    rttvar: Duration,
+    /// SRTT; [`NO_SAMPLE`] before the first measurement.
+    srtt: u64,
+    rttvar: u64,
     /// RTO before backoff.
-    base_rto: Duration,
+    base_rto: u64,
+    min_rto: u64,
+    max_rto: u64,
     /// Number of consecutive backoffs applied.
     backoff: u32,
-    min_rto: Duration,
-    max_rto: Duration,
+}
+
+/// No measurement yet.
+const NO_SAMPLE: u64 = u64::MAX;
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(NO_SAMPLE - 1)
+}
+
+fn dur(n: u64) -> Duration {
+    Duration::from_nanos(n)
 }
 
 impl RttEstimator {
     /// (2.1): until a measurement is made, RTO is the initial value (1 s).
     pub fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> RttEstimator {
         RttEstimator {
-            srtt: None,
-            rttvar: Duration::ZERO,
-            base_rto: initial_rto.clamp(min_rto, max_rto),
+            srtt: NO_SAMPLE,
+            rttvar: 0,
+            base_rto: nanos(initial_rto.clamp(min_rto, max_rto)),
+            min_rto: nanos(min_rto),
+            max_rto: nanos(max_rto),
             backoff: 0,
-            min_rto,
-            max_rto,
         }
     }
 
     /// Feeds one round-trip measurement.
     pub fn sample(&mut self, rtt: Duration) {
-        match self.srtt {
-            None => {
-                // (2.2)
-                self.srtt = Some(rtt);
-                self.rttvar = rtt / 2;
-            }
+        let (srtt, rttvar) = match self.srtt() {
+            // (2.2)
+            None => (rtt, rtt / 2),
             Some(srtt) => {
                 // (2.3): RTTVAR first, with the old SRTT.
                 let delta = srtt.abs_diff(rtt);
-                self.rttvar = (self.rttvar * 3 + delta) / 4;
-                self.srtt = Some((srtt * 7 + rtt) / 8);
+                ((srtt * 7 + rtt) / 8, (dur(self.rttvar) * 3 + delta) / 4)
             }
-        }
-        let srtt = self.srtt.unwrap_or(rtt);
-        let rto = srtt + GRANULARITY.max(self.rttvar * 4);
+        };
+        self.srtt = nanos(srtt);
+        self.rttvar = nanos(rttvar);
+        let rto = srtt + GRANULARITY.max(rttvar * 4);
         // (2.4) and (2.5): the floor and the ceiling.
-        self.base_rto = rto.clamp(self.min_rto, self.max_rto);
+        self.base_rto = nanos(rto.clamp(dur(self.min_rto), dur(self.max_rto)));
         // A new sample ends any backoff (5.7 keeps the backed-off value only
         // until then).
         self.backoff = 0;
@@ -67,7 +80,7 @@ impl RttEstimator {
     /// The current RTO, backoff included.
     pub fn rto(&self) -> Duration {
         let factor = 1u32 << self.backoff.min(16);
-        (self.base_rto * factor).min(self.max_rto)
+        (dur(self.base_rto) * factor).min(dur(self.max_rto))
     }
 
     /// (5.5): double the RTO after a timeout.
@@ -80,20 +93,21 @@ impl RttEstimator {
     /// data, not from the backed-off SYN timer nor the 1 s initial value.
     /// A measured connection keeps its own RTO, as Linux does.
     pub fn after_syn_timeout(&mut self) {
-        if self.srtt.is_none() && self.backoff > 0 {
-            self.base_rto = SYN_FALLBACK_RTO.clamp(self.min_rto, self.max_rto);
+        if self.srtt == NO_SAMPLE && self.backoff > 0 {
+            let rto = SYN_FALLBACK_RTO.clamp(dur(self.min_rto), dur(self.max_rto));
+            self.base_rto = nanos(rto);
             self.backoff = 0;
         }
     }
 
     /// Smoothed RTT; `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
-        self.srtt
+        (self.srtt != NO_SAMPLE).then(|| dur(self.srtt))
     }
 
     /// RTT variation; zero before the first sample.
     pub fn rttvar(&self) -> Duration {
-        self.rttvar
+        dur(self.rttvar)
     }
 
     /// Consecutive backoffs since the last sample (RFC 6298 5.5).
