@@ -91,10 +91,14 @@ impl RttEstimator {
     /// (5.7): the handshake is complete after a SYN (or SYN-ACK) timed out
     /// and no round trip could be measured: the RTO starts from 3 s for the
     /// data, not from the backed-off SYN timer nor the 1 s initial value.
-    /// A measured connection keeps its own RTO, as Linux does.
+    /// Only an RTO below 3 s is raised ("if ... using an RTO less than 3
+    /// seconds"): a larger configured initial RTO stays. A measured
+    /// connection keeps its own RTO, as Linux does.
     pub fn after_syn_timeout(&mut self) {
         if self.srtt == NO_SAMPLE && self.backoff > 0 {
-            let rto = SYN_FALLBACK_RTO.clamp(dur(self.min_rto), dur(self.max_rto));
+            let rto = SYN_FALLBACK_RTO
+                .max(dur(self.base_rto))
+                .clamp(dur(self.min_rto), dur(self.max_rto));
             self.base_rto = nanos(rto);
             self.backoff = 0;
         }
@@ -422,6 +426,17 @@ mod rfc6298_tests {
         e.after_syn_timeout();
         assert_eq!(e.backoffs(), 1);
         assert_eq!(e.rto(), ms(600));
+    }
+
+    /// RFC 6298 5.7 raises only an RTO below 3 s: a configured initial RTO
+    /// of 5 s stays 5 s after a SYN timeout.
+    #[test]
+    fn after_syn_timeout_keeps_a_larger_initial_rto() {
+        let mut e = est(5000, 200, 60_000);
+        e.back_off();
+        e.after_syn_timeout();
+        assert_eq!(e.rto(), ms(5000));
+        assert_eq!(e.backoffs(), 0);
     }
 
     #[test]
