@@ -24,11 +24,22 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
+mod counters;
+mod errors;
+mod events;
+mod handles;
 pub mod hash;
 pub mod isn;
 pub mod ports;
 pub mod rand;
 pub mod timer;
+
+pub use config::StackConfig;
+pub use counters::Counters;
+pub use errors::{ConnectError, ListenError, SocketError};
+pub use events::Event;
+pub use handles::{ListenerHandle, SocketHandle};
 
 use crate::tcp::{
     Conn, ConnError, Fate, IcmpOutcome, Listen, ListenReply, SynSent, Tcb, TcpConfig, TcpStats,
@@ -47,217 +58,8 @@ use rand::Rng;
 use slab::Slab;
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::ops::RangeInclusive;
 use std::sync::Arc;
 use timer::TimerWheel;
-
-/// Settings for a [`Stack`].
-#[derive(Debug, Clone)]
-pub struct StackConfig {
-    /// The stack's own IPv4 address.
-    pub addr: Ipv4Addr,
-    /// Seeds the ISN key, the port-selection key and the hash keys.
-    pub seed: u64,
-    /// Defaults for every new connection.
-    pub tcp: TcpConfig,
-    /// Local ports for active opens (RFC 6056 suggests 49152-65535).
-    pub ephemeral_ports: RangeInclusive<u16>,
-    /// Connections (in any state, TIME-WAIT included) the table may hold.
-    pub max_connections: usize,
-    /// Verify IPv4 and TCP checksums on input.
-    pub verify_checksums: bool,
-    /// Answer ICMP echo requests to `addr`.
-    pub answer_ping: bool,
-    /// Use this ISN for every connection instead of the RFC 6528 one. Only
-    /// for tests that must start near the 2^32 wrap: a predictable ISN gives
-    /// up the protection against off-path attacks.
-    pub fixed_isn: Option<u32>,
-}
-
-impl StackConfig {
-    /// Defaults for a stack at `addr`: [`TcpConfig::default`], the RFC 6056
-    /// ephemeral range, 65536 connections, checksums verified, pings
-    /// answered, RFC 6528 ISNs.
-    pub fn new(addr: Ipv4Addr, seed: u64) -> StackConfig {
-        StackConfig {
-            addr,
-            seed,
-            tcp: TcpConfig::default(),
-            ephemeral_ports: PortAllocator::DEFAULT_RANGE,
-            max_connections: 65_536,
-            verify_checksums: true,
-            answer_ping: true,
-            fixed_isn: None,
-        }
-    }
-}
-
-/// Refers to one connection. Stale handles (of a connection that has gone)
-/// are refused, never aliased to a newer connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SocketHandle {
-    index: u32,
-    generation: u32,
-}
-
-impl SocketHandle {
-    /// A small integer unique among live connections (the table index).
-    pub fn index(self) -> usize {
-        self.index as usize
-    }
-}
-
-/// Refers to a listening port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ListenerHandle(u16);
-
-impl ListenerHandle {
-    /// The local port listened on.
-    pub fn port(self) -> u16 {
-        self.0
-    }
-}
-
-/// What the application should learn about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    /// The handshake completed.
-    Connected(SocketHandle),
-    /// Data (or the end of the stream) can be read. Edge-triggered: it is
-    /// raised again only after a `recv` has drained the buffer.
-    Readable(SocketHandle),
-    /// Room in the send buffer after a `send` that did not take everything.
-    Writable(SocketHandle),
-    /// The peer sent its FIN: reads return 0 once the buffer is drained.
-    PeerClosed(SocketHandle),
-    /// The connection failed.
-    Error(SocketHandle, ConnError),
-    /// The connection reached CLOSED after a normal close.
-    Closed(SocketHandle),
-    /// A listener has a connection to accept.
-    Incoming(ListenerHandle),
-}
-
-/// Counters for every packet dropped, and why; and a few totals.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Packets handed to the stack, whatever became of them.
-    pub packets_received: u64,
-    /// Packets built for the device (a TSO super-segment counts once).
-    pub packets_sent: u64,
-    /// Dropped: not a well-formed IPv4 packet (version, header, lengths).
-    pub ip_malformed: u64,
-    /// Dropped: bad IPv4 header checksum.
-    pub ip_bad_checksum: u64,
-    /// Dropped: IPv4 fragments, which the stack does not reassemble.
-    pub ip_fragments: u64,
-    /// Dropped: destination address is not [`StackConfig::addr`].
-    pub ip_not_for_us: u64,
-    /// Dropped: neither TCP nor ICMP.
-    pub ip_unsupported_protocol: u64,
-    /// Dropped: TCP header truncated or inconsistent.
-    pub tcp_malformed: u64,
-    /// Dropped: bad TCP checksum.
-    pub tcp_bad_checksum: u64,
-    /// Segments to a port with no connection and no listener.
-    pub tcp_no_socket: u64,
-    /// SYNs dropped because a listener's backlog was full.
-    pub tcp_listen_overflow: u64,
-    /// SYNs dropped because the connection table was full.
-    pub tcp_table_full: u64,
-    /// Segments that failed the acceptability test (RFC 9293 3.10.7.4).
-    pub tcp_out_of_window: u64,
-    /// RSTs the stack sent for no connection: to segments for no socket
-    /// (RFC 9293 3.10.7.1) and to ACKs at a listener (3.10.7.2).
-    pub tcp_resets_sent: u64,
-    /// Dropped: ICMP message truncated or with a bad checksum.
-    pub icmp_malformed: u64,
-    /// ICMP echo replies sent.
-    pub icmp_echo_replies: u64,
-    /// Destination-unreachable messages received, whatever became of them.
-    pub icmp_dest_unreachable: u64,
-    /// Of those: ignored, for quoting no connection of ours or no segment
-    /// of it in flight (RFC 5927 4.1), a quote too short to tell, or a
-    /// message that changed nothing (a path MTU no smaller than now, a
-    /// code that does not apply).
-    pub icmp_unmatched: u64,
-    /// Of those: "fragmentation needed" that lowered a segment size.
-    pub icmp_path_mtu: u64,
-    /// Of those: errors that failed a connect or a half-open connection,
-    /// or were kept as a connection's soft error.
-    pub icmp_errors: u64,
-    /// Ignored: ICMP types other than echo request and destination
-    /// unreachable.
-    pub icmp_unsupported: u64,
-    /// Replies (RST, ICMP) dropped because the control queue was full.
-    pub control_queue_full: u64,
-    /// TCP packets whose checksum the device vouched for (not summed).
-    pub rx_checksum_trusted: u64,
-    /// TCP super-packets (several segments' worth) received whole.
-    pub rx_super_packets: u64,
-    /// TCP super-segments sent for the device to segment (TSO).
-    pub tx_super_packets: u64,
-}
-
-/// Why `connect` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectError {
-    /// Every ephemeral port toward that peer is in use or in TIME-WAIT.
-    NoPortsAvailable,
-    /// The connection table is full.
-    TableFull,
-    /// The destination is unspecified, broadcast, multicast or port 0.
-    InvalidAddress,
-}
-
-/// Why `listen` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListenError {
-    /// The port already has a listener.
-    AddrInUse,
-    /// Port 0.
-    InvalidPort,
-}
-
-/// Why a command on a connection failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SocketError {
-    /// The handle does not name a live connection.
-    InvalidHandle,
-    /// Nothing can be done now; an event will say when to try again.
-    WouldBlock,
-    /// Sending after `shutdown` or after the connection closed.
-    NotWritable,
-    /// The handshake has not completed.
-    NotConnected,
-    /// The connection failed.
-    Failed(ConnError),
-}
-
-impl core::fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            ConnectError::NoPortsAvailable => "no ephemeral port available",
-            ConnectError::TableFull => "connection table full",
-            ConnectError::InvalidAddress => "invalid destination address",
-        })
-    }
-}
-
-impl core::fmt::Display for SocketError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            SocketError::InvalidHandle => f.write_str("invalid socket handle"),
-            SocketError::WouldBlock => f.write_str("operation would block"),
-            SocketError::NotWritable => f.write_str("socket is shut down for writing"),
-            SocketError::NotConnected => f.write_str("socket is not connected"),
-            SocketError::Failed(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {}
-impl std::error::Error for SocketError {}
 
 /// A reply the stack sends without a connection.
 #[derive(Debug)]
