@@ -9,7 +9,7 @@ use crate::tcp::{Conn, Fate, IcmpOutcome, ListenReply};
 use crate::time::Instant;
 use crate::wire::icmp::{IcmpRepr, parse_quoted_tcp};
 use crate::wire::ipv4::{Ipv4Repr, PROTO_ICMP, PROTO_TCP, parse_ipv4};
-use crate::wire::tcp::parse_tcp;
+use crate::wire::tcp::{TcpRepr, parse_tcp};
 use crate::wire::{SeqNum, VnetHdr, WireError};
 use std::net::SocketAddrV4;
 
@@ -94,52 +94,69 @@ impl Stack {
         };
         let remote = SocketAddrV4::new(ip.src, seg.src_port);
         if let Some(&idx) = self.tuples.get(&tuple_key(seg.dst_port, remote)) {
-            let slot = &mut self.conns[idx];
-            let Some(conn) = slot.conn.take() else {
-                return;
-            };
-            let (conn, fate) = conn.handle_segment(now, &seg, gso_size);
-            if fate == Fate::OutOfWindow {
-                self.counters.tcp_out_of_window += 1;
-            }
-            slot.conn = Some(conn);
-            self.after_update(idx);
-            return;
+            self.segment_to_connection(now, idx, &seg, gso_size);
+        } else if !self.segment_to_listener(now, remote, &seg) {
+            self.segment_to_closed_port(remote, &seg);
         }
-        if let Some(listener) = self.listeners.get(&seg.dst_port) {
-            let local = SocketAddrV4::new(self.cfg.addr, seg.dst_port);
-            let clocks = || {
-                (
-                    self.iss(now, local, remote),
-                    self.isn.ts_offset(local, remote),
-                )
-            };
-            match listener
-                .listen
-                .handle_segment(now, local, remote, &seg, clocks)
-            {
-                ListenReply::Drop => {}
-                ListenReply::Reset { seq } => self.queue_rst(remote, seg.dst_port, seq, None),
-                ListenReply::Spawn(syn_rcvd) => {
-                    if listener.half_open + listener.queue.len() >= listener.backlog {
-                        self.counters.tcp_listen_overflow += 1;
-                        return;
-                    }
-                    if self.conns.len() >= self.cfg.max_connections {
-                        self.counters.tcp_table_full += 1;
-                        return;
-                    }
-                    let port = seg.dst_port;
-                    if let Some(l) = self.listeners.get_mut(&port) {
-                        l.half_open += 1;
-                    }
-                    let idx = self.insert(Conn::SynReceived(syn_rcvd), Some(port));
-                    self.tuples.insert(tuple_key(port, remote), idx);
-                    self.after_update(idx);
+    }
+
+    /// A segment for the connection at `idx` of the table.
+    fn segment_to_connection(&mut self, now: Instant, idx: usize, seg: &TcpRepr, gso_size: u16) {
+        let slot = &mut self.conns[idx];
+        let Some(conn) = slot.conn.take() else {
+            return;
+        };
+        let (conn, fate) = conn.handle_segment(now, seg, gso_size);
+        if fate == Fate::OutOfWindow {
+            self.counters.tcp_out_of_window += 1;
+        }
+        slot.conn = Some(conn);
+        self.after_update(idx);
+    }
+
+    /// A segment for no connection, to the listener on its port: a SYN
+    /// may spawn a connection in SYN-RECEIVED. Returns `false` when no
+    /// listener has the port.
+    fn segment_to_listener(&mut self, now: Instant, remote: SocketAddrV4, seg: &TcpRepr) -> bool {
+        let Some(listener) = self.listeners.get(&seg.dst_port) else {
+            return false;
+        };
+        let local = SocketAddrV4::new(self.cfg.addr, seg.dst_port);
+        let clocks = || {
+            (
+                self.iss(now, local, remote),
+                self.isn.ts_offset(local, remote),
+            )
+        };
+        match listener
+            .listen
+            .handle_segment(now, local, remote, seg, clocks)
+        {
+            ListenReply::Drop => {}
+            ListenReply::Reset { seq } => self.queue_rst(remote, seg.dst_port, seq, None),
+            ListenReply::Spawn(syn_rcvd) => {
+                if listener.half_open + listener.queue.len() >= listener.backlog {
+                    self.counters.tcp_listen_overflow += 1;
+                    return true;
                 }
+                if self.conns.len() >= self.cfg.max_connections {
+                    self.counters.tcp_table_full += 1;
+                    return true;
+                }
+                let port = seg.dst_port;
+                if let Some(l) = self.listeners.get_mut(&port) {
+                    l.half_open += 1;
+                }
+                let idx = self.insert(Conn::SynReceived(syn_rcvd), Some(port));
+                self.tuples.insert(tuple_key(port, remote), idx);
+                self.after_update(idx);
             }
-            return;
         }
+        true
+    }
+
+    /// A segment for a port with no connection and no listener.
+    fn segment_to_closed_port(&mut self, remote: SocketAddrV4, seg: &TcpRepr) {
         // RFC 9293 3.10.7.1: CLOSED. A RST is dropped; otherwise reply with
         // a RST that the sender will accept.
         self.counters.tcp_no_socket += 1;
