@@ -1,0 +1,65 @@
+//! [`Counters`]: stack-wide packet totals and drops by reason.
+
+#[cfg(doc)]
+use super::StackConfig;
+
+/// Counters for every packet dropped, and why; and a few totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Packets handed to the stack, whatever became of them.
+    pub packets_received: u64,
+    /// Packets built for the device (a TSO super-segment counts once).
+    pub packets_sent: u64,
+    /// Dropped: not a well-formed IPv4 packet (version, header, lengths).
+    pub ip_malformed: u64,
+    /// Dropped: bad IPv4 header checksum.
+    pub ip_bad_checksum: u64,
+    /// Dropped: IPv4 fragments, which the stack does not reassemble.
+    pub ip_fragments: u64,
+    /// Dropped: destination address is not [`StackConfig::addr`].
+    pub ip_not_for_us: u64,
+    /// Dropped: neither TCP nor ICMP.
+    pub ip_unsupported_protocol: u64,
+    /// Dropped: TCP header truncated or inconsistent.
+    pub tcp_malformed: u64,
+    /// Dropped: bad TCP checksum.
+    pub tcp_bad_checksum: u64,
+    /// Segments to a port with no connection and no listener.
+    pub tcp_no_socket: u64,
+    /// SYNs dropped because a listener's backlog was full.
+    pub tcp_listen_overflow: u64,
+    /// SYNs dropped because the connection table was full.
+    pub tcp_table_full: u64,
+    /// Segments that failed the acceptability test (RFC 9293 3.10.7.4).
+    pub tcp_out_of_window: u64,
+    /// RSTs the stack sent for no connection: to segments for no socket
+    /// (RFC 9293 3.10.7.1) and to ACKs at a listener (3.10.7.2).
+    pub tcp_resets_sent: u64,
+    /// Dropped: ICMP message truncated or with a bad checksum.
+    pub icmp_malformed: u64,
+    /// ICMP echo replies sent.
+    pub icmp_echo_replies: u64,
+    /// Destination-unreachable messages received, whatever became of them.
+    pub icmp_dest_unreachable: u64,
+    /// Of those: ignored, for quoting no connection of ours or no segment
+    /// of it in flight (RFC 5927 4.1), a quote too short to tell, or a
+    /// message that changed nothing (a path MTU no smaller than now, a
+    /// code that does not apply).
+    pub icmp_unmatched: u64,
+    /// Of those: "fragmentation needed" that lowered a segment size.
+    pub icmp_path_mtu: u64,
+    /// Of those: errors that failed a connect or a half-open connection,
+    /// or were kept as a connection's soft error.
+    pub icmp_errors: u64,
+    /// Ignored: ICMP types other than echo request and destination
+    /// unreachable.
+    pub icmp_unsupported: u64,
+    /// Replies (RST, ICMP) dropped because the control queue was full.
+    pub control_queue_full: u64,
+    /// TCP packets whose checksum the device vouched for (not summed).
+    pub rx_checksum_trusted: u64,
+    /// TCP super-packets (several segments' worth) received whole.
+    pub rx_super_packets: u64,
+    /// TCP super-segments sent for the device to segment (TSO).
+    pub tx_super_packets: u64,
+}

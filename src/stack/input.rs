@@ -1,0 +1,260 @@
+//! Inputs: IPv4 packets from the device (TCP demultiplexed to a
+//! connection, a listener or a closed port; ICMP echo and destination
+//! unreachable) and expired timers.
+
+use super::Stack;
+use super::output::{Control, MAX_CONTROL_QUEUE};
+use super::table::tuple_key;
+use crate::tcp::{Conn, Fate, IcmpOutcome, ListenReply};
+use crate::time::Instant;
+use crate::wire::icmp::{IcmpRepr, parse_quoted_tcp};
+use crate::wire::ipv4::{Ipv4Repr, PROTO_ICMP, PROTO_TCP, parse_ipv4};
+use crate::wire::tcp::{TcpRepr, parse_tcp};
+use crate::wire::{SeqNum, VnetHdr, WireError};
+use std::net::SocketAddrV4;
+
+impl Stack {
+    /// Takes one IPv4 packet from the device. Malformed packets are dropped
+    /// and counted in [`Stack::counters`]; nothing here panics on any input.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.handle_frame(now, &VnetHdr::default(), packet);
+    }
+
+    /// Takes one IPv4 packet that a device with offloads handed over with
+    /// the virtio-net header `vnet` (already split off). The TCP checksum
+    /// is not summed when the header says the device validated it, or that
+    /// it is a partial checksum of a packet made on this host
+    /// (`NEEDS_CSUM` laid out for TCP); every other packet is verified as
+    /// [`Stack::handle_packet`] does. A TCP super-packet (`gso_type` set) is
+    /// taken whole, as one large segment.
+    pub fn handle_frame(&mut self, now: Instant, vnet: &VnetHdr, packet: &[u8]) {
+        self.counters.packets_received += 1;
+        let verify = self.cfg.verify_checksums;
+        let (ip, payload) = match parse_ipv4(packet, verify) {
+            Ok(v) => v,
+            Err(WireError::BadChecksum) => {
+                self.counters.ip_bad_checksum += 1;
+                return;
+            }
+            Err(WireError::Fragmented) => {
+                self.counters.ip_fragments += 1;
+                return;
+            }
+            Err(_) => {
+                self.counters.ip_malformed += 1;
+                return;
+            }
+        };
+        if ip.dst != self.cfg.addr {
+            self.counters.ip_not_for_us += 1;
+            return;
+        }
+        match ip.protocol {
+            PROTO_TCP => {
+                // parse_ipv4 checked the header: IHL is in bounds.
+                let l4_start = usize::from(packet[0] & 0x0f) * 4;
+                let trusted = vnet.checksum_trusted(l4_start);
+                let gso_size = if vnet.is_gso() { vnet.gso_size } else { 0 };
+                self.handle_tcp(now, &ip, payload, verify, trusted, gso_size)
+            }
+            PROTO_ICMP => self.handle_icmp(now, &ip, payload, verify),
+            _ => self.counters.ip_unsupported_protocol += 1,
+        }
+    }
+
+    /// `trusted`: the device vouched for the checksum; `gso_size`: the
+    /// segment size of a super-packet, 0 for a plain one.
+    fn handle_tcp(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        verify: bool,
+        trusted: bool,
+        gso_size: u16,
+    ) {
+        let seg = match parse_tcp(payload, ip.src, ip.dst, verify && !trusted) {
+            Ok(s) => {
+                if trusted {
+                    self.counters.rx_checksum_trusted += 1;
+                }
+                if gso_size > 0 {
+                    self.counters.rx_super_packets += 1;
+                }
+                s
+            }
+            Err(WireError::BadChecksum) => {
+                self.counters.tcp_bad_checksum += 1;
+                return;
+            }
+            Err(_) => {
+                self.counters.tcp_malformed += 1;
+                return;
+            }
+        };
+        let remote = SocketAddrV4::new(ip.src, seg.src_port);
+        if let Some(&idx) = self.tuples.get(&tuple_key(seg.dst_port, remote)) {
+            self.segment_to_connection(now, idx, &seg, gso_size);
+        } else if !self.segment_to_listener(now, remote, &seg) {
+            self.segment_to_closed_port(remote, &seg);
+        }
+    }
+
+    /// A segment for the connection at `idx` of the table.
+    fn segment_to_connection(&mut self, now: Instant, idx: usize, seg: &TcpRepr, gso_size: u16) {
+        let slot = &mut self.conns[idx];
+        let Some(conn) = slot.conn.take() else {
+            return;
+        };
+        let (conn, fate) = conn.handle_segment(now, seg, gso_size);
+        if fate == Fate::OutOfWindow {
+            self.counters.tcp_out_of_window += 1;
+        }
+        slot.conn = Some(conn);
+        self.after_update(idx);
+    }
+
+    /// A segment for no connection, to the listener on its port: a SYN
+    /// may spawn a connection in SYN-RECEIVED. Returns `false` when no
+    /// listener has the port.
+    fn segment_to_listener(&mut self, now: Instant, remote: SocketAddrV4, seg: &TcpRepr) -> bool {
+        let Some(listener) = self.listeners.get(&seg.dst_port) else {
+            return false;
+        };
+        let local = SocketAddrV4::new(self.cfg.addr, seg.dst_port);
+        let clocks = || {
+            (
+                self.iss(now, local, remote),
+                self.isn.ts_offset(local, remote),
+            )
+        };
+        match listener
+            .listen
+            .handle_segment(now, local, remote, seg, clocks)
+        {
+            ListenReply::Drop => {}
+            ListenReply::Reset { seq } => self.queue_rst(remote, seg.dst_port, seq, None),
+            ListenReply::Spawn(syn_rcvd) => {
+                if listener.half_open + listener.queue.len() >= listener.backlog {
+                    self.counters.tcp_listen_overflow += 1;
+                    return true;
+                }
+                if self.conns.len() >= self.cfg.max_connections {
+                    self.counters.tcp_table_full += 1;
+                    return true;
+                }
+                let port = seg.dst_port;
+                if let Some(l) = self.listeners.get_mut(&port) {
+                    l.half_open += 1;
+                }
+                let idx = self.insert(Conn::SynReceived(syn_rcvd), Some(port));
+                self.tuples.insert(tuple_key(port, remote), idx);
+                self.after_update(idx);
+            }
+        }
+        true
+    }
+
+    /// A segment for a port with no connection and no listener.
+    fn segment_to_closed_port(&mut self, remote: SocketAddrV4, seg: &TcpRepr) {
+        // RFC 9293 3.10.7.1: CLOSED. A RST is dropped; otherwise reply with
+        // a RST that the sender will accept.
+        self.counters.tcp_no_socket += 1;
+        if seg.flags.rst() {
+            return;
+        }
+        if seg.flags.ack() {
+            self.queue_rst(remote, seg.dst_port, seg.ack, None);
+        } else {
+            let ack = seg.seq + seg.segment_len();
+            self.queue_rst(remote, seg.dst_port, SeqNum(0), Some(ack));
+        }
+    }
+
+    fn handle_icmp(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], verify: bool) {
+        match IcmpRepr::parse(payload, verify) {
+            Ok(IcmpRepr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            }) => {
+                if !self.cfg.answer_ping {
+                    return;
+                }
+                if self.control.len() >= MAX_CONTROL_QUEUE {
+                    self.counters.control_queue_full += 1;
+                    return;
+                }
+                self.control.push_back(Control::EchoReply {
+                    dst: ip.src,
+                    ident,
+                    seq_no,
+                    data: data.to_vec(),
+                });
+            }
+            Ok(IcmpRepr::DestUnreachable {
+                code,
+                next_hop_mtu,
+                original,
+            }) => {
+                self.counters.icmp_dest_unreachable += 1;
+                self.icmp_unreachable(now, code, next_hop_mtu, original);
+            }
+            Ok(_) => self.counters.icmp_unsupported += 1,
+            Err(WireError::UnsupportedIcmp) => self.counters.icmp_unsupported += 1,
+            Err(_) => self.counters.icmp_malformed += 1,
+        }
+    }
+
+    /// Hands a destination unreachable to the connection whose segment it
+    /// quotes (see [`Conn::handle_icmp_unreachable`]).
+    fn icmp_unreachable(&mut self, now: Instant, code: u8, next_hop_mtu: u16, original: &[u8]) {
+        let quoted = match parse_quoted_tcp(original) {
+            Ok(q) if q.src == self.cfg.addr => q,
+            _ => {
+                self.counters.icmp_unmatched += 1;
+                return;
+            }
+        };
+        let remote = SocketAddrV4::new(quoted.dst, quoted.dst_port);
+        let Some(&idx) = self.tuples.get(&tuple_key(quoted.src_port, remote)) else {
+            self.counters.icmp_unmatched += 1;
+            return;
+        };
+        let slot = &mut self.conns[idx];
+        let Some(conn) = slot.conn.take() else {
+            return;
+        };
+        let (conn, outcome) =
+            conn.handle_icmp_unreachable(now, code, next_hop_mtu, quoted.seq, quoted.total_len);
+        slot.conn = Some(conn);
+        match outcome {
+            IcmpOutcome::Ignored => self.counters.icmp_unmatched += 1,
+            IcmpOutcome::PathMtu => self.counters.icmp_path_mtu += 1,
+            IcmpOutcome::Failed | IcmpOutcome::SoftError => self.counters.icmp_errors += 1,
+        }
+        self.after_update(idx);
+    }
+
+    /// Runs every timer that is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut fired = core::mem::take(&mut self.fired);
+        self.timers.expire(now, |_, key| fired.push(key));
+        for &(index, timer_gen) in &fired {
+            let idx = index as usize;
+            let Some(slot) = self.conns.get_mut(idx) else {
+                continue;
+            };
+            if slot.timer_gen != timer_gen {
+                continue; // cancelled lazily
+            }
+            slot.scheduled = None;
+            if let Some(conn) = slot.conn.take() {
+                slot.conn = Some(conn.handle_timeout(now));
+            }
+            self.after_update(idx);
+        }
+        fired.clear();
+        self.fired = fired;
+    }
+}

@@ -1,0 +1,216 @@
+//! Outputs: packets for the device (connectionless replies first, then
+//! connections in round robin), the next timer deadline, and events.
+
+use super::{Event, Stack};
+#[cfg(doc)]
+use crate::tcp::TcpConfig;
+use crate::time::Instant;
+use crate::wire::icmp::IcmpRepr;
+use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, MAX_IPV4_PACKET, PROTO_TCP};
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, fill_checksum};
+use crate::wire::{SeqNum, VnetHdr};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// A reply the stack sends without a connection.
+#[derive(Debug)]
+pub(super) enum Control {
+    Rst {
+        dst: SocketAddrV4,
+        src_port: u16,
+        seq: SeqNum,
+        ack: Option<SeqNum>,
+    },
+    EchoReply {
+        dst: Ipv4Addr,
+        ident: u16,
+        seq_no: u16,
+        data: Vec<u8>,
+    },
+}
+
+/// Longest queue of connectionless replies before new ones are dropped.
+pub(super) const MAX_CONTROL_QUEUE: usize = 1024;
+
+impl Stack {
+    pub(super) fn queue_rst(
+        &mut self,
+        dst: SocketAddrV4,
+        src_port: u16,
+        seq: SeqNum,
+        ack: Option<SeqNum>,
+    ) {
+        if self.control.len() >= MAX_CONTROL_QUEUE {
+            self.counters.control_queue_full += 1;
+            return;
+        }
+        self.control.push_back(Control::Rst {
+            dst,
+            src_port,
+            seq,
+            ack,
+        });
+    }
+
+    /// Writes the next packet to send into `buf` and returns its length, or
+    /// `None` when there is nothing to send. Call it until it returns `None`
+    /// after every input and command. `buf` should hold at least the MTU.
+    ///
+    /// With [`TcpConfig::checksum_offload`] or [`TcpConfig::tso_max`] on,
+    /// packets need the header [`Stack::poll_transmit_frame`] gives.
+    /// Whether [`Stack::poll_transmit`] may have a packet: a reply is
+    /// queued or a connection is marked for output. (A marked connection
+    /// can turn out to have nothing after all.)
+    pub fn may_transmit(&self) -> bool {
+        !self.control.is_empty() || !self.txq.is_empty()
+    }
+
+    /// Writes the next IPv4 packet to send into `buf` and returns its
+    /// length; `None` when nothing is left to send. Call it until `None`
+    /// after every input or command.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.poll_transmit_frame(now, buf).map(|(n, _)| n)
+    }
+
+    /// [`Stack::poll_transmit`] for a device with offloads: also returns the
+    /// virtio-net header to put in front of the packet. A TCP segment built
+    /// with [`TcpConfig::checksum_offload`] carries a partial checksum
+    /// (`NEEDS_CSUM`), and one of more than one MSS (with
+    /// [`TcpConfig::tso_max`]) is a super-segment with `gso_size` set to
+    /// the payload of each segment. Other packets (RSTs for unknown
+    /// connections, ICMP) are complete and get an empty header. For TSO,
+    /// `buf` should hold 65535 bytes.
+    pub fn poll_transmit_frame(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<(usize, VnetHdr)> {
+        while let Some(ctrl) = self.control.pop_front() {
+            if let Some(n) = self.emit_control(&ctrl, buf) {
+                self.counters.packets_sent += 1;
+                return Some((n, VnetHdr::default()));
+            }
+        }
+        while let Some(&idx) = self.txq.front() {
+            let slot = &mut self.conns[idx];
+            let conn = slot
+                .conn
+                .as_mut()
+                .expect("connection present outside transitions");
+            // The connection writes its TCP segment after the IP header,
+            // in no more room than an IP packet holds.
+            let room = buf.len().min(MAX_IPV4_PACKET);
+            if room <= IPV4_HEADER_LEN {
+                return None;
+            }
+            let (ip_hdr, seg) = buf[..room].split_at_mut(IPV4_HEADER_LEN);
+            match conn.poll_transmit(now, seg) {
+                Some(t) => {
+                    let ip = Ipv4Repr {
+                        src: *conn.local().ip(),
+                        dst: *conn.remote().ip(),
+                        protocol: PROTO_TCP,
+                        payload_len: t.len,
+                        ttl: conn.ttl(),
+                    };
+                    ip.emit(ip_hdr, 0).ok()?;
+                    let vnet = if t.partial_checksum {
+                        if t.gso_size > 0 {
+                            self.counters.tx_super_packets += 1;
+                        }
+                        VnetHdr::tcp4_partial(
+                            IPV4_HEADER_LEN as u16,
+                            IPV4_HEADER_LEN as u16 + t.header_len,
+                            t.gso_size,
+                        )
+                    } else {
+                        VnetHdr::default()
+                    };
+                    // Round robin: this connection goes to the back.
+                    self.txq.rotate_left(1);
+                    self.schedule(idx);
+                    self.counters.packets_sent += 1;
+                    return Some((IPV4_HEADER_LEN + t.len, vnet));
+                }
+                None => {
+                    self.txq.pop_front();
+                    slot.in_txq = false;
+                    self.maybe_remove(idx);
+                }
+            }
+        }
+        None
+    }
+
+    /// When `handle_timeout` should next be called: never later than the
+    /// earliest timer, possibly a little earlier.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn emit_control(&mut self, ctrl: &Control, buf: &mut [u8]) -> Option<usize> {
+        match ctrl {
+            Control::Rst {
+                dst,
+                src_port,
+                seq,
+                ack,
+            } => {
+                let mut flags = TcpFlags::RST;
+                if ack.is_some() {
+                    flags |= TcpFlags::ACK;
+                }
+                let repr = TcpRepr {
+                    src_port: *src_port,
+                    dst_port: dst.port(),
+                    seq: *seq,
+                    ack: ack.unwrap_or(SeqNum(0)),
+                    flags,
+                    window: 0,
+                    urgent: 0,
+                    options: TcpOptions::default(),
+                    payload: &[],
+                };
+                let hlen = repr.header_len();
+                let ip = Ipv4Repr {
+                    src: self.cfg.addr,
+                    dst: *dst.ip(),
+                    protocol: PROTO_TCP,
+                    payload_len: hlen,
+                    ttl: self.cfg.tcp.ttl,
+                };
+                let total = IPV4_HEADER_LEN + hlen;
+                if buf.len() < total {
+                    return None;
+                }
+                ip.emit(&mut buf[..IPV4_HEADER_LEN], 0).ok()?;
+                repr.emit_header(&mut buf[IPV4_HEADER_LEN..total]).ok()?;
+                fill_checksum(&mut buf[IPV4_HEADER_LEN..total], ip.src, ip.dst);
+                self.counters.tcp_resets_sent += 1;
+                Some(total)
+            }
+            Control::EchoReply {
+                dst,
+                ident,
+                seq_no,
+                data,
+            } => {
+                let icmp = IcmpRepr::EchoReply {
+                    ident: *ident,
+                    seq_no: *seq_no,
+                    data,
+                };
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                let total = icmp
+                    .emit_datagram(self.cfg.addr, *dst, self.cfg.tcp.ttl, self.ip_ident, buf)
+                    .ok()?;
+                self.counters.icmp_echo_replies += 1;
+                Some(total)
+            }
+        }
+    }
+}
