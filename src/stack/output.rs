@@ -51,12 +51,6 @@ impl Stack {
         });
     }
 
-    /// Writes the next packet to send into `buf` and returns its length, or
-    /// `None` when there is nothing to send. Call it until it returns `None`
-    /// after every input and command. `buf` should hold at least the MTU.
-    ///
-    /// With [`TcpConfig::checksum_offload`] or [`TcpConfig::tso_max`] on,
-    /// packets need the header [`Stack::poll_transmit_frame`] gives.
     /// Whether [`Stack::poll_transmit`] may have a packet: a reply is
     /// queued or a connection is marked for output. (A marked connection
     /// can turn out to have nothing after all.)
@@ -66,7 +60,10 @@ impl Stack {
 
     /// Writes the next IPv4 packet to send into `buf` and returns its
     /// length; `None` when nothing is left to send. Call it until `None`
-    /// after every input or command.
+    /// after every input or command. `buf` should hold at least the MTU.
+    ///
+    /// With [`TcpConfig::checksum_offload`] or [`TcpConfig::tso_max`] on,
+    /// packets need the header [`Stack::poll_transmit_frame`] gives.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.poll_transmit_frame(now, buf).map(|(n, _)| n)
     }

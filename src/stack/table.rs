@@ -74,7 +74,7 @@ impl Stack {
     /// which is cheaper than touching the wheel on every ACK.
     pub(super) fn schedule(&mut self, idx: usize) {
         let slot = &mut self.conns[idx];
-        let Some(deadline) = slot.conn.as_ref().and_then(Conn::next_deadline) else {
+        let Some(deadline) = slot.conn.as_ref().and_then(Conn::poll_timeout) else {
             return;
         };
         if slot.scheduled.is_some_and(|s| s <= deadline) {

@@ -367,7 +367,7 @@ mod tests {
         round_trips(&conn);
         assert!(frozen(&conn).sent);
         // The SYN-ACK times out and goes again.
-        now = conn.next_deadline().expect("the retransmission timer");
+        now = conn.poll_timeout().expect("the retransmission timer");
         conn = conn.handle_timeout(now);
         assert_eq!(frozen(&conn).retries, 1);
         round_trips(&conn);

@@ -185,7 +185,7 @@ impl Conn {
     /// Runs the timers due at `now`.
     #[must_use]
     pub fn handle_timeout(self, now: Instant) -> Conn {
-        if self.next_deadline().is_none_or(|t| t > now) {
+        if self.poll_timeout().is_none_or(|t| t > now) {
             return self;
         }
         match self {
@@ -402,7 +402,7 @@ impl Conn {
     }
 
     /// The earliest time `handle_timeout` has work to do.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         match self {
             Conn::TimeWait(tw) => Some(tw.expires()),
             Conn::Closed(_) => None,
