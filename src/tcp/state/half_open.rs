@@ -27,15 +27,15 @@ struct Rel(u32);
 impl Rel {
     const NONE: Rel = Rel(u32::MAX);
 
-    fn of(born: Instant, t: Option<Instant>) -> Rel {
+    /// `t` after `born`; `None` if it does not fit (71 minutes on), in
+    /// which case the connection keeps its TCB instead.
+    fn of(born: Instant, t: Option<Instant>) -> Option<Rel> {
         match t {
-            // A half-open entry lives for seconds (syn_retries); 71
-            // minutes would be the limit.
-            Some(t) => Rel(
-                u32::try_from(t.total_micros().saturating_sub(born.total_micros()))
-                    .unwrap_or(u32::MAX - 1),
-            ),
-            None => Rel::NONE,
+            Some(t) => u32::try_from(t.total_micros().saturating_sub(born.total_micros()))
+                .ok()
+                .filter(|&r| r != Rel::NONE.0)
+                .map(Rel),
+            None => Some(Rel::NONE),
         }
     }
 
@@ -260,8 +260,61 @@ impl HalfOpen {
         }
     }
 
-    /// Folds a passive SYN-RECEIVED connection back into its entry.
-    pub(crate) fn freeze(full: Full) -> HalfOpen {
+    /// Folds a passive SYN-RECEIVED connection back into its entry, or
+    /// hands it back if the entry cannot hold it faithfully: more than 255
+    /// SYN-ACK timeouts, or times 71 minutes or more after the SYN (only
+    /// with settings far from the defaults: `syn_retries`, `max_rto`).
+    pub(crate) fn try_freeze(full: Full) -> Result<HalfOpen, Full> {
+        let tcb = &full.tcb;
+        let born = tcb.rcv.space_at;
+        let times = (
+            Rel::of(
+                born,
+                tcb.rtt_probe.oldest(tcb.snd.last_send).map(|(_, t)| t),
+            ),
+            Rel::of(born, Some(tcb.snd.last_send)),
+            Rel::of(born, tcb.timers.get(Timer::Rto)),
+            Rel::of(born, tcb.last_oow_ack),
+        );
+        let (Some(timed), Some(last_send), Some(rto_at), Some(last_oow_ack), Ok(retries)) = (
+            times.0,
+            times.1,
+            times.2,
+            times.3,
+            u8::try_from(tcb.retries),
+        ) else {
+            return Err(full);
+        };
+        debug_assert!(
+            [
+                Timer::DelayedAck,
+                Timer::Persist,
+                Timer::Keepalive,
+                Timer::Tlp,
+                Timer::FinWait2
+            ]
+            .iter()
+            .all(|&t| !tcb.timers.is_armed(t)),
+            "a passive SYN-RECEIVED runs only the retransmission timer"
+        );
+        Ok(Self::freeze(
+            full,
+            timed,
+            last_send,
+            rto_at,
+            last_oow_ack,
+            retries,
+        ))
+    }
+
+    fn freeze(
+        full: Full,
+        timed: Rel,
+        last_send: Rel,
+        rto_at: Rel,
+        last_oow_ack: Rel,
+        retries: u8,
+    ) -> HalfOpen {
         let tcb = full.tcb;
         let born = tcb.rcv.space_at;
         let o = full.peer_syn;
@@ -284,18 +337,15 @@ impl HalfOpen {
             rcv_adv: tcb.rcv.adv,
             rst_seq: tcb.rst_pending.unwrap_or(SeqNum(0)),
             syn_tsval: o.timestamps.map_or(0, |t| t.0),
-            timed: Rel::of(
-                born,
-                tcb.rtt_probe.oldest(tcb.snd.last_send).map(|(_, t)| t),
-            ),
-            last_send: Rel::of(born, Some(tcb.snd.last_send)),
-            rto_at: Rel::of(born, tcb.timers.get(Timer::Rto)),
-            last_oow_ack: Rel::of(born, tcb.last_oow_ack),
+            timed,
+            last_send,
+            rto_at,
+            last_oow_ack,
             syn_mss: o.mss.unwrap_or(0),
             syn_window: tcb.snd.wnd as u16,
             flags,
             syn_wscale: o.window_scale.unwrap_or(0),
-            retries: u8::try_from(tcb.retries).unwrap_or(u8::MAX),
+            retries,
             sent: tcb.snd.max != tcb.snd.iss,
             counts: SegmentCounts::of(&tcb.stats),
         }
@@ -329,7 +379,11 @@ mod tests {
     }
 
     fn spawn(now: Instant) -> Conn {
-        let listen = Listen::new(TcpConfig::default());
+        spawn_with(now, TcpConfig::default())
+    }
+
+    fn spawn_with(now: Instant, cfg: TcpConfig) -> Conn {
+        let listen = Listen::new(cfg);
         let local = "192.0.2.2:80".parse().unwrap();
         let remote = "192.0.2.1:40000".parse().unwrap();
         match listen.handle_segment(now, local, remote, &syn(), || (SeqNum(5000), 77)) {
@@ -351,7 +405,7 @@ mod tests {
     #[track_caller]
     fn round_trips(conn: &Conn) {
         let h = frozen(conn);
-        let again = HalfOpen::freeze(h.clone().thaw());
+        let again = HalfOpen::try_freeze(h.clone().thaw()).expect("fits");
         assert_eq!(again, h);
     }
 
@@ -384,6 +438,37 @@ mod tests {
         conn = c;
         assert!(frozen(&conn).has_output());
         round_trips(&conn);
+    }
+
+    /// Settings an entry cannot hold (more than 255 timeouts, a handshake
+    /// longer than 71 minutes) keep the TCB instead: the SYN-ACK still
+    /// goes out at backed-off intervals, as often as `syn_retries` says,
+    /// and then the connection gives up.
+    #[test]
+    fn a_handshake_beyond_the_entry_keeps_its_tcb() {
+        let cfg = TcpConfig {
+            syn_retries: 300,
+            ..TcpConfig::default()
+        };
+        let mut now = Instant::from_millis(1);
+        let mut conn = spawn_with(now, cfg);
+        let mut buf = [0u8; 1500];
+        let mut sent = 0;
+        let mut kept_tcb = false;
+        while !conn.is_closed() {
+            while conn.poll_transmit(now, &mut buf).is_some() {
+                sent += 1;
+            }
+            if let Conn::SynReceived(s) = &conn {
+                kept_tcb |= s.frozen().is_none();
+            }
+            let next = conn.poll_timeout().expect("the SYN-ACK timer runs");
+            assert!(next >= now + cfg.min_rto, "{next} too soon after {now}");
+            now = next;
+            conn = conn.handle_timeout(now);
+        }
+        assert!(kept_tcb);
+        assert_eq!(sent, 301, "the SYN-ACK and 300 retransmissions");
     }
 
     /// The entry is a tenth of a connection's TCB, and holds the tags of

@@ -125,9 +125,13 @@ pub(super) struct Full {
 impl Full {
     /// Back to rest: a passive connection folds into its half-open entry.
     pub(super) fn settle(self) -> SynReceived {
-        let inner = match self.shared_cfg {
-            Some(_) if self.passive => Inner::Frozen(HalfOpen::freeze(self)),
-            _ => Inner::Full(self),
+        let inner = if self.passive && self.shared_cfg.is_some() {
+            match HalfOpen::try_freeze(self) {
+                Ok(entry) => Inner::Frozen(entry),
+                Err(full) => Inner::Full(full),
+            }
+        } else {
+            Inner::Full(self)
         };
         SynReceived { inner }
     }

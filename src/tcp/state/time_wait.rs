@@ -67,13 +67,16 @@ impl TimeWait {
         tcb.clear_timers();
         tcb.snd.buf.release();
         let twice_msl = tcb.cfg.msl * 2;
+        // The window as an ACK would advertise it now (the peer's FIN may
+        // have taken RCV.NXT up to the edge last advertised).
+        let wnd_field = tcb.window_to_advertise(false);
         let tw = TimeWait {
             local: tcb.local,
             remote: tcb.remote,
             snd_nxt: tcb.snd.max,
             rcv_nxt: tcb.rcv.nxt,
             rcv_wnd: tcb.rcv.window_in_force(),
-            wnd_field: tcb.advertised_field(false),
+            wnd_field,
             ttl: tcb.cfg.ttl,
             flags: flag(PARTIAL_CHECKSUM, tcb.cfg.checksum_offload)
                 | flag(ACK_NOW, core::mem::take(&mut tcb.ack_now))

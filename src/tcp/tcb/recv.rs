@@ -205,7 +205,7 @@ impl Tcb {
     /// The window field that carries the advertised right edge, rounded
     /// down so that the window never appears to shrink when the shift
     /// drops low bits: what the peer knows of.
-    pub(crate) fn advertised_field(&self, syn: bool) -> u16 {
+    pub(super) fn advertised_field(&self, syn: bool) -> u16 {
         let wnd = (self.rcv.adv.diff(self.rcv.nxt)).max(0) as usize;
         (wnd >> self.wnd_shift(syn)).min(MAX_UNSCALED_WINDOW) as u16
     }
@@ -215,7 +215,7 @@ impl Tcb {
     /// steps of at least min(buffer / 2, MSS), and never moves left.
     /// `rcv_adv` records the edge advertised, which is RCV.NXT + RCV.WND
     /// for the acceptability test.
-    pub(super) fn window_to_advertise(&mut self, syn: bool) -> u16 {
+    pub(crate) fn window_to_advertise(&mut self, syn: bool) -> u16 {
         let edge = self.open_edge(syn);
         let step = (self.rcv.buf.capacity() / 2).min(self.cfg.mss as usize) as u32;
         let grow = edge.diff(self.rcv.adv);
