@@ -185,7 +185,8 @@ pub struct RecvBuffer {
     readable: usize,
     /// Out-of-order ranges `[start, end)` relative to RCV.NXT, sorted,
     /// disjoint, never adjacent, all with `start > 0`.
-    ooo: smallvec::SmallVec<[(u32, u32); 4]>,
+    /// No memory until the first out-of-order segment.
+    ooo: Vec<(u32, u32)>,
 }
 
 /// What [`RecvBuffer::insert`] did with a segment.
@@ -208,7 +209,7 @@ impl RecvBuffer {
         RecvBuffer {
             ring: Ring::new(capacity),
             readable: 0,
-            ooo: smallvec::SmallVec::new(),
+            ooo: Vec::new(),
         }
     }
 
@@ -309,6 +310,9 @@ impl RecvBuffer {
         } else {
             end
         };
+        if self.ooo.capacity() == 0 {
+            self.ooo.reserve_exact(MAX_OOO_RANGES.min(4));
+        }
         self.ooo.drain(first..last);
         self.ooo.insert(first, (merged_start, merged_end));
 

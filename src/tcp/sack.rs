@@ -7,7 +7,6 @@
 //! [`MAX_RANGES`] entries and O([`MAX_RANGES`]) work per block.
 
 use crate::wire::SeqNum;
-use smallvec::SmallVec;
 
 /// Most SACKed ranges remembered: enough for a window with hundreds of
 /// scattered losses (a slow-start overshoot), small enough that the O(n)
@@ -20,10 +19,16 @@ pub const DUP_THRESH: usize = 3;
 
 /// The SACKed ranges above SND.UNA, as sorted, disjoint, half-open
 /// `[start, end)` sequence ranges.
+///
+/// The list takes no memory until the first SACK block arrives: a
+/// connection that never sees loss or reordering pays 24 bytes for it.
 #[derive(Debug, Clone, Default)]
 pub struct Scoreboard {
-    ranges: SmallVec<[(SeqNum, SeqNum); 8]>,
+    ranges: Vec<(SeqNum, SeqNum)>,
 }
+
+/// Room reserved when the first block arrives.
+const FIRST_RESERVE: usize = 8;
 
 impl Scoreboard {
     /// Forgets every range.
@@ -50,6 +55,9 @@ impl Scoreboard {
         let end = end.min(snd_max);
         if end <= start {
             return 0;
+        }
+        if self.ranges.capacity() == 0 {
+            self.ranges.reserve_exact(FIRST_RESERVE);
         }
         let before = self.sacked_bytes();
         // Merge with every range it overlaps or touches.

@@ -2,7 +2,7 @@
 //! retransmit, tail loss probe, SACK recovery, new data and FIN, probe,
 //! ACK), and the segment writer.
 
-use super::recovery::{MAX_RTX_MARKS, RtxMark};
+use super::recovery::RtxMark;
 use super::*;
 use crate::tcp::Transmit;
 use crate::wire::tcp::{
@@ -179,8 +179,8 @@ impl Tcb {
             };
             if let Some(m) = self.rec.rtx_marks.iter_mut().find(|m| m.start == seq) {
                 *m = mark;
-            } else if self.rec.rtx_marks.len() < MAX_RTX_MARKS {
-                self.rec.rtx_marks.push(mark);
+            } else {
+                self.rec.mark_retransmission(mark);
             }
         }
         if self.rec.high_rxt < end {
@@ -358,8 +358,8 @@ impl Tcb {
             .iter()
             .find(|x| x.start == m.start)
             .map_or(m.start + len, |x| x.end);
-        if covered < m.end && self.rec.rtx_marks.len() < MAX_RTX_MARKS {
-            self.rec.rtx_marks.push(RtxMark {
+        if covered < m.end {
+            self.rec.mark_retransmission(RtxMark {
                 start: covered,
                 ..m
             });

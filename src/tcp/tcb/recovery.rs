@@ -7,7 +7,6 @@ use super::*;
 use crate::tcp::sack::Scoreboard;
 use crate::wire::ipv4::IPV4_HEADER_LEN;
 use crate::wire::tcp::TCP_HEADER_LEN;
-use smallvec::SmallVec;
 
 /// RFC 8985 7.2: the worst-case delayed-ACK time added when one segment is
 /// in flight. The RFC suggests 200 ms, which puts the probe at or past the
@@ -23,9 +22,6 @@ pub const PMTU_EXPIRES: Duration = Duration::from_secs(600);
 /// Retransmissions tracked per recovery episode; past this many, a lost
 /// one waits for the RTO as before.
 pub(crate) const MAX_RTX_MARKS: usize = 8;
-/// Marks held in the TCB itself; more (a recovery with several lost
-/// retransmissions at once) go to the heap.
-const RTX_MARKS_INLINE: usize = 2;
 
 /// A retransmission sent during SACK recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +50,7 @@ pub(crate) struct Recovery {
     pub(in crate::tcp) rescue_done: bool,
     /// Retransmissions of the current SACK recovery still unSACKed, to
     /// find those lost as well (see `mark_lost_retransmissions`).
-    pub(in crate::tcp) rtx_marks: SmallVec<[RtxMark; RTX_MARKS_INLINE]>,
+    pub(in crate::tcp) rtx_marks: Vec<RtxMark>,
     /// (cwnd, ssthresh) before the last window cut, for undo.
     pub(in crate::tcp) undo: Option<(usize, usize)>,
     /// Retransmissions and D-SACKs of the last episode: all of the first
@@ -83,7 +79,7 @@ impl Recovery {
             scoreboard: Scoreboard::default(),
             high_rxt: iss,
             rescue_done: false,
-            rtx_marks: SmallVec::new(),
+            rtx_marks: Vec::new(),
             undo: None,
             episode_rtx: 0,
             episode_dsack: 0,
@@ -92,6 +88,17 @@ impl Recovery {
             rtx_una: false,
             tlp_pending: false,
             tlp_out: false,
+        }
+    }
+
+    /// Notes a retransmission of the current SACK recovery, if there is
+    /// room for it; the list takes memory only from the first one on.
+    pub(in crate::tcp) fn mark_retransmission(&mut self, mark: RtxMark) {
+        if self.rtx_marks.len() < MAX_RTX_MARKS {
+            if self.rtx_marks.capacity() == 0 {
+                self.rtx_marks.reserve_exact(MAX_RTX_MARKS);
+            }
+            self.rtx_marks.push(mark);
         }
     }
 
