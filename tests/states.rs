@@ -1297,6 +1297,37 @@ fn mss_1000_gives_segments_of_1000() {
     assert_eq!(data_segments(&fx.drain()), vec![500]);
 }
 
+/// RFC 1122 4.2.3.4 (the override timeout of sender silly-window
+/// avoidance): a window that shrinks below a segment, and below half the
+/// largest the peer offered, while nothing is in flight must not hold the
+/// data forever: no ACK is coming to open it. After the persist interval
+/// what fits goes out, and the peer's ACK of it moves things on.
+#[test]
+fn small_window_is_not_a_deadlock() {
+    let mut fx = established_with(tcp_config(), Some(1460), 2000);
+    let data = pattern(5000, 9);
+    assert_eq!(fx.app_send(&data), 5000);
+    let sent = fx.drain();
+    // One full segment; the 540 bytes left of the window wait for the ACK
+    // (Nagle and sender SWS avoidance).
+    assert_eq!(data_segments(&sent), vec![1460]);
+    let una = fx.snd_nxt;
+    // The peer takes it all and offers 300 bytes.
+    fx.advance(ms(10));
+    fx.peer_window = 300;
+    let ack = fx.seg();
+    send(&mut fx, ack);
+    expect_no_reply(&mut fx);
+    // Held back by SWS avoidance, then sent when the timer fires.
+    let held_at = fx.now;
+    let sent = fx.advance(secs(2));
+    let data_sent: Vec<_> = sent.iter().filter(|(_, s)| !s.payload.is_empty()).collect();
+    let (at, first) = data_sent.first().expect("what fits goes out");
+    assert_eq!((first.seq, first.payload.len()), (una, 300), "{first:?}");
+    assert!(*at - held_at >= ms(200), "not before the persist interval");
+    assert_eq!(first.payload, data[1460..1760]);
+}
+
 /// RFC 9293 3.8.6.1 and 3.8.6.2.1: never send beyond the offered window;
 /// probe a zero window with exponentially backed-off intervals; resume when
 /// the window opens.

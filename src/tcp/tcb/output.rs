@@ -208,7 +208,7 @@ impl Tcb {
             .or_else(|| self.poll_tail_loss_probe(now, buf, mss, opts))
             .or_else(|| self.poll_sack_recovery(now, buf, mss, opts))
             .or_else(|| self.poll_new_data(now, buf, mss, opts))
-            .or_else(|| self.poll_probe(now, buf, opts))
+            .or_else(|| self.poll_probe(now, buf, mss, opts))
             .or_else(|| self.poll_ack(now, buf, opts))
     }
 
@@ -457,9 +457,37 @@ impl Tcb {
 
     /// A zero-window or keepalive probe: an ACK with SEQ = SND.UNA - 1,
     /// which the peer must answer with its current window.
-    fn poll_probe(&mut self, now: Instant, buf: &mut [u8], opts: TcpOptions) -> Option<Transmit> {
+    ///
+    /// A window that is open but too small for a segment gets what fits
+    /// instead (the override timeout of RFC 1122 4.2.3.4, as Linux's
+    /// tcp_write_wakeup): the peer's ACK of it carries its window, and
+    /// an ACK that acknowledges new data passes the window-update rule
+    /// where a bare probe's answer might not.
+    fn poll_probe(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        mss: usize,
+        opts: TcpOptions,
+    ) -> Option<Transmit> {
         if !core::mem::take(&mut self.probe_pending) {
             return None;
+        }
+        let unsent = self.snd.unsent();
+        let in_flight = (self.snd.nxt - self.snd.una) as usize;
+        let room = (self.snd.wnd as usize).saturating_sub(in_flight);
+        if unsent > 0 && room > 0 && self.snd.nxt == self.snd.max {
+            let len = unsent.min(room).min(mss);
+            let off = self.snd.nxt.diff(self.snd.data_start()).max(0) as usize;
+            let mut flags = TcpFlags::ACK;
+            if len == unsent {
+                flags |= TcpFlags::PSH;
+            }
+            let seq = self.snd.nxt;
+            let t = self.emit(now, buf, seq, flags, (off, len), Some(opts))?;
+            self.advance_snd_nxt(now, len, false);
+            self.stats.bytes_sent += len as u64;
+            return Some(t);
         }
         let seq = self.snd.una - 1;
         self.emit(now, buf, seq, TcpFlags::ACK, (0, 0), Some(opts))

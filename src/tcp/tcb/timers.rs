@@ -118,11 +118,19 @@ impl Tcb {
         }
     }
 
-    /// Zero-window probing (RFC 9293 3.8.6.1): armed while the peer's
-    /// window is closed and we have data waiting with nothing in flight.
+    /// Zero-window probing (RFC 9293 3.8.6.1), and the override timeout
+    /// of sender silly-window avoidance (RFC 1122 4.2.3.4): armed while
+    /// data waits with nothing in flight and the peer's window cannot take
+    /// a full segment (nor all that waits). A window that is closed gets
+    /// probes; one that is open but small gets what fits when the timer
+    /// fires (`poll_probe`), as Linux's tcp_write_wakeup does. Without it
+    /// a window left small (by a peer, or by a forged segment the window
+    /// rule of RFC 9293 3.10.7.4 trusted) held the data forever: no data
+    /// in flight, so no ACK would come to open it.
     pub(crate) fn update_persist(&mut self, now: Instant) {
         let unsent = self.snd.unsent();
-        if self.snd.wnd == 0 && unsent > 0 && self.snd.max == self.snd.una {
+        let held = (self.snd.wnd as usize) < unsent.min(self.snd.mss);
+        if held && unsent > 0 && self.snd.max == self.snd.una {
             let at = now + self.persist_interval();
             self.timers.arm_if_idle(Timer::Persist, at);
         } else {
