@@ -153,7 +153,7 @@ impl SynSent {
     }
 
     /// RFC 9293 3.10.7.3.
-    pub(super) fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
+    pub(super) fn handle_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Conn {
         let tcb = &mut self.tcb;
         tcb.stats.segments_received += 1;
         // First: the ACK bit.
@@ -254,8 +254,8 @@ impl SynReceived {
     }
 
     /// RFC 9293 3.10.7.4 for SYN-RECEIVED.
-    pub(super) fn on_segment(self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
-        self.into_full().on_segment(now, seg, gso_size)
+    pub(super) fn handle_segment(self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+        self.into_full().handle_segment(now, seg, gso_size)
     }
 
     /// The SYN-ACK, an ACK or a RST, if one is due.
@@ -288,7 +288,7 @@ impl SynReceived {
 
 impl Full {
     /// RFC 9293 3.10.7.4 for SYN-RECEIVED.
-    pub(super) fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+    pub(super) fn handle_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
         // RFC 9293 3.5, Figure 8 line 6: in a simultaneous open the peer's
         // SYN-ACK <SEQ=IRS><ACK=ISS+1> completes the handshake. Its SYN is
         // the one we already hold (SEQ=IRS lies left of RCV.NXT, so the
@@ -361,7 +361,7 @@ impl Full {
         tcb.syn_pending = false;
         tcb.arm_keepalive(now);
         tcb.raise(ev::CONNECTED);
-        match (Established { tcb: self.tcb }).on_segment(now, seg, gso_size) {
+        match (Established { tcb: self.tcb }).handle_segment(now, seg, gso_size) {
             (Conn::Established(e), fate) => (e.after_open(), fate),
             other => other,
         }

@@ -169,15 +169,15 @@ impl Conn {
     #[must_use]
     pub fn handle_segment(self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> (Conn, Fate) {
         match self {
-            Conn::SynSent(s) => (s.on_segment(now, seg), Fate::Accepted),
-            Conn::SynReceived(s) => s.on_segment(now, seg, gso_size),
-            Conn::Established(s) => s.on_segment(now, seg, gso_size),
-            Conn::FinWait1(s) => s.on_segment(now, seg, gso_size),
-            Conn::FinWait2(s) => s.on_segment(now, seg, gso_size),
-            Conn::CloseWait(s) => s.on_segment(now, seg, gso_size),
-            Conn::Closing(s) => s.on_segment(now, seg, gso_size),
-            Conn::LastAck(s) => s.on_segment(now, seg, gso_size),
-            Conn::TimeWait(s) => s.on_segment(now, seg),
+            Conn::SynSent(s) => (s.handle_segment(now, seg), Fate::Accepted),
+            Conn::SynReceived(s) => s.handle_segment(now, seg, gso_size),
+            Conn::Established(s) => s.handle_segment(now, seg, gso_size),
+            Conn::FinWait1(s) => s.handle_segment(now, seg, gso_size),
+            Conn::FinWait2(s) => s.handle_segment(now, seg, gso_size),
+            Conn::CloseWait(s) => s.handle_segment(now, seg, gso_size),
+            Conn::Closing(s) => s.handle_segment(now, seg, gso_size),
+            Conn::LastAck(s) => s.handle_segment(now, seg, gso_size),
+            Conn::TimeWait(s) => s.handle_segment(now, seg),
             Conn::Closed(s) => (Conn::Closed(s), Fate::Accepted),
         }
     }
@@ -189,7 +189,7 @@ impl Conn {
             return self;
         }
         match self {
-            Conn::TimeWait(tw) => tw.on_timeout(now),
+            Conn::TimeWait(tw) => tw.handle_timeout(now),
             Conn::Closed(_) => self,
             Conn::FinWait2(f) if f.tcb.timers.is_due(Timer::FinWait2, now) => {
                 // An orphan whose peer never closed: dropped without a
@@ -198,7 +198,7 @@ impl Conn {
             }
             Conn::SynReceived(s) => {
                 let mut full = s.into_full();
-                match full.tcb.on_timers(now, true) {
+                match full.tcb.handle_timeout(now, true) {
                     Ok(()) => Conn::SynReceived(full.settle()),
                     Err(e) => {
                         if full.passive {
@@ -215,7 +215,7 @@ impl Conn {
             mut other => {
                 let syn_state = matches!(other, Conn::SynSent(_));
                 let tcb = other.tcb_mut().expect("a state with a TCB");
-                match tcb.on_timers(now, syn_state) {
+                match tcb.handle_timeout(now, syn_state) {
                     Ok(()) => other,
                     Err(e) => {
                         let mut tcb = other.into_tcb();

@@ -47,7 +47,7 @@ impl Established {
         }
     }
 
-    pub(super) fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+    pub(super) fn handle_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
         let arrival = self.tcb.arrive(now, seg, gso_size, true);
         let next = match arrival {
             Arrival::Reset => reset(self.tcb),
@@ -61,7 +61,7 @@ impl Established {
 }
 
 impl FinWait1 {
-    pub(super) fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+    pub(super) fn handle_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
         let arrival = self.tcb.arrive(now, seg, gso_size, true);
         let next = match arrival {
             Arrival::Reset => reset(self.tcb),
@@ -84,7 +84,7 @@ impl FinWait1 {
 }
 
 impl FinWait2 {
-    pub(super) fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+    pub(super) fn handle_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
         let arrival = self.tcb.arrive(now, seg, gso_size, true);
         let next = match arrival {
             Arrival::Reset => reset(self.tcb),
@@ -98,7 +98,7 @@ impl FinWait2 {
 }
 
 impl CloseWait {
-    pub(super) fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+    pub(super) fn handle_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
         let arrival = self.tcb.arrive(now, seg, gso_size, false);
         let next = match arrival {
             Arrival::Reset => reset(self.tcb),
@@ -109,7 +109,7 @@ impl CloseWait {
 }
 
 impl Closing {
-    pub(super) fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+    pub(super) fn handle_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
         let arrival = self.tcb.arrive(now, seg, gso_size, false);
         let next = match arrival {
             Arrival::Reset => closed(self.tcb),
@@ -123,7 +123,7 @@ impl Closing {
 }
 
 impl LastAck {
-    pub(super) fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
+    pub(super) fn handle_segment(mut self, now: Instant, seg: &TcpRepr<'_>, gso_size: u16) -> Step {
         let arrival = self.tcb.arrive(now, seg, gso_size, false);
         let next = match arrival {
             Arrival::Reset => closed(self.tcb),

@@ -137,7 +137,7 @@ impl TimeWait {
     /// recommends against TIME-WAIT assassination; a SYN gets a challenge
     /// ACK (RFC 5961 4.2); a retransmitted FIN is acknowledged again and
     /// restarts the 2*MSL timer.
-    pub(super) fn on_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Step {
+    pub(super) fn handle_segment(mut self, now: Instant, seg: &TcpRepr<'_>) -> Step {
         self.counts.segments_received += 1;
         if seg.flags.rst() {
             return (Conn::TimeWait(self), Fate::Accepted);
@@ -198,7 +198,7 @@ impl TimeWait {
     }
 
     /// 2*MSL has passed: CLOSED.
-    pub(super) fn on_timeout(self, now: Instant) -> Conn {
+    pub(super) fn handle_timeout(self, now: Instant) -> Conn {
         if now < self.expires {
             return Conn::TimeWait(self);
         }

@@ -152,7 +152,11 @@ impl Tcb {
     /// Runs the timers that are due. Returns an error if the connection
     /// gave up. (FIN-WAIT-2's timer is the state's own: see
     /// `Conn::handle_timeout`.)
-    pub(crate) fn on_timers(&mut self, now: Instant, syn_state: bool) -> Result<(), ConnError> {
+    pub(crate) fn handle_timeout(
+        &mut self,
+        now: Instant,
+        syn_state: bool,
+    ) -> Result<(), ConnError> {
         if self.timers.take_due(Timer::DelayedAck, now) {
             self.ack_now = true;
         }
