@@ -66,6 +66,9 @@ pub trait CongestionControl: core::fmt::Debug {
     /// Forgets what the algorithm knows of the current growth epoch, when
     /// the window is set from outside it. Nothing to forget by default.
     fn new_epoch(&mut self) {}
+    /// Starts over as a new controller for segments of `mss` (the
+    /// handshake has told the peer's MSS), in place.
+    fn restart(&mut self, mss: usize);
 
     /// The connection sat idle for longer than an RTO (RFC 5681 4.1).
     fn on_idle_restart(&mut self) {
@@ -150,6 +153,10 @@ pub fn initial_window(mss: usize) -> usize {
 }
 
 impl CongestionControl for NewReno {
+    fn restart(&mut self, mss: usize) {
+        *self = NewReno::new(mss);
+    }
+
     fn on_ack(&mut self, _now: Instant, acked: usize, _flight: usize, _srtt: Option<Duration>) {
         if self.w.cwnd < self.w.ssthresh {
             // Slow start: byte counting (the connection applies RFC 3465's
@@ -272,6 +279,10 @@ impl Cubic {
 }
 
 impl CongestionControl for Cubic {
+    fn restart(&mut self, mss: usize) {
+        *self = Cubic::new(mss);
+    }
+
     fn on_ack(&mut self, now: Instant, acked: usize, _flight: usize, srtt: Option<Duration>) {
         if self.w.cwnd < self.w.ssthresh {
             // Slow start as in RFC 5681 (RFC 9438 4.10), byte counting as

@@ -132,7 +132,9 @@ impl Tcb {
         self.opt.set_peer_syn(seg.options);
         let mss = seg.options.mss.map_or(536, usize::from);
         self.snd.mss = mss.clamp(64, self.cfg.mss as usize);
-        self.cc = cc::new_controller(self.cfg.congestion, self.snd.mss);
+        // The controller Tcb::new made, started over for this MSS: no
+        // second allocation per connection.
+        self.cc.restart(self.snd.mss);
         match seg.options.window_scale {
             Some(ws) if self.cfg.window_scaling => {
                 self.opt.ws = true;
