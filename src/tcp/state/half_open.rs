@@ -256,7 +256,6 @@ impl HalfOpen {
             tcb,
             passive: true,
             peer_syn: syn.options,
-            shared_cfg: Some(self.cfg),
         }
     }
 
@@ -325,9 +324,8 @@ impl HalfOpen {
             (tcb.rst_pending.is_some(), RST_PENDING),
         ]) | syn_bits(&o);
         HalfOpen {
-            cfg: full
-                .shared_cfg
-                .expect("a passive connection has its listener's settings"),
+            // The listener's settings, shared with the TCB since the thaw.
+            cfg: tcb.cfg.clone(),
             local: tcb.local,
             remote: tcb.remote,
             born,

@@ -118,14 +118,12 @@ pub(super) struct Full {
     pub(super) passive: bool,
     /// The peer's SYN options: the SYN-ACK answers only what it offered.
     pub(super) peer_syn: TcpOptions,
-    /// The listener's settings, for a passive one to fold back into.
-    pub(super) shared_cfg: Option<Arc<TcpConfig>>,
 }
 
 impl Full {
     /// Back to rest: a passive connection folds into its half-open entry.
     pub(super) fn settle(self) -> SynReceived {
-        let inner = if self.passive && self.shared_cfg.is_some() {
+        let inner = if self.passive {
             match HalfOpen::try_freeze(self) {
                 Ok(entry) => Inner::Frozen(entry),
                 Err(full) => Inner::Full(full),
@@ -193,7 +191,6 @@ impl SynSent {
                 tcb: self.tcb,
                 passive: false,
                 peer_syn,
-                shared_cfg: None,
             }),
         })
     }
