@@ -9,9 +9,10 @@
 
 use super::half_open::HalfOpen;
 use super::synchronized::Established;
-use super::{Closed, Conn, Fate, Step};
+use super::{Closed, Conn, Fate, IcmpOutcome, Step};
 use crate::tcp::TcpConfig;
 use crate::tcp::error::ConnError;
+use crate::tcp::stats::TcpStats;
 use crate::tcp::tcb::{Tcb, Timer, ev};
 use crate::time::Instant;
 use crate::wire::SeqNum;
@@ -248,6 +249,68 @@ impl SynReceived {
             Inner::Full(f) => Some(&mut f.tcb),
             _ => None,
         }
+    }
+
+    pub(super) fn local(&self) -> SocketAddrV4 {
+        match &self.inner {
+            Inner::Frozen(h) => h.local(),
+            Inner::Full(f) => f.tcb.local(),
+            Inner::Swapping => unreachable!("SYN-RECEIVED mid-swap"),
+        }
+    }
+
+    pub(super) fn remote(&self) -> SocketAddrV4 {
+        match &self.inner {
+            Inner::Frozen(h) => h.remote(),
+            Inner::Full(f) => f.tcb.remote(),
+            Inner::Swapping => unreachable!("SYN-RECEIVED mid-swap"),
+        }
+    }
+
+    pub(super) fn ttl(&self) -> u8 {
+        match &self.inner {
+            Inner::Frozen(h) => h.ttl(),
+            Inner::Full(f) => f.tcb.cfg.ttl,
+            Inner::Swapping => unreachable!("SYN-RECEIVED mid-swap"),
+        }
+    }
+
+    pub(super) fn stats(&self) -> TcpStats {
+        match &self.inner {
+            Inner::Frozen(h) => h.stats(),
+            Inner::Full(f) => f.tcb.stats.clone(),
+            Inner::Swapping => unreachable!("SYN-RECEIVED mid-swap"),
+        }
+    }
+
+    /// An ICMP destination unreachable quoting our SYN-ACK (see
+    /// [`Conn::handle_icmp_unreachable`]): never a path MTU (a SYN-ACK
+    /// fits any path, so the message can only be forged); a half-open
+    /// connection from a listener goes away on net or host unreachable
+    /// (Linux's tcp_req_err); a simultaneous open keeps the error as a
+    /// soft one.
+    pub(super) fn handle_icmp_unreachable(self, code: u8, seq: SeqNum) -> (Conn, IcmpOutcome) {
+        use crate::wire::icmp::{HOST_UNREACHABLE, NET_UNREACHABLE};
+        let mut full = self.into_full();
+        if !full.tcb.icmp_quote_in_flight(seq) {
+            return (Conn::SynReceived(full.settle()), IcmpOutcome::Ignored);
+        }
+        full.tcb.stats.icmp_unreachable += 1;
+        let Some(err) = ConnError::from_icmp_unreachable(code) else {
+            return (Conn::SynReceived(full.settle()), IcmpOutcome::Ignored);
+        };
+        if !full.passive {
+            full.tcb.soft_error = Some(err);
+            return (Conn::SynReceived(full.settle()), IcmpOutcome::SoftError);
+        }
+        if !matches!(code, NET_UNREACHABLE | HOST_UNREACHABLE) {
+            return (Conn::SynReceived(full.settle()), IcmpOutcome::Ignored);
+        }
+        full.tcb.clear_timers();
+        (
+            Conn::Closed(Closed::from_tcb(full.tcb)),
+            IcmpOutcome::Failed,
+        )
     }
 
     /// RFC 9293 3.10.7.4 for SYN-RECEIVED.

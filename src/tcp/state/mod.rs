@@ -30,7 +30,6 @@ use crate::time::Instant;
 use crate::wire::SeqNum;
 use crate::wire::tcp::{TcpFlags, TcpRepr};
 use core::fmt;
-use handshake::Inner;
 use std::net::SocketAddrV4;
 
 /// CLOSED: no connection. Kept until the application has let go of its
@@ -321,29 +320,18 @@ impl Conn {
         seq: SeqNum,
         sent_len: u16,
     ) -> (Conn, IcmpOutcome) {
-        use crate::wire::icmp::{FRAG_NEEDED, HOST_UNREACHABLE, NET_UNREACHABLE};
         let mut conn = match self {
             Conn::Closed(_) | Conn::TimeWait(_) => return (self, IcmpOutcome::Ignored),
-            // The half-open entry with its TCB, for the checks below.
-            Conn::SynReceived(s) => Conn::SynReceived(SynReceived {
-                inner: Inner::Full(s.into_full()),
-            }),
-            other => other,
-        };
-        let settle = |c: Conn| match c {
-            Conn::SynReceived(s) => Conn::SynReceived(s.into_full().settle()),
+            Conn::SynReceived(s) => return s.handle_icmp_unreachable(code, seq),
             other => other,
         };
         let tcb = conn.tcb_mut().expect("a state with a TCB");
         if !tcb.icmp_quote_in_flight(seq) {
-            return (settle(conn), IcmpOutcome::Ignored);
+            return (conn, IcmpOutcome::Ignored);
         }
         tcb.stats.icmp_unreachable += 1;
-        let handshake = matches!(conn, Conn::SynSent(_) | Conn::SynReceived(_));
-        if code == FRAG_NEEDED {
-            if handshake {
-                return (settle(conn), IcmpOutcome::Ignored);
-            }
+        let syn_sent = matches!(conn, Conn::SynSent(_));
+        if code == crate::wire::icmp::FRAG_NEEDED && !syn_sent {
             let tcb = conn.tcb_mut().expect("a state with a TCB");
             let outcome = if tcb.icmp_frag_needed(now, next_hop_mtu, sent_len) {
                 IcmpOutcome::PathMtu
@@ -352,24 +340,14 @@ impl Conn {
             };
             return (conn, outcome);
         }
+        // Fragmentation needed maps to no error: a SYN fits any path.
         let Some(err) = ConnError::from_icmp_unreachable(code) else {
-            return (settle(conn), IcmpOutcome::Ignored);
+            return (conn, IcmpOutcome::Ignored);
         };
         match conn {
             Conn::SynSent(mut s) => {
                 s.tcb.fail(err);
                 (Conn::Closed(Closed::from_tcb(s.tcb)), IcmpOutcome::Failed)
-            }
-            Conn::SynReceived(s) if s.is_passive() => {
-                if !matches!(code, NET_UNREACHABLE | HOST_UNREACHABLE) {
-                    return (settle(Conn::SynReceived(s)), IcmpOutcome::Ignored);
-                }
-                let mut full = s.into_full();
-                full.tcb.clear_timers();
-                (
-                    Conn::Closed(Closed::from_tcb(full.tcb)),
-                    IcmpOutcome::Failed,
-                )
             }
             mut other => {
                 // RFC 1122 4.2.3.9 for soft errors; RFC 5927 7.2 and Linux
@@ -463,36 +441,36 @@ impl Conn {
     /// Our address and port.
     pub fn local(&self) -> SocketAddrV4 {
         match self {
-            Conn::SynReceived(s) if s.frozen().is_some() => s.frozen().map(|h| h.local()).unwrap(),
+            Conn::SynReceived(s) => s.local(),
             Conn::TimeWait(tw) => tw.local(),
             Conn::Closed(c) => c.local,
-            _ => self.tcb().map(Tcb::local).expect("a state with a TCB"),
+            other => other.tcb().expect("a state with a TCB").local(),
         }
     }
 
     /// The peer's address and port.
     pub fn remote(&self) -> SocketAddrV4 {
         match self {
-            Conn::SynReceived(s) if s.frozen().is_some() => s.frozen().map(|h| h.remote()).unwrap(),
+            Conn::SynReceived(s) => s.remote(),
             Conn::TimeWait(tw) => tw.remote(),
             Conn::Closed(c) => c.remote,
-            _ => self.tcb().map(Tcb::remote).expect("a state with a TCB"),
+            other => other.tcb().expect("a state with a TCB").remote(),
         }
     }
 
     /// The IP time to live of this connection's packets.
     pub fn ttl(&self) -> u8 {
         match self {
-            Conn::SynReceived(s) if s.frozen().is_some() => s.frozen().map(|h| h.ttl()).unwrap(),
+            Conn::SynReceived(s) => s.ttl(),
             Conn::TimeWait(tw) => tw.ttl(),
-            _ => self.tcb().map_or(64, |t| t.cfg.ttl),
+            other => other.tcb().map_or(64, |t| t.cfg.ttl),
         }
     }
 
     /// The connection's counters.
     pub fn stats(&self) -> TcpStats {
         match self {
-            Conn::SynReceived(s) if s.frozen().is_some() => s.frozen().map(|h| h.stats()).unwrap(),
+            Conn::SynReceived(s) => s.stats(),
             Conn::TimeWait(tw) => tw.stats(),
             Conn::Closed(c) => {
                 let mut s = c
@@ -502,7 +480,7 @@ impl Conn {
                 c.counts.add_to(&mut s);
                 s
             }
-            _ => self.tcb().map(|t| t.stats.clone()).unwrap_or_default(),
+            other => other.tcb().map(|t| t.stats.clone()).unwrap_or_default(),
         }
     }
 
