@@ -86,3 +86,82 @@ impl fmt::Display for Instant {
         fmt::Debug::fmt(self, f)
     }
 }
+
+/// An `Option<Duration>` in 8 bytes instead of 24: whole nanoseconds
+/// (exact below 584 years), `u64::MAX` for none. Ordered with none last, so
+/// `min` keeps the shorter of two durations and any duration over none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct PackedDuration(u64);
+
+impl PackedDuration {
+    /// No duration.
+    pub(crate) const NONE: PackedDuration = PackedDuration(u64::MAX);
+
+    /// `d` (a duration of 584 years or more is kept just short of none).
+    pub(crate) fn new(d: Duration) -> PackedDuration {
+        PackedDuration(
+            u64::try_from(d.as_nanos())
+                .unwrap_or(u64::MAX - 1)
+                .min(u64::MAX - 1),
+        )
+    }
+
+    pub(crate) fn get(self) -> Option<Duration> {
+        (self != Self::NONE).then(|| Duration::from_nanos(self.0))
+    }
+
+    /// The duration; zero for none.
+    pub(crate) fn or_zero(self) -> Duration {
+        self.get().unwrap_or_default()
+    }
+}
+
+/// An `Option<Instant>` in 8 bytes instead of 16: `u64::MAX` microseconds
+/// for none. Ordered with none last, so the earliest of several deadlines
+/// is their `min`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct PackedInstant(u64);
+
+impl PackedInstant {
+    /// No instant.
+    pub(crate) const NONE: PackedInstant = PackedInstant(u64::MAX);
+
+    /// `t` (the last microsecond of time is kept just short of none).
+    pub(crate) fn new(t: Instant) -> PackedInstant {
+        PackedInstant(t.micros.min(u64::MAX - 1))
+    }
+
+    pub(crate) fn of(t: Option<Instant>) -> PackedInstant {
+        t.map_or(Self::NONE, Self::new)
+    }
+
+    pub(crate) fn get(self) -> Option<Instant> {
+        (self != Self::NONE).then_some(Instant { micros: self.0 })
+    }
+
+    pub(crate) fn is_some(self) -> bool {
+        self != Self::NONE
+    }
+}
+
+#[cfg(test)]
+mod packed_tests {
+    use super::*;
+
+    #[test]
+    fn packed_values_round_trip_and_order_none_last() {
+        let d = Duration::from_nanos(1_234_567);
+        assert_eq!(PackedDuration::new(d).get(), Some(d));
+        assert_eq!(PackedDuration::NONE.get(), None);
+        assert_eq!(
+            PackedDuration::new(d).min(PackedDuration::NONE).get(),
+            Some(d)
+        );
+        assert_eq!(PackedDuration::NONE.or_zero(), Duration::ZERO);
+        let t = Instant::from_micros(42);
+        assert_eq!(PackedInstant::new(t).get(), Some(t));
+        assert_eq!(PackedInstant::of(None), PackedInstant::NONE);
+        assert!(PackedInstant::new(t) < PackedInstant::NONE);
+        assert!(!PackedInstant::NONE.is_some());
+    }
+}

@@ -1,5 +1,6 @@
 //! HyStart++ (RFC 9406).
 
+use crate::time::PackedDuration;
 use crate::wire::SeqNum;
 use std::time::Duration;
 
@@ -8,24 +9,22 @@ use std::time::Duration;
 /// conservative slow start, instead of overshooting the path's queue by up
 /// to a whole window.
 ///
-/// RTTs are kept as nanoseconds, [`NONE`] for none (exactly what a
-/// `Duration` of under 584 years holds), in half the room of
-/// `Option<Duration>`s.
+/// RTTs are packed ([`PackedDuration`]), none for none.
 #[derive(Debug, Clone)]
 pub(crate) struct HyStart {
     /// The round ends when SND.UNA passes this.
     round_end: SeqNum,
     /// Rounds of conservative slow start done (with `css_baseline`).
     css_rounds: u32,
-    last_round_min: u64,
-    cur_round_min: u64,
+    last_round_min: PackedDuration,
+    cur_round_min: PackedDuration,
     /// In conservative slow start: the baseline RTT.
-    css_baseline: u64,
+    css_baseline: PackedDuration,
     done: bool,
 }
 
 /// No RTT: none measured, or not in conservative slow start.
-const NONE: u64 = u64::MAX;
+const NONE: PackedDuration = PackedDuration::NONE;
 
 impl Default for HyStart {
     fn default() -> Self {
@@ -38,14 +37,6 @@ impl Default for HyStart {
             done: false,
         }
     }
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(NONE - 1)
-}
-
-fn some(n: u64) -> Option<Duration> {
-    (n != NONE).then(|| Duration::from_nanos(n))
 }
 
 /// RFC 9406 4.3 constants.
@@ -78,7 +69,7 @@ impl HyStart {
     /// An RTT sample within the current round.
     pub(crate) fn on_rtt_sample(&mut self, rtt: Duration) {
         if !self.done {
-            self.cur_round_min = self.cur_round_min.min(nanos(rtt));
+            self.cur_round_min = self.cur_round_min.min(PackedDuration::new(rtt));
         }
     }
 
@@ -92,8 +83,8 @@ impl HyStart {
             return false;
         }
         self.round_end = snd_max;
-        let last = some(self.last_round_min);
-        let cur = some(core::mem::replace(&mut self.cur_round_min, NONE));
+        let last = self.last_round_min.get();
+        let cur = core::mem::replace(&mut self.cur_round_min, NONE).get();
         if !in_slow_start {
             self.done = true;
             return false;
@@ -101,13 +92,13 @@ impl HyStart {
         let Some(cur) = cur else {
             return false;
         };
-        self.last_round_min = nanos(cur);
-        match some(self.css_baseline) {
+        self.last_round_min = PackedDuration::new(cur);
+        match self.css_baseline.get() {
             None => {
                 if let Some(last) = last {
                     let thresh = (last / 8).clamp(HS_MIN_RTT_THRESH, HS_MAX_RTT_THRESH);
                     if cur >= last + thresh {
-                        self.css_baseline = nanos(cur);
+                        self.css_baseline = PackedDuration::new(cur);
                         self.css_rounds = 0;
                     }
                 }

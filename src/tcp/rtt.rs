@@ -6,7 +6,7 @@
 //! applied by the caller: samples come only from segments that were not
 //! retransmitted. Backoff (5.5) doubles the RTO up to the ceiling.
 
-use crate::time::Instant;
+use crate::time::{Instant, PackedDuration};
 use crate::wire::SeqNum;
 use std::time::Duration;
 
@@ -16,44 +16,36 @@ const SYN_FALLBACK_RTO: Duration = Duration::from_secs(3);
 
 /// SRTT, RTTVAR and the RTO with its exponential backoff (RFC 6298).
 ///
-/// Durations are kept as nanoseconds (exactly what a `Duration` of under
-/// 584 years holds) in half the room of `Duration`s and `Option`s; the
-/// arithmetic is done on `Duration`s as before.
+/// Durations are packed ([`PackedDuration`]: half the room of a
+/// `Duration`); the arithmetic is done on `Duration`s.
 #[derive(Debug, Clone)]
 pub struct RttEstimator {
-    /// SRTT; [`NO_SAMPLE`] before the first measurement.
-    srtt: u64,
-    rttvar: u64,
+    /// SRTT; none before the first measurement.
+    srtt: PackedDuration,
+    rttvar: PackedDuration,
     /// RTO before backoff.
-    base_rto: u64,
-    min_rto: u64,
-    max_rto: u64,
+    base_rto: PackedDuration,
+    min_rto: PackedDuration,
+    max_rto: PackedDuration,
     /// Number of consecutive backoffs applied.
     backoff: u32,
-}
-
-/// No measurement yet.
-const NO_SAMPLE: u64 = u64::MAX;
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(NO_SAMPLE - 1)
-}
-
-fn dur(n: u64) -> Duration {
-    Duration::from_nanos(n)
 }
 
 impl RttEstimator {
     /// (2.1): until a measurement is made, RTO is the initial value (1 s).
     pub fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> RttEstimator {
         RttEstimator {
-            srtt: NO_SAMPLE,
-            rttvar: 0,
-            base_rto: nanos(initial_rto.clamp(min_rto, max_rto)),
-            min_rto: nanos(min_rto),
-            max_rto: nanos(max_rto),
+            srtt: PackedDuration::NONE,
+            rttvar: PackedDuration::new(Duration::ZERO),
+            base_rto: PackedDuration::new(initial_rto.clamp(min_rto, max_rto)),
+            min_rto: PackedDuration::new(min_rto),
+            max_rto: PackedDuration::new(max_rto),
             backoff: 0,
         }
+    }
+
+    fn clamp(&self, rto: Duration) -> PackedDuration {
+        PackedDuration::new(rto.clamp(self.min_rto.or_zero(), self.max_rto.or_zero()))
     }
 
     /// Feeds one round-trip measurement.
@@ -64,14 +56,13 @@ impl RttEstimator {
             Some(srtt) => {
                 // (2.3): RTTVAR first, with the old SRTT.
                 let delta = srtt.abs_diff(rtt);
-                ((srtt * 7 + rtt) / 8, (dur(self.rttvar) * 3 + delta) / 4)
+                ((srtt * 7 + rtt) / 8, (self.rttvar() * 3 + delta) / 4)
             }
         };
-        self.srtt = nanos(srtt);
-        self.rttvar = nanos(rttvar);
-        let rto = srtt + GRANULARITY.max(rttvar * 4);
+        self.srtt = PackedDuration::new(srtt);
+        self.rttvar = PackedDuration::new(rttvar);
         // (2.4) and (2.5): the floor and the ceiling.
-        self.base_rto = nanos(rto.clamp(dur(self.min_rto), dur(self.max_rto)));
+        self.base_rto = self.clamp(srtt + GRANULARITY.max(rttvar * 4));
         // A new sample ends any backoff (5.7 keeps the backed-off value only
         // until then).
         self.backoff = 0;
@@ -80,7 +71,7 @@ impl RttEstimator {
     /// The current RTO, backoff included.
     pub fn rto(&self) -> Duration {
         let factor = 1u32 << self.backoff.min(16);
-        (dur(self.base_rto) * factor).min(dur(self.max_rto))
+        (self.base_rto.or_zero() * factor).min(self.max_rto.or_zero())
     }
 
     /// (5.5): double the RTO after a timeout.
@@ -95,23 +86,20 @@ impl RttEstimator {
     /// seconds"): a larger configured initial RTO stays. A measured
     /// connection keeps its own RTO, as Linux does.
     pub fn after_syn_timeout(&mut self) {
-        if self.srtt == NO_SAMPLE && self.backoff > 0 {
-            let rto = SYN_FALLBACK_RTO
-                .max(dur(self.base_rto))
-                .clamp(dur(self.min_rto), dur(self.max_rto));
-            self.base_rto = nanos(rto);
+        if self.srtt.get().is_none() && self.backoff > 0 {
+            self.base_rto = self.clamp(SYN_FALLBACK_RTO.max(self.base_rto.or_zero()));
             self.backoff = 0;
         }
     }
 
     /// Smoothed RTT; `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
-        (self.srtt != NO_SAMPLE).then(|| dur(self.srtt))
+        self.srtt.get()
     }
 
     /// RTT variation; zero before the first sample.
     pub fn rttvar(&self) -> Duration {
-        dur(self.rttvar)
+        self.rttvar.or_zero()
     }
 
     /// Consecutive backoffs since the last sample (RFC 6298 5.5).

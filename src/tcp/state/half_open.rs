@@ -14,7 +14,7 @@ use super::handshake::Full;
 use crate::tcp::TcpConfig;
 use crate::tcp::stats::{SegmentCounts, TcpStats};
 use crate::tcp::tcb::{Tcb, Timer};
-use crate::time::Instant;
+use crate::time::{Instant, PackedInstant};
 use crate::wire::SeqNum;
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use std::net::SocketAddrV4;
@@ -224,7 +224,7 @@ impl HalfOpen {
         tcb.syn_pending = self.has(SYN_PENDING);
         tcb.ack_now = self.has(ACK_NOW);
         tcb.rst_pending = self.has(RST_PENDING).then_some(self.rst_seq);
-        tcb.last_oow_ack = self.last_oow_ack.at(born);
+        tcb.last_oow_ack = PackedInstant::of(self.last_oow_ack.at(born));
         tcb.rcv.adv = self.rcv_adv;
         if sent {
             tcb.snd.max = self.iss + 1u32;
@@ -273,7 +273,7 @@ impl HalfOpen {
             ),
             Rel::of(born, Some(tcb.snd.last_send)),
             Rel::of(born, tcb.timers.get(Timer::Rto)),
-            Rel::of(born, tcb.last_oow_ack),
+            Rel::of(born, tcb.last_oow_ack.get()),
         );
         let (Some(timed), Some(last_send), Some(rto_at), Some(last_oow_ack), Ok(retries)) = (
             times.0,

@@ -11,7 +11,7 @@ use super::{Closed, Conn, Fate, Step};
 use crate::tcp::Transmit;
 use crate::tcp::stats::{SegmentCounts, TcpStats};
 use crate::tcp::tcb::{Tcb, in_window, out_of_window_ack_due, write_segment};
-use crate::time::Instant;
+use crate::time::{Instant, PackedInstant};
 use crate::wire::SeqNum;
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use std::net::SocketAddrV4;
@@ -52,9 +52,8 @@ pub struct TimeWait {
     twice_msl_ms: u32,
     /// When the wait ends.
     expires: Instant,
-    /// When an unacceptable segment without data was last answered, in
-    /// microseconds; `u64::MAX` for never.
-    last_oow_ack: u64,
+    /// When an unacceptable segment without data was last answered.
+    last_oow_ack: PackedInstant,
     /// What moved in TIME-WAIT.
     counts: SegmentCounts,
     /// The TCB, while the application holds the handle.
@@ -85,7 +84,7 @@ impl TimeWait {
             ts_offset: tcb.opt.ts_offset,
             twice_msl_ms: u32::try_from(twice_msl.as_millis()).unwrap_or(u32::MAX),
             expires: now + twice_msl,
-            last_oow_ack: tcb.last_oow_ack.map_or(u64::MAX, Instant::total_micros),
+            last_oow_ack: tcb.last_oow_ack,
             counts: SegmentCounts::default(),
             held: Some(tcb),
         };
@@ -154,12 +153,9 @@ impl TimeWait {
         }
         if !in_window(seg, self.rcv_nxt, self.rcv_wnd) {
             self.counts.out_of_window += 1;
-            let mut last =
-                (self.last_oow_ack != u64::MAX).then(|| Instant::from_micros(self.last_oow_ack));
-            if out_of_window_ack_due(&mut last, now, seg) {
+            if out_of_window_ack_due(&mut self.last_oow_ack, now, seg) {
                 self.flags |= ACK_NOW;
             }
-            self.last_oow_ack = last.map_or(u64::MAX, Instant::total_micros);
             return (Conn::TimeWait(self), Fate::OutOfWindow);
         }
         if seg.segment_len() > 0 {

@@ -3,6 +3,7 @@
 //! (RFC 5681, RFC 6582, RFC 6675, RFC 7323, RFC 5961).
 
 use super::*;
+use crate::time::PackedInstant;
 use crate::wire::tcp::TcpRepr;
 
 /// Least time between two ACKs that answer unacceptable segments without
@@ -15,7 +16,7 @@ const OUT_OF_WINDOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 /// `tcp_invalid_ratelimit` does, so two confused ends cannot ping-pong
 /// ACKs forever.
 pub(crate) fn out_of_window_ack_due(
-    last: &mut Option<Instant>,
+    last: &mut PackedInstant,
     now: Instant,
     seg: &TcpRepr<'_>,
 ) -> bool {
@@ -23,10 +24,13 @@ pub(crate) fn out_of_window_ack_due(
     if !pure {
         return true;
     }
-    if last.is_some_and(|t| now - t < OUT_OF_WINDOW_ACK_INTERVAL) {
+    if last
+        .get()
+        .is_some_and(|t| now - t < OUT_OF_WINDOW_ACK_INTERVAL)
+    {
         return false;
     }
-    *last = Some(now);
+    *last = PackedInstant::new(now);
     true
 }
 

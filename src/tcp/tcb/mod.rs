@@ -43,7 +43,7 @@ use super::error::ConnError;
 use super::hystart::HyStart;
 use super::rtt::{RttEstimator, RttProbes};
 use super::stats::{TcpInfo, TcpStats};
-use crate::time::Instant;
+use crate::time::{Instant, PackedInstant};
 use crate::wire::SeqNum;
 use std::net::SocketAddrV4;
 use std::sync::Arc;
@@ -98,7 +98,7 @@ pub struct Tcb {
     /// Send a RST with this sequence number.
     pub(in crate::tcp) rst_pending: Option<SeqNum>,
     /// When we last answered an unacceptable segment without data.
-    pub(in crate::tcp) last_oow_ack: Option<Instant>,
+    pub(in crate::tcp) last_oow_ack: PackedInstant,
 
     // The application's side.
     /// Event bits not yet reported ([`ev`]).
@@ -141,7 +141,7 @@ impl Tcb {
             ack_now: false,
             probe_pending: false,
             rst_pending: None,
-            last_oow_ack: None,
+            last_oow_ack: PackedInstant::NONE,
             events: 0,
             orphaned: false,
             error: None,

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::tcp::Keepalive;
+use crate::time::PackedInstant;
 
 /// The timers a connection runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,25 +29,21 @@ impl Timer {
     const COUNT: usize = 6;
 }
 
-/// Deadlines by timer kind, in microseconds of [`Instant`]; [`NONE`] when
-/// a timer is not running (half the size of a table of
-/// `Option<Instant>`).
+/// Deadlines by timer kind, packed ([`PackedInstant`]: none when a timer
+/// is not running).
 #[derive(Debug, Clone)]
 pub(crate) struct Timers {
-    at: [u64; Timer::COUNT],
+    at: [PackedInstant; Timer::COUNT],
     /// Zero-window probes sent without the window opening (backoff).
     pub(in crate::tcp) persist_backoff: u32,
     /// Keepalive probes sent without an answer.
     pub(in crate::tcp) keepalive_sent: u32,
 }
 
-/// A timer that is not running.
-const NONE: u64 = u64::MAX;
-
 impl Default for Timers {
     fn default() -> Self {
         Timers {
-            at: [NONE; Timer::COUNT],
+            at: [PackedInstant::NONE; Timer::COUNT],
             persist_backoff: 0,
             keepalive_sent: 0,
         }
@@ -56,8 +53,7 @@ impl Default for Timers {
 impl Timers {
     /// Starts (or restarts) `t` to fire at `at`.
     pub(crate) fn arm(&mut self, t: Timer, at: Instant) {
-        // An instant at the very end of time stays just short of NONE.
-        self.at[t as usize] = at.total_micros().min(NONE - 1);
+        self.at[t as usize] = PackedInstant::new(at);
     }
 
     /// Starts `t` unless it is running already.
@@ -68,27 +64,25 @@ impl Timers {
     }
 
     pub(crate) fn cancel(&mut self, t: Timer) {
-        self.at[t as usize] = NONE;
+        self.at[t as usize] = PackedInstant::NONE;
     }
 
     /// Stops every timer.
     pub(crate) fn clear(&mut self) {
-        self.at = [NONE; Timer::COUNT];
+        self.at = [PackedInstant::NONE; Timer::COUNT];
     }
 
     pub(crate) fn get(&self, t: Timer) -> Option<Instant> {
-        let at = self.at[t as usize];
-        (at != NONE).then(|| Instant::from_micros(at))
+        self.at[t as usize].get()
     }
 
     pub(crate) fn is_armed(&self, t: Timer) -> bool {
-        self.at[t as usize] != NONE
+        self.at[t as usize].is_some()
     }
 
     /// `t` is running and its deadline has come.
     pub(crate) fn is_due(&self, t: Timer, now: Instant) -> bool {
-        let at = self.at[t as usize];
-        at != NONE && at <= now.total_micros()
+        self.get(t).is_some_and(|at| at <= now)
     }
 
     /// Stops `t` if it is due; true if it was.
@@ -100,10 +94,9 @@ impl Timers {
         due
     }
 
-    /// The earliest deadline of all.
+    /// The earliest deadline of all (none sorts last).
     pub(crate) fn next(&self) -> Option<Instant> {
-        let at = *self.at.iter().min().expect("a table of timers");
-        (at != NONE).then(|| Instant::from_micros(at))
+        self.at.iter().min().and_then(|at| at.get())
     }
 }
 
