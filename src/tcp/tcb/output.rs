@@ -206,8 +206,13 @@ impl Tcb {
         let mss = self.max_payload(buf.len(), opts.encoded_len());
         self.poll_fast_retransmit(now, buf, mss, opts)
             .or_else(|| self.poll_tail_loss_probe(now, buf, mss, opts))
-            .or_else(|| self.poll_sack_recovery(now, buf, mss, opts))
-            .or_else(|| self.poll_new_data(now, buf, mss, opts))
+            .or_else(|| {
+                // One walk of the scoreboard for both steps: nothing the
+                // first does without sending changes the pipe.
+                let pipe = self.pipe();
+                self.poll_sack_recovery(now, buf, mss, opts, pipe)
+                    .or_else(|| self.poll_new_data(now, buf, mss, opts, pipe))
+            })
             .or_else(|| self.poll_probe(now, buf, mss, opts))
             .or_else(|| self.poll_ack(now, buf, opts))
     }
@@ -295,11 +300,12 @@ impl Tcb {
         buf: &mut [u8],
         mss: usize,
         opts: TcpOptions,
+        pipe: Option<usize>,
     ) -> Option<Transmit> {
         if !(self.opt.sack && self.rec.in_recovery()) {
             return None;
         }
-        let pipe = self.pipe().unwrap_or(self.snd.flight());
+        let pipe = pipe.unwrap_or(self.snd.flight());
         if let Some(t) = self.resend_lost_retransmission(now, buf, mss, opts, pipe) {
             return Some(t);
         }
@@ -376,10 +382,10 @@ impl Tcb {
         buf: &mut [u8],
         mss: usize,
         opts: TcpOptions,
+        pipe: Option<usize>,
     ) -> Option<Transmit> {
         let fin_seq = self.snd.fin_seq();
         let data_start = self.snd.data_start();
-        let pipe = self.pipe();
         // New data (or data resent after an RTO) and the FIN.
         if self.snd.nxt < self.snd.max && !self.rec.scoreboard.is_empty() {
             for &(s, e) in self.rec.scoreboard.ranges() {
