@@ -10,6 +10,7 @@
 //! handshake code is the TCB's own, so both kinds of SYN-RECEIVED behave
 //! the same.
 
+use super::bits;
 use super::handshake::Full;
 use crate::tcp::TcpConfig;
 use crate::tcp::stats::{SegmentCounts, TcpStats};
@@ -56,14 +57,6 @@ const SYN_MSS: u16 = 32;
 const SYN_WSCALE: u16 = 64;
 const SYN_SACK_OK: u16 = 128;
 const SYN_TIMESTAMPS: u16 = 256;
-
-/// The flags whose conditions hold.
-fn bits(flags: &[(bool, u16)]) -> u16 {
-    flags
-        .iter()
-        .filter(|(on, _)| *on)
-        .fold(0, |acc, (_, bit)| acc | bit)
-}
 
 /// The flags that say which options the peer's SYN carried.
 fn syn_bits(o: &TcpOptions) -> u16 {

@@ -228,6 +228,15 @@ impl SynReceived {
         r
     }
 
+    /// When `handle_timeout` has work to do.
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        match &self.inner {
+            Inner::Frozen(h) => h.next_deadline(),
+            Inner::Full(f) => f.tcb.next_deadline(),
+            Inner::Swapping => unreachable!("SYN-RECEIVED mid-swap"),
+        }
+    }
+
     /// The half-open entry, if this is one at rest.
     pub(super) fn frozen(&self) -> Option<&HalfOpen> {
         match &self.inner {

@@ -147,6 +147,14 @@ pub enum Conn {
     Closed(Closed),
 }
 
+/// The flags whose conditions hold (the compact entries' flag words).
+fn bits(flags: &[(bool, u16)]) -> u16 {
+    flags
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |acc, (_, bit)| acc | bit)
+}
+
 /// A normal end: CLOSED, with the application told.
 fn closed(mut tcb: Box<Tcb>) -> Conn {
     tcb.clear_timers();
@@ -384,7 +392,7 @@ impl Conn {
         match self {
             Conn::TimeWait(tw) => Some(tw.expires()),
             Conn::Closed(_) => None,
-            Conn::SynReceived(s) if s.frozen().is_some() => s.frozen()?.next_deadline(),
+            Conn::SynReceived(s) => s.poll_timeout(),
             _ => self.tcb()?.next_deadline(),
         }
     }

@@ -7,7 +7,7 @@
 //! the application still holds its handle (unread data, the counters, an
 //! error); the stack drops it when the handle goes ([`super::Conn::shed`]).
 
-use super::{Closed, Conn, Fate, Step};
+use super::{Closed, Conn, Fate, Step, bits};
 use crate::tcp::Transmit;
 use crate::tcp::stats::{SegmentCounts, TcpStats};
 use crate::tcp::tcb::{Tcb, in_window, out_of_window_ack_due, write_segment};
@@ -19,13 +19,9 @@ use std::time::Duration;
 
 /// Flags of a TIME-WAIT entry: the device completes checksums; an ACK is
 /// due; timestamps are on.
-const PARTIAL_CHECKSUM: u8 = 1;
-const ACK_NOW: u8 = 2;
-const TIMESTAMPS: u8 = 4;
-
-fn flag(bit: u8, on: bool) -> u8 {
-    if on { bit } else { 0 }
-}
+const PARTIAL_CHECKSUM: u16 = 1;
+const ACK_NOW: u16 = 2;
+const TIMESTAMPS: u16 = 4;
 
 /// TIME-WAIT: both FINs acknowledged; waiting 2*MSL so that old duplicates
 /// die out (RFC 9293 3.6.1).
@@ -44,7 +40,7 @@ pub struct TimeWait {
     /// IP time to live of our segments.
     ttl: u8,
     /// `PARTIAL_CHECKSUM`, `ACK_NOW`, `TIMESTAMPS`.
-    flags: u8,
+    flags: u16,
     /// TS.Recent and our clock's offset, with `TIMESTAMPS` (RFC 7323).
     ts_recent: u32,
     ts_offset: u32,
@@ -77,9 +73,11 @@ impl TimeWait {
             rcv_wnd: tcb.rcv.window_in_force(),
             wnd_field,
             ttl: tcb.cfg.ttl,
-            flags: flag(PARTIAL_CHECKSUM, tcb.cfg.checksum_offload)
-                | flag(ACK_NOW, core::mem::take(&mut tcb.ack_now))
-                | flag(TIMESTAMPS, tcb.opt.ts),
+            flags: bits(&[
+                (tcb.cfg.checksum_offload, PARTIAL_CHECKSUM),
+                (core::mem::take(&mut tcb.ack_now), ACK_NOW),
+                (tcb.opt.ts, TIMESTAMPS),
+            ]),
             ts_recent: tcb.opt.ts_recent,
             ts_offset: tcb.opt.ts_offset,
             twice_msl_ms: u32::try_from(twice_msl.as_millis()).unwrap_or(u32::MAX),
