@@ -4,12 +4,39 @@
 use super::{Event, Stack};
 #[cfg(doc)]
 use crate::tcp::TcpConfig;
+use crate::tcp::{Transmit, write_segment};
 use crate::time::Instant;
 use crate::wire::icmp::IcmpRepr;
 use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, MAX_IPV4_PACKET, PROTO_TCP};
-use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, fill_checksum};
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::{SeqNum, VnetHdr};
 use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Writes an IPv4 packet from `src` to `dst` around the TCP segment that
+/// `segment` writes in the room after the header (no more than an IP
+/// packet holds); the packet's length and the segment's description.
+fn tcp_in_ipv4(
+    buf: &mut [u8],
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    ttl: u8,
+    segment: impl FnOnce(&mut [u8]) -> Option<Transmit>,
+) -> Option<(usize, Transmit)> {
+    let room = buf.len().min(MAX_IPV4_PACKET);
+    if room <= IPV4_HEADER_LEN {
+        return None;
+    }
+    let (ip_hdr, seg) = buf[..room].split_at_mut(IPV4_HEADER_LEN);
+    let t = segment(seg)?;
+    let ip = Ipv4Repr {
+        src,
+        dst,
+        protocol: PROTO_TCP,
+        payload_len: t.len,
+        ttl,
+    };
+    ip.emit(ip_hdr, 0).ok()?;
+    Some((IPV4_HEADER_LEN + t.len, t))
+}
 
 /// A reply the stack sends without a connection.
 #[derive(Debug)]
@@ -93,23 +120,10 @@ impl Stack {
                 .conn
                 .as_mut()
                 .expect("connection present outside transitions");
-            // The connection writes its TCP segment after the IP header,
-            // in no more room than an IP packet holds.
-            let room = buf.len().min(MAX_IPV4_PACKET);
-            if room <= IPV4_HEADER_LEN {
-                return None;
-            }
-            let (ip_hdr, seg) = buf[..room].split_at_mut(IPV4_HEADER_LEN);
-            match conn.poll_transmit(now, seg) {
-                Some(t) => {
-                    let ip = Ipv4Repr {
-                        src: *conn.local().ip(),
-                        dst: *conn.remote().ip(),
-                        protocol: PROTO_TCP,
-                        payload_len: t.len,
-                        ttl: conn.ttl(),
-                    };
-                    ip.emit(ip_hdr, 0).ok()?;
+            let addrs = (*conn.local().ip(), *conn.remote().ip());
+            let ttl = conn.ttl();
+            match tcp_in_ipv4(buf, addrs, ttl, |seg| conn.poll_transmit(now, seg)) {
+                Some((n, t)) => {
                     let vnet = if t.partial_checksum {
                         if t.gso_size > 0 {
                             self.counters.tx_super_packets += 1;
@@ -126,7 +140,7 @@ impl Stack {
                     self.txq.rotate_left(1);
                     self.schedule(idx);
                     self.counters.packets_sent += 1;
-                    return Some((IPV4_HEADER_LEN + t.len, vnet));
+                    return Some((n, vnet));
                 }
                 None => {
                     self.txq.pop_front();
@@ -172,23 +186,12 @@ impl Stack {
                     options: TcpOptions::default(),
                     payload: &[],
                 };
-                let hlen = repr.header_len();
-                let ip = Ipv4Repr {
-                    src: self.cfg.addr,
-                    dst: *dst.ip(),
-                    protocol: PROTO_TCP,
-                    payload_len: hlen,
-                    ttl: self.cfg.tcp.ttl,
-                };
-                let total = IPV4_HEADER_LEN + hlen;
-                if buf.len() < total {
-                    return None;
-                }
-                ip.emit(&mut buf[..IPV4_HEADER_LEN], 0).ok()?;
-                repr.emit_header(&mut buf[IPV4_HEADER_LEN..total]).ok()?;
-                fill_checksum(&mut buf[IPV4_HEADER_LEN..total], ip.src, ip.dst);
+                let addrs = (self.cfg.addr, *dst.ip());
+                let (n, _) = tcp_in_ipv4(buf, addrs, self.cfg.tcp.ttl, |seg| {
+                    write_segment(seg, &repr, addrs, 0, |_| {}, false)
+                })?;
                 self.counters.tcp_resets_sent += 1;
-                Some(total)
+                Some(n)
             }
             Control::EchoReply {
                 dst,

@@ -30,6 +30,7 @@ mod tcb;
 
 /// Event bits raised by a connection (see [`crate::stack::Event`]).
 pub(crate) use tcb::ev as tcb_events;
+pub(crate) use tcb::write_segment;
 
 pub use cc::{CcAlgorithm, CongestionControl};
 pub use error::ConnError;
