@@ -255,9 +255,17 @@ impl HalfOpen {
     /// Folds a passive SYN-RECEIVED connection back into its entry, or
     /// hands it back if the entry cannot hold it faithfully: more than 255
     /// SYN-ACK timeouts, or times 71 minutes or more after the SYN (only
-    /// with settings far from the defaults: `syn_retries`, `max_rto`).
+    /// with settings far from the defaults: `syn_retries`, `max_rto`), or
+    /// something a passive handshake never moves.
     pub(crate) fn try_freeze(full: Full) -> Result<HalfOpen, Full> {
         let tcb = &full.tcb;
+        // What a passive handshake never moves, and the entry cannot hold:
+        // a FIN or data the application queued (through the public Conn
+        // API: the stack gives out no handle before the handshake), an
+        // error, events to report.
+        if tcb.snd.fin_queued || !tcb.snd.buf.is_empty() || tcb.error.is_some() || tcb.events != 0 {
+            return Err(full);
+        }
         let born = tcb.rcv.space_at;
         let times = (
             Rel::of(
@@ -460,6 +468,18 @@ mod tests {
         }
         assert!(kept_tcb);
         assert_eq!(sent, 301, "the SYN-ACK and 300 retransmissions");
+    }
+
+    /// A FIN queued on a half-open connection (only possible through the
+    /// public `Conn` API) is kept: the connection keeps its TCB.
+    #[test]
+    fn a_queued_fin_is_not_folded_away() {
+        let conn = spawn(Instant::from_millis(1)).shutdown();
+        let Conn::SynReceived(s) = &conn else {
+            panic!("still SYN-RECEIVED: {conn}");
+        };
+        assert!(s.frozen().is_none());
+        assert!(conn.tcb().expect("kept").snd.fin_queued);
     }
 
     /// The entry is a tenth of a connection's TCB, and holds the tags of

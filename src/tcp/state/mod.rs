@@ -265,9 +265,10 @@ impl Conn {
                 s.tcb.snd.fin_queued = true;
                 Conn::SynSent(s)
             }
-            Conn::SynReceived(mut s) => {
-                s.with_full(|f| f.tcb.snd.fin_queued = true);
-                Conn::SynReceived(s)
+            Conn::SynReceived(s) => {
+                let mut full = s.into_full();
+                full.tcb.snd.fin_queued = true;
+                Conn::SynReceived(full.settle())
             }
             Conn::Established(mut s) => {
                 s.tcb.snd.fin_queued = true;
