@@ -16,7 +16,7 @@ const SYN_FALLBACK_RTO: Duration = Duration::from_secs(3);
 
 /// SRTT, RTTVAR and the RTO with its exponential backoff (RFC 6298).
 ///
-/// Durations are packed ([`PackedDuration`]: half the room of a
+/// Durations are packed (`time::PackedDuration`: half the room of a
 /// `Duration`); the arithmetic is done on `Duration`s.
 #[derive(Debug, Clone)]
 pub struct RttEstimator {
