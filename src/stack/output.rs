@@ -12,21 +12,24 @@ use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::{SeqNum, VnetHdr};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// Writes an IPv4 packet from `src` to `dst` around the TCP segment that
-/// `segment` writes in the room after the header (no more than an IP
-/// packet holds); the packet's length and the segment's description.
+/// Where an IPv4 packet carrying a TCP segment goes: source, destination,
+/// time to live.
+type Route = (Ipv4Addr, Ipv4Addr, u8);
+
+/// Writes an IPv4 packet around the TCP segment that `segment` writes in
+/// the room after the header (no more than an IP packet holds) and says
+/// where it goes; the packet's length and the segment's description. The
+/// route is asked for only once there is a segment.
 fn tcp_in_ipv4(
     buf: &mut [u8],
-    (src, dst): (Ipv4Addr, Ipv4Addr),
-    ttl: u8,
-    segment: impl FnOnce(&mut [u8]) -> Option<Transmit>,
+    segment: impl FnOnce(&mut [u8]) -> Option<(Transmit, Route)>,
 ) -> Option<(usize, Transmit)> {
     let room = buf.len().min(MAX_IPV4_PACKET);
     if room <= IPV4_HEADER_LEN {
         return None;
     }
     let (ip_hdr, seg) = buf[..room].split_at_mut(IPV4_HEADER_LEN);
-    let t = segment(seg)?;
+    let (t, (src, dst, ttl)) = segment(seg)?;
     let ip = Ipv4Repr {
         src,
         dst,
@@ -120,9 +123,11 @@ impl Stack {
                 .conn
                 .as_mut()
                 .expect("connection present outside transitions");
-            let addrs = (*conn.local().ip(), *conn.remote().ip());
-            let ttl = conn.ttl();
-            match tcp_in_ipv4(buf, addrs, ttl, |seg| conn.poll_transmit(now, seg)) {
+            let segment = |seg: &mut [u8]| {
+                let t = conn.poll_transmit(now, seg)?;
+                Some((t, (*conn.local().ip(), *conn.remote().ip(), conn.ttl())))
+            };
+            match tcp_in_ipv4(buf, segment) {
                 Some((n, t)) => {
                     let vnet = if t.partial_checksum {
                         if t.gso_size > 0 {
@@ -187,8 +192,9 @@ impl Stack {
                     payload: &[],
                 };
                 let addrs = (self.cfg.addr, *dst.ip());
-                let (n, _) = tcp_in_ipv4(buf, addrs, self.cfg.tcp.ttl, |seg| {
-                    write_segment(seg, &repr, addrs, 0, |_| {}, false)
+                let route = (addrs.0, addrs.1, self.cfg.tcp.ttl);
+                let (n, _) = tcp_in_ipv4(buf, |seg| {
+                    Some((write_segment(seg, &repr, addrs, 0, |_| {}, false)?, route))
                 })?;
                 self.counters.tcp_resets_sent += 1;
                 Some(n)
