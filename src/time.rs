@@ -87,27 +87,29 @@ impl fmt::Display for Instant {
     }
 }
 
-/// An `Option<Duration>` in 8 bytes instead of 24: whole nanoseconds
-/// (exact below 584 years), `u64::MAX` for none. Ordered with none last, so
-/// `min` keeps the shorter of two durations and any duration over none.
+/// An `Option<Duration>` of the scale of round-trip times and timeouts in
+/// 4 bytes instead of 24: whole microseconds (the clock's resolution; the
+/// part below is dropped), up to 71 minutes (longer is kept as just under
+/// 71.6), `u32::MAX` for none. Ordered with none last, so `min` keeps the
+/// shorter of two durations and any duration over none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct PackedDuration(u64);
+pub(crate) struct PackedDuration(u32);
 
 impl PackedDuration {
     /// No duration.
-    pub(crate) const NONE: PackedDuration = PackedDuration(u64::MAX);
+    pub(crate) const NONE: PackedDuration = PackedDuration(u32::MAX);
 
-    /// `d` (a duration of 584 years or more is kept just short of none).
+    /// `d`, in whole microseconds, at most `u32::MAX - 1` of them.
     pub(crate) fn new(d: Duration) -> PackedDuration {
         PackedDuration(
-            u64::try_from(d.as_nanos())
-                .unwrap_or(u64::MAX - 1)
-                .min(u64::MAX - 1),
+            u32::try_from(d.as_micros())
+                .unwrap_or(u32::MAX - 1)
+                .min(u32::MAX - 1),
         )
     }
 
     pub(crate) fn get(self) -> Option<Duration> {
-        (self != Self::NONE).then(|| Duration::from_nanos(self.0))
+        (self != Self::NONE).then(|| Duration::from_micros(u64::from(self.0)))
     }
 
     /// The duration; zero for none.
@@ -150,8 +152,14 @@ mod packed_tests {
 
     #[test]
     fn packed_values_round_trip_and_order_none_last() {
-        let d = Duration::from_nanos(1_234_567);
+        let d = Duration::from_micros(1_234_567);
         assert_eq!(PackedDuration::new(d).get(), Some(d));
+        assert_eq!(
+            PackedDuration::new(Duration::from_nanos(1_999)).get(),
+            Some(Duration::from_micros(1))
+        );
+        let long = PackedDuration::new(Duration::from_secs(10_000)).get();
+        assert_eq!(long, Some(Duration::from_micros(u64::from(u32::MAX - 1))));
         assert_eq!(PackedDuration::NONE.get(), None);
         assert_eq!(
             PackedDuration::new(d).min(PackedDuration::NONE).get(),

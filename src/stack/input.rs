@@ -6,7 +6,7 @@ use super::Stack;
 use super::output::{Control, MAX_CONTROL_QUEUE};
 use super::table::tuple_key;
 use crate::tcp::{Conn, Fate, IcmpOutcome, ListenReply};
-use crate::time::Instant;
+use crate::time::{Instant, PackedInstant};
 use crate::wire::icmp::{IcmpRepr, parse_quoted_tcp};
 use crate::wire::ipv4::{Ipv4Repr, PROTO_ICMP, PROTO_TCP, parse_ipv4};
 use crate::wire::tcp::{TcpRepr, parse_tcp};
@@ -248,7 +248,7 @@ impl Stack {
             if slot.timer_gen != timer_gen {
                 continue; // cancelled lazily
             }
-            slot.scheduled = None;
+            slot.scheduled = PackedInstant::NONE;
             if let Some(conn) = slot.conn.take() {
                 slot.conn = Some(conn.handle_timeout(now));
             }

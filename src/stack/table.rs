@@ -4,7 +4,7 @@
 
 use super::{Event, ListenerHandle, SocketHandle, Stack};
 use crate::tcp::Conn;
-use crate::time::Instant;
+use crate::time::{Instant, PackedInstant};
 use crate::wire::SeqNum;
 use std::net::SocketAddrV4;
 
@@ -17,7 +17,7 @@ pub(super) struct Slot {
     /// Spawned by this listener and not yet in its accept queue.
     pub(super) listener: Option<u16>,
     /// The deadline of this slot's live wheel entry.
-    pub(super) scheduled: Option<Instant>,
+    pub(super) scheduled: PackedInstant,
     /// The generation of this slot's live wheel entry.
     pub(super) timer_gen: u32,
     pub(super) in_txq: bool,
@@ -54,7 +54,7 @@ impl Stack {
             generation,
             released: true,
             listener,
-            scheduled: None,
+            scheduled: PackedInstant::NONE,
             timer_gen: 0,
             in_txq: false,
         })
@@ -77,13 +77,13 @@ impl Stack {
         let Some(deadline) = slot.conn.as_ref().and_then(Conn::poll_timeout) else {
             return;
         };
-        if slot.scheduled.is_some_and(|s| s <= deadline) {
+        if slot.scheduled <= PackedInstant::new(deadline) {
             return;
         }
         let g = self.next_timer_gen;
         self.next_timer_gen = self.next_timer_gen.wrapping_add(1);
         slot.timer_gen = g;
-        slot.scheduled = Some(deadline);
+        slot.scheduled = PackedInstant::new(deadline);
         self.timers.insert(deadline, (idx as u32, g));
     }
 
@@ -104,7 +104,7 @@ impl Stack {
         // TIME-WAIT keeps the TCB only while the application may read it.
         let shed = if released { conn.shed() } else { None };
         if let Some(tcb) = shed {
-            self.retired.accumulate(tcb.stats());
+            self.retired.accumulate(&tcb.stats());
         }
 
         // A connection from a listener goes to the accept queue once the

@@ -5,6 +5,8 @@
 //! out-of-order segments with a bounded list of ranges (RFC 9293 3.10.7.4, "seventh, process the segment text");
 //! where segments overlap, the bytes that arrived first are kept.
 
+use thin_vec::ThinVec;
+
 /// A byte ring with a fixed capacity whose storage grows on demand.
 ///
 /// Storage is allocated as bytes are actually held (doubling, from 4 KiB
@@ -15,11 +17,12 @@
 /// storage while it ramps up and then never allocates again.
 #[derive(Debug)]
 struct Ring {
-    storage: Vec<u8>,
+    /// Always wholly in use as the ring: its length is the ring's size.
+    storage: Box<[u8]>,
     /// Index of the first byte.
-    head: usize,
+    head: u32,
     /// The capacity the storage may grow to.
-    max: usize,
+    max: u32,
 }
 
 /// Smallest storage a ring allocates.
@@ -28,15 +31,21 @@ const MIN_RING: usize = 4096;
 impl Ring {
     fn new(capacity: usize) -> Ring {
         Ring {
-            storage: Vec::new(),
+            storage: Box::default(),
             head: 0,
-            max: capacity,
+            // Windows reach 1 GiB at most (RFC 7323 2.3).
+            max: u32::try_from(capacity).unwrap_or(u32::MAX),
         }
     }
 
     #[inline]
     fn capacity(&self) -> usize {
-        self.max
+        self.max as usize
+    }
+
+    #[inline]
+    fn head(&self) -> usize {
+        self.head as usize
     }
 
     #[inline]
@@ -52,12 +61,13 @@ impl Ring {
         if needed <= old {
             return;
         }
-        let new_len = (old * 2).max(MIN_RING).max(needed).min(self.max);
-        let mut v = vec![0u8; new_len];
+        let new_len = (old * 2).max(MIN_RING).max(needed).min(self.capacity());
+        let mut v = vec![0u8; new_len].into_boxed_slice();
         if old > 0 {
-            let first = old - self.head;
-            v[..first].copy_from_slice(&self.storage[self.head..]);
-            v[first..old].copy_from_slice(&self.storage[..self.head]);
+            let head = self.head();
+            let first = old - head;
+            v[..first].copy_from_slice(&self.storage[head..]);
+            v[first..old].copy_from_slice(&self.storage[..head]);
         }
         self.storage = v;
         self.head = 0;
@@ -70,7 +80,7 @@ impl Ring {
             return;
         }
         self.grow(off + data.len());
-        let start = self.wrap(self.head + off);
+        let start = self.wrap(self.head() + off);
         let first = data.len().min(self.storage.len() - start);
         self.storage[start..start + first].copy_from_slice(&data[..first]);
         let rest = data.len() - first;
@@ -85,7 +95,7 @@ impl Ring {
             return (&[], &[]);
         }
         debug_assert!(off + len <= self.storage.len());
-        let start = self.wrap(self.head + off);
+        let start = self.wrap(self.head() + off);
         let first = len.min(self.storage.len() - start);
         (
             &self.storage[start..start + first],
@@ -94,7 +104,8 @@ impl Ring {
     }
 
     fn advance(&mut self, n: usize) {
-        self.head = self.wrap(self.head + n);
+        // Below the storage's length, itself at most `max`.
+        self.head = self.wrap(self.head() + n) as u32;
     }
 }
 
@@ -185,8 +196,9 @@ pub struct RecvBuffer {
     readable: usize,
     /// Out-of-order ranges `[start, end)` relative to RCV.NXT, sorted,
     /// disjoint, never adjacent, all with `start > 0`.
-    /// No memory until the first out-of-order segment.
-    ooo: Vec<(u32, u32)>,
+    /// No memory until the first out-of-order segment, and one pointer
+    /// inline.
+    ooo: ThinVec<(u32, u32)>,
 }
 
 /// What [`RecvBuffer::insert`] did with a segment.
@@ -209,7 +221,7 @@ impl RecvBuffer {
         RecvBuffer {
             ring: Ring::new(capacity),
             readable: 0,
-            ooo: Vec::new(),
+            ooo: ThinVec::new(),
         }
     }
 
@@ -361,7 +373,7 @@ impl RecvBuffer {
     pub fn release(&mut self) {
         self.ring = Ring::new(0);
         self.readable = 0;
-        self.ooo.clear();
+        self.ooo = ThinVec::new();
     }
 }
 

@@ -5,7 +5,7 @@
 //! algorithm only decides how the congestion window moves on each kind of
 //! event, so a new algorithm plugs in without touching the state machine.
 
-use crate::time::Instant;
+use crate::time::{Instant, PackedInstant};
 use std::time::Duration;
 
 /// Which algorithm a connection uses.
@@ -219,7 +219,7 @@ pub struct Cubic {
     /// Time for the curve to climb back to W_max, in seconds.
     k: f64,
     /// Start of the current congestion-avoidance epoch.
-    epoch: Option<Instant>,
+    epoch: PackedInstant,
     /// The Reno-friendly estimate (4.3), in segments.
     w_est: f64,
     /// Window at the start of the epoch, in segments.
@@ -235,7 +235,7 @@ impl Cubic {
             w: Window::new(mss),
             w_max: 0.0,
             k: 0.0,
-            epoch: None,
+            epoch: PackedInstant::NONE,
             w_est: 0.0,
             cwnd_epoch: 0.0,
             cwnd_prior: 0.0,
@@ -274,7 +274,7 @@ impl Cubic {
         // 4.6: ssthresh from the window actually used.
         let base = self.w.cwnd.min(flight.max(self.w.mss));
         self.w.ssthresh = ((base as f64 * CUBIC_BETA) as usize).max(2 * self.w.mss);
-        self.epoch = None;
+        self.epoch = PackedInstant::NONE;
     }
 }
 
@@ -291,11 +291,11 @@ impl CongestionControl for Cubic {
             return;
         }
         let cwnd = self.segs(self.w.cwnd);
-        let epoch = match self.epoch {
+        let epoch = match self.epoch.get() {
             Some(e) => e,
             None => {
                 // 4.2: a new epoch starts at the first ACK in avoidance.
-                self.epoch = Some(now);
+                self.epoch = PackedInstant::new(now);
                 self.cwnd_epoch = cwnd;
                 self.w_est = cwnd;
                 self.k = if self.w_max > cwnd {
@@ -361,7 +361,7 @@ impl CongestionControl for Cubic {
     }
 
     fn new_epoch(&mut self) {
-        self.epoch = None;
+        self.epoch = PackedInstant::NONE;
     }
 }
 

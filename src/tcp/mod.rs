@@ -109,7 +109,8 @@ pub struct TcpConfig {
     pub initial_rto: Duration,
     /// Lower bound of the RTO (RFC 6298 2.4; Linux uses 200 ms).
     pub min_rto: Duration,
-    /// Upper bound of the RTO, backoff included (RFC 6298 2.5).
+    /// Upper bound of the RTO, backoff included (RFC 6298 2.5; 60 s).
+    /// Kept to the microsecond up to 71 minutes, beyond which it saturates.
     pub max_rto: Duration,
     /// Retransmissions of data or FIN before giving up with TimedOut.
     pub max_retries: u32,

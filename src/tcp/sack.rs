@@ -7,6 +7,7 @@
 //! [`MAX_RANGES`] entries and O([`MAX_RANGES`]) work per block.
 
 use crate::wire::SeqNum;
+use thin_vec::ThinVec;
 
 /// Most SACKed ranges remembered: enough for a window with hundreds of
 /// scattered losses (a slow-start overshoot), small enough that the O(n)
@@ -24,7 +25,7 @@ pub const DUP_THRESH: usize = 3;
 /// connection that never sees loss or reordering pays 24 bytes for it.
 #[derive(Debug, Clone, Default)]
 pub struct Scoreboard {
-    ranges: Vec<(SeqNum, SeqNum)>,
+    ranges: ThinVec<(SeqNum, SeqNum)>,
 }
 
 /// Room reserved when the first block arrives.

@@ -91,6 +91,67 @@ impl TcpStats {
     }
 }
 
+/// A connection's own counters as its TCB keeps them: the byte and
+/// segment totals in 64 bits, the counts of rarer events in 32 (as Linux's
+/// `tcp_info` keeps them), so that an idle connection stays small. Read as
+/// a [`TcpStats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ConnCounters {
+    pub bytes_sent: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segments_sent: u64,
+    pub segments_received: u64,
+    pub segments_retransmitted: u32,
+    pub fast_retransmits: u32,
+    pub timeouts: u32,
+    pub out_of_order_segments: u32,
+    pub dup_acks_received: u32,
+    pub zero_window_probes: u32,
+    pub challenge_acks: u32,
+    pub out_of_window: u32,
+    pub sack_blocks_received: u32,
+    pub dsack_received: u32,
+    pub spurious_retransmits: u32,
+    pub undos: u32,
+    pub recoveries: u32,
+    pub tlp_probes: u32,
+    pub lost_retransmits: u32,
+    pub paws_drops: u32,
+    pub icmp_unreachable: u32,
+    pub pmtu_reductions: u32,
+}
+
+impl From<&ConnCounters> for TcpStats {
+    fn from(c: &ConnCounters) -> TcpStats {
+        TcpStats {
+            bytes_sent: c.bytes_sent,
+            bytes_acked: c.bytes_acked,
+            bytes_received: c.bytes_received,
+            segments_sent: c.segments_sent,
+            segments_received: c.segments_received,
+            segments_retransmitted: u64::from(c.segments_retransmitted),
+            fast_retransmits: u64::from(c.fast_retransmits),
+            timeouts: u64::from(c.timeouts),
+            out_of_order_segments: u64::from(c.out_of_order_segments),
+            dup_acks_received: u64::from(c.dup_acks_received),
+            zero_window_probes: u64::from(c.zero_window_probes),
+            challenge_acks: u64::from(c.challenge_acks),
+            out_of_window: u64::from(c.out_of_window),
+            sack_blocks_received: u64::from(c.sack_blocks_received),
+            dsack_received: u64::from(c.dsack_received),
+            spurious_retransmits: u64::from(c.spurious_retransmits),
+            undos: u64::from(c.undos),
+            recoveries: u64::from(c.recoveries),
+            tlp_probes: u64::from(c.tlp_probes),
+            lost_retransmits: u64::from(c.lost_retransmits),
+            paws_drops: u64::from(c.paws_drops),
+            icmp_unreachable: u64::from(c.icmp_unreachable),
+            pmtu_reductions: u64::from(c.pmtu_reductions),
+        }
+    }
+}
+
 /// A snapshot of one connection, in the spirit of Linux `tcp_info`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TcpInfo {
@@ -177,22 +238,28 @@ impl SegmentCounts {
     /// The same counters of a full connection (a half-open connection
     /// moves no others but `timeouts`, which its entry keeps as its retry
     /// count).
-    pub(crate) fn of(s: &TcpStats) -> SegmentCounts {
+    pub(crate) fn of(s: &ConnCounters) -> SegmentCounts {
         let c = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
         SegmentCounts {
             segments_sent: c(s.segments_sent),
             segments_received: c(s.segments_received),
-            segments_retransmitted: c(s.segments_retransmitted),
-            challenge_acks: c(s.challenge_acks),
-            out_of_window: c(s.out_of_window),
-            icmp_unreachable: c(s.icmp_unreachable),
+            segments_retransmitted: s.segments_retransmitted,
+            challenge_acks: s.challenge_acks,
+            out_of_window: s.out_of_window,
+            icmp_unreachable: s.icmp_unreachable,
         }
     }
 
-    /// As a [`TcpStats`].
-    pub(crate) fn to_stats(self) -> TcpStats {
-        let mut s = TcpStats::default();
-        self.add_to(&mut s);
-        s
+    /// As a TCB's counters.
+    pub(crate) fn to_counters(self) -> ConnCounters {
+        ConnCounters {
+            segments_sent: u64::from(self.segments_sent),
+            segments_received: u64::from(self.segments_received),
+            segments_retransmitted: self.segments_retransmitted,
+            challenge_acks: self.challenge_acks,
+            out_of_window: self.out_of_window,
+            icmp_unreachable: self.icmp_unreachable,
+            ..ConnCounters::default()
+        }
     }
 }

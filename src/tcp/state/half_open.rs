@@ -13,7 +13,7 @@
 use super::bits;
 use super::handshake::Full;
 use crate::tcp::TcpConfig;
-use crate::tcp::stats::{SegmentCounts, TcpStats};
+use crate::tcp::stats::{ConnCounters, SegmentCounts, TcpStats};
 use crate::tcp::tcb::{Tcb, Timer};
 use crate::time::{Instant, PackedInstant};
 use crate::wire::SeqNum;
@@ -159,9 +159,14 @@ impl HalfOpen {
 
     /// The connection's counters so far.
     pub(crate) fn stats(&self) -> TcpStats {
-        let mut s = self.counts.to_stats();
-        s.timeouts = u64::from(self.retries);
-        s
+        TcpStats::from(&self.counters())
+    }
+
+    /// The same, as a TCB keeps them.
+    fn counters(&self) -> ConnCounters {
+        let mut c = self.counts.to_counters();
+        c.timeouts = u32::from(self.retries);
+        c
     }
 
     /// A SYN-ACK, ACK or RST is due.
@@ -244,7 +249,7 @@ impl HalfOpen {
         if let Some(t) = self.rto_at.at(born) {
             tcb.timers.arm(Timer::Rto, t);
         }
-        tcb.stats = self.stats();
+        tcb.stats = self.counters();
         Full {
             tcb,
             passive: true,

@@ -287,7 +287,7 @@ impl SynReceived {
     pub(super) fn stats(&self) -> TcpStats {
         match &self.inner {
             Inner::Frozen(h) => h.stats(),
-            Inner::Full(f) => f.tcb.stats.clone(),
+            Inner::Full(f) => f.tcb.stats(),
             Inner::Swapping => unreachable!("SYN-RECEIVED mid-swap"),
         }
     }

@@ -485,11 +485,11 @@ impl Conn {
                 let mut s = c
                     .tcb
                     .as_ref()
-                    .map_or_else(TcpStats::default, |t| t.stats.clone());
+                    .map_or_else(TcpStats::default, |t| TcpStats::from(&t.stats));
                 c.counts.add_to(&mut s);
                 s
             }
-            other => other.tcb().map(|t| t.stats.clone()).unwrap_or_default(),
+            other => other.tcb().map(Tcb::stats).unwrap_or_default(),
         }
     }
 

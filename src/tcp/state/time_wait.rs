@@ -125,7 +125,7 @@ impl TimeWait {
         let mut s = self
             .held
             .as_ref()
-            .map_or_else(TcpStats::default, |t| t.stats.clone());
+            .map_or_else(TcpStats::default, |t| TcpStats::from(&t.stats));
         self.counts.add_to(&mut s);
         s
     }

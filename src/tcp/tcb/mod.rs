@@ -42,7 +42,7 @@ use super::cc::{self, CongestionControl};
 use super::error::ConnError;
 use super::hystart::HyStart;
 use super::rtt::{RttEstimator, RttProbes};
-use super::stats::{TcpInfo, TcpStats};
+use super::stats::{ConnCounters, TcpInfo, TcpStats};
 use crate::time::{Instant, PackedInstant};
 use crate::wire::SeqNum;
 use std::net::SocketAddrV4;
@@ -86,7 +86,7 @@ pub struct Tcb {
     /// Congestion control (RFC 5681, CUBIC) and HyStart++.
     pub(in crate::tcp) cc: Box<dyn CongestionControl + Send>,
     pub(in crate::tcp) hystart: HyStart,
-    pub(in crate::tcp) stats: TcpStats,
+    pub(in crate::tcp) stats: ConnCounters,
 
     // What goes out on the next poll.
     /// Send a SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
@@ -136,7 +136,7 @@ impl Tcb {
             rtt_probe: RttProbes::default(),
             retries: 0,
             hystart: HyStart::default(),
-            stats: TcpStats::default(),
+            stats: ConnCounters::default(),
             syn_pending: true,
             ack_now: false,
             probe_pending: false,
@@ -161,8 +161,8 @@ impl Tcb {
     }
 
     /// The connection's counters.
-    pub fn stats(&self) -> &TcpStats {
-        &self.stats
+    pub fn stats(&self) -> TcpStats {
+        TcpStats::from(&self.stats)
     }
 
     /// Congestion window in bytes.
@@ -239,11 +239,11 @@ impl Tcb {
             bytes_in_flight: self.snd.flight(),
             sack: self.opt.sack,
             timestamps: self.opt.ts,
-            rcv_wnd_limit: self.rcv.wnd_limit,
+            rcv_wnd_limit: self.rcv.wnd_limit as usize,
             rcv_storage: self.rcv.buf.storage(),
-            rcv_rtt: self.rcv.rtt,
+            rcv_rtt: self.rcv.rtt.get(),
             in_recovery: self.rec.recover.is_some(),
-            stats: self.stats.clone(),
+            stats: self.stats(),
         }
     }
 
@@ -282,7 +282,8 @@ impl Tcb {
     }
 
     fn after_read(&mut self, n: usize) -> usize {
-        self.rcv.space_copied += n;
+        let read = u32::try_from(n).unwrap_or(u32::MAX);
+        self.rcv.space_copied = self.rcv.space_copied.saturating_add(read);
         if self.rcv.buf.readable() == 0 {
             self.rcv.want_readable = true;
         }

@@ -7,34 +7,49 @@ use super::*;
 use crate::wire::tcp::{TcpOptions, TcpRepr};
 use smallvec::SmallVec;
 
-/// The options a SYN can carry (no SACK blocks): a [`TcpOptions`] in a
-/// third of its size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The options a SYN can carry (no SACK blocks), or none: a
+/// `Option<TcpOptions>` in 12 bytes, which flag bits say are present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct SynOptions {
-    mss: Option<u16>,
-    window_scale: Option<u8>,
-    sack_permitted: bool,
-    timestamps: Option<(u32, u32)>,
+    mss: u16,
+    window_scale: u8,
+    flags: u8,
+    tsval: u32,
+    tsecr: u32,
 }
 
 impl SynOptions {
+    const PRESENT: u8 = 1;
+    const MSS: u8 = 2;
+    const WS: u8 = 4;
+    const SACK: u8 = 8;
+    const TS: u8 = 16;
+
     fn of(o: &TcpOptions) -> SynOptions {
+        let bit = |on: bool, b: u8| if on { b } else { 0 };
+        let (tsval, tsecr) = o.timestamps.unwrap_or_default();
         SynOptions {
-            mss: o.mss,
-            window_scale: o.window_scale,
-            sack_permitted: o.sack_permitted,
-            timestamps: o.timestamps,
+            mss: o.mss.unwrap_or(0),
+            window_scale: o.window_scale.unwrap_or(0),
+            flags: Self::PRESENT
+                | bit(o.mss.is_some(), Self::MSS)
+                | bit(o.window_scale.is_some(), Self::WS)
+                | bit(o.sack_permitted, Self::SACK)
+                | bit(o.timestamps.is_some(), Self::TS),
+            tsval,
+            tsecr,
         }
     }
 
-    fn expand(self) -> TcpOptions {
-        TcpOptions {
-            mss: self.mss,
-            window_scale: self.window_scale,
-            sack_permitted: self.sack_permitted,
-            timestamps: self.timestamps,
+    fn expand(self) -> Option<TcpOptions> {
+        let has = |b: u8| self.flags & b != 0;
+        has(Self::PRESENT).then(|| TcpOptions {
+            mss: has(Self::MSS).then_some(self.mss),
+            window_scale: has(Self::WS).then_some(self.window_scale),
+            sack_permitted: has(Self::SACK),
+            timestamps: has(Self::TS).then_some((self.tsval, self.tsecr)),
             ..TcpOptions::default()
-        }
+        })
     }
 }
 
@@ -56,8 +71,8 @@ pub(crate) struct Negotiated {
     /// Last.ACK.sent: RCV.NXT in the last ACK we sent.
     pub(in crate::tcp) last_ack_sent: SeqNum,
     /// Options of the peer's SYN and of ours, for diagnostics.
-    peer_syn: Option<SynOptions>,
-    our_syn: Option<SynOptions>,
+    peer_syn: SynOptions,
+    our_syn: SynOptions,
 }
 
 impl Negotiated {
@@ -70,20 +85,20 @@ impl Negotiated {
 
     /// The options of the peer's SYN (or SYN-ACK), as received.
     pub(crate) fn peer_syn(&self) -> Option<TcpOptions> {
-        self.peer_syn.map(SynOptions::expand)
+        self.peer_syn.expand()
     }
 
     /// The options of our SYN (or SYN-ACK), as sent.
     pub(crate) fn our_syn(&self) -> Option<TcpOptions> {
-        self.our_syn.map(SynOptions::expand)
+        self.our_syn.expand()
     }
 
     pub(crate) fn set_peer_syn(&mut self, o: TcpOptions) {
-        self.peer_syn = Some(SynOptions::of(&o));
+        self.peer_syn = SynOptions::of(&o);
     }
 
     pub(crate) fn set_our_syn(&mut self, o: TcpOptions) {
-        self.our_syn = Some(SynOptions::of(&o));
+        self.our_syn = SynOptions::of(&o);
     }
 
     /// Our timestamp clock: milliseconds plus the per-tuple offset.
@@ -204,5 +219,33 @@ impl Tcb {
         }
         o.set_sack(&blocks);
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syn_options_keep_what_a_syn_carries_and_nothing_else() {
+        assert_eq!(SynOptions::default().expand(), None);
+        for mss in [None, Some(0), Some(1460)] {
+            for window_scale in [None, Some(0), Some(14)] {
+                for sack_permitted in [false, true] {
+                    for timestamps in [None, Some((0, 0)), Some((u32::MAX, 7))] {
+                        let o = TcpOptions {
+                            mss,
+                            window_scale,
+                            sack_permitted,
+                            timestamps,
+                            ..TcpOptions::default()
+                        };
+                        let mut with_blocks = o;
+                        with_blocks.sack_count = 1;
+                        assert_eq!(SynOptions::of(&with_blocks).expand(), Some(o));
+                    }
+                }
+            }
+        }
     }
 }

@@ -223,14 +223,14 @@ impl Tcb {
     /// windows keep their size in segments, so that cwnd never ends up
     /// below one segment.
     fn expire_path_mtu(&mut self, now: Instant) {
-        let Some((at, before)) = self.snd.pmtu_lowered else {
+        let Some((at, before)) = self.snd.pmtu_lowered() else {
             return;
         };
         if now - at < PMTU_EXPIRES || self.snd.una != self.snd.max || self.rec.in_recovery() {
             return;
         }
         let current = self.snd.mss;
-        self.snd.pmtu_lowered = None;
+        self.snd.set_pmtu_lowered(None);
         self.snd.mss = before;
         let w = self.cc.window_mut();
         w.mss = before;

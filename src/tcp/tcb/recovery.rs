@@ -7,6 +7,7 @@ use super::*;
 use crate::tcp::sack::Scoreboard;
 use crate::wire::ipv4::IPV4_HEADER_LEN;
 use crate::wire::tcp::TCP_HEADER_LEN;
+use thin_vec::ThinVec;
 
 /// RFC 8985 7.2: the worst-case delayed-ACK time added when one segment is
 /// in flight. The RFC suggests 200 ms, which puts the probe at or past the
@@ -50,7 +51,7 @@ pub(crate) struct Recovery {
     pub(in crate::tcp) rescue_done: bool,
     /// Retransmissions of the current SACK recovery still unSACKed, to
     /// find those lost as well (see `mark_lost_retransmissions`).
-    pub(in crate::tcp) rtx_marks: Vec<RtxMark>,
+    pub(in crate::tcp) rtx_marks: ThinVec<RtxMark>,
     /// (cwnd, ssthresh) before the last window cut, for undo.
     pub(in crate::tcp) undo: Option<(usize, usize)>,
     /// Retransmissions and D-SACKs of the last episode: all of the first
@@ -79,7 +80,7 @@ impl Recovery {
             scoreboard: Scoreboard::default(),
             high_rxt: iss,
             rescue_done: false,
-            rtx_marks: Vec::new(),
+            rtx_marks: ThinVec::new(),
             undo: None,
             episode_rtx: 0,
             episode_dsack: 0,
@@ -149,8 +150,8 @@ impl Tcb {
             return false;
         }
         self.stats.pmtu_reductions += 1;
-        let before = self.snd.pmtu_lowered.map_or(self.snd.mss, |(_, b)| b);
-        self.snd.pmtu_lowered = Some((now, before));
+        let before = self.snd.pmtu_lowered().map_or(self.snd.mss, |(_, b)| b);
+        self.snd.set_pmtu_lowered(Some((now, before)));
         self.snd.mss = mss;
         self.cc.window_mut().mss = mss;
         self.cc.new_epoch();

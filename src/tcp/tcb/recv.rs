@@ -6,8 +6,9 @@
 use super::*;
 use crate::tcp::TcpConfig;
 use crate::tcp::buffer::{Inserted, RecvBuffer};
+use crate::time::PackedDuration;
 use crate::wire::tcp::TcpRepr;
-use smallvec::SmallVec;
+use thin_vec::ThinVec;
 
 /// The receive window a connection starts with; auto-tuning grows it up to
 /// the buffer's capacity while the application keeps up.
@@ -38,11 +39,11 @@ pub(crate) struct RecvSpace {
     pub(in crate::tcp) read_closed: bool,
     /// Starts of recently received out-of-order segments, newest first: the
     /// SACK blocks that hold them are reported first (RFC 2018 4).
-    pub(in crate::tcp) recent_ooo: SmallVec<[SeqNum; 4]>,
+    pub(in crate::tcp) recent_ooo: ThinVec<SeqNum>,
     /// A D-SACK block to report in the next ACK (RFC 2883).
     pub(in crate::tcp) dsack: Option<(SeqNum, SeqNum)>,
     /// The largest segment the peer has sent: what counts as full-sized.
-    pub(in crate::tcp) mss_est: usize,
+    pub(in crate::tcp) mss_est: u32,
     /// Full-sized segments received since the last ACK we sent.
     pub(in crate::tcp) unacked_segs: u32,
     /// Segments still ACKed at once at the start of the connection.
@@ -50,15 +51,16 @@ pub(crate) struct RecvSpace {
     /// The application saw an empty receive buffer since the last READABLE.
     pub(in crate::tcp) want_readable: bool,
     /// The window auto-tuning allows now.
-    pub(in crate::tcp) wnd_limit: usize,
+    pub(in crate::tcp) wnd_limit: u32,
     /// Bytes the application read since `space_at`.
-    pub(in crate::tcp) space_copied: usize,
+    pub(in crate::tcp) space_copied: u32,
     pub(in crate::tcp) space_at: Instant,
     /// Receiver-side RTT: the shortest window round trip seen, and the
     /// measurement in progress (a sequence number beyond the edge the peer
     /// knows of, and when it was set).
-    pub(in crate::tcp) rtt: Option<Duration>,
-    pub(in crate::tcp) rtt_mark: Option<(SeqNum, Instant)>,
+    pub(in crate::tcp) rtt: PackedDuration,
+    rtt_mark_seq: SeqNum,
+    rtt_mark_at: PackedInstant,
 }
 
 /// RFC 9293 3.10.7.4, first: the four acceptability cases of a segment
@@ -95,17 +97,18 @@ impl RecvSpace {
             ooo_fin: None,
             fin_received: false,
             read_closed: false,
-            recent_ooo: SmallVec::new(),
+            recent_ooo: ThinVec::new(),
             dsack: None,
             mss_est: 536,
             unacked_segs: 0,
             quickacks: cfg.quickack,
             want_readable: true,
-            wnd_limit: cfg.recv_buffer.min(INITIAL_RCV_WND_LIMIT),
+            wnd_limit: cfg.recv_buffer.min(INITIAL_RCV_WND_LIMIT) as u32,
             space_copied: 0,
             space_at: now,
-            rtt: None,
-            rtt_mark: None,
+            rtt: PackedDuration::NONE,
+            rtt_mark_seq: SeqNum::default(),
+            rtt_mark_at: PackedInstant::NONE,
         }
     }
 
@@ -116,7 +119,7 @@ impl RecvSpace {
             return self.buf.capacity() as u32;
         }
         // Auto-tuning: unread data counts against the current limit.
-        let limit = self.wnd_limit.saturating_sub(self.buf.readable());
+        let limit = (self.wnd_limit as usize).saturating_sub(self.buf.readable());
         self.buf.window().min(limit) as u32
     }
 
@@ -145,7 +148,7 @@ impl RecvSpace {
         // handshake's sample, which a retransmitted or delayed SYN-ACK can
         // leave a thousand times too long; a sender that is not filling
         // our window makes the receiver's own estimate too long.
-        let rtt = match (self.rtt, srtt) {
+        let rtt = match (self.rtt.get(), srtt) {
             (Some(r), Some(s)) => r.min(s),
             (Some(r), None) => r,
             (None, Some(s)) => s,
@@ -155,14 +158,15 @@ impl RecvSpace {
         if now - self.space_at < rtt {
             return;
         }
-        if self.space_copied * 2 >= self.wnd_limit {
-            self.wnd_limit = (self.wnd_limit * 2).min(self.buf.capacity());
+        if u64::from(self.space_copied) * 2 >= u64::from(self.wnd_limit) {
+            // The capacity fits in 32 bits (a ring's does).
+            self.wnd_limit = (self.wnd_limit as usize * 2).min(self.buf.capacity()) as u32;
             // Storage for the whole window now, while the connection is
             // ramping up, not in the middle of the transfer when a batch
             // first fills it: that would be a multi-megabyte allocation and
             // copy on the receive path. Connections that never grow their
             // window keep allocating only what they hold.
-            self.buf.reserve(self.wnd_limit);
+            self.buf.reserve(self.wnd_limit as usize);
         }
         self.space_copied = 0;
         self.space_at = now;
@@ -173,14 +177,21 @@ impl RecvSpace {
     /// an ACK we send from now on, so the time until it arrives is at least
     /// one round trip. The estimate is the shortest such time seen.
     pub(super) fn measure_rtt(&mut self, now: Instant) {
-        if let Some((seq, at)) = self.rtt_mark {
+        if let Some((seq, at)) = self.rtt_mark() {
             if self.nxt <= seq {
                 return;
             }
             let sample = (now - at).max(Duration::from_micros(1));
-            self.rtt = Some(self.rtt.map_or(sample, |r| r.min(sample)));
+            self.rtt = self.rtt.min(PackedDuration::new(sample));
         }
-        self.rtt_mark = Some((self.adv.max(self.nxt), now));
+        self.rtt_mark_seq = self.adv.max(self.nxt);
+        self.rtt_mark_at = PackedInstant::new(now);
+    }
+
+    /// The receiver-side RTT measurement in progress: the sequence number
+    /// whose arrival ends it, and when it began.
+    pub(super) fn rtt_mark(&self) -> Option<(SeqNum, Instant)> {
+        self.rtt_mark_at.get().map(|at| (self.rtt_mark_seq, at))
     }
 }
 
@@ -342,6 +353,9 @@ impl Tcb {
             self.rcv.dsack = Some((start, start + len));
         }
         if ins.out_of_order && !ins.rejected {
+            if self.rcv.recent_ooo.capacity() == 0 {
+                self.rcv.recent_ooo.reserve_exact(4);
+            }
             self.rcv.recent_ooo.retain(|s| *s != start);
             self.rcv.recent_ooo.insert(0, start);
             self.rcv.recent_ooo.truncate(4);
@@ -371,9 +385,10 @@ impl Tcb {
             g => usize::from(g),
         };
         if seg_size <= usize::from(self.cfg.mss) {
-            self.rcv.mss_est = self.rcv.mss_est.max(seg_size);
+            // At most the configured MSS, a u16.
+            self.rcv.mss_est = self.rcv.mss_est.max(seg_size as u32);
         }
-        let full = len.max(advanced) / self.rcv.mss_est;
+        let full = len.max(advanced) / self.rcv.mss_est as usize;
         self.rcv.unacked_segs += full as u32;
         self.rcv.autotune(now, self.rtt.srtt());
         self.ack_or_delay(now);
@@ -668,7 +683,7 @@ mod tests {
         // SRTT (see the comment in autotune).
         for (own, srtt) in [(ms(5), ms(50)), (ms(50), ms(5))] {
             let mut rs = RecvSpace::new(&cfg(4 << 20), t(0));
-            rs.rtt = Some(own);
+            rs.rtt = PackedDuration::new(own);
             rs.space_copied = 131_072;
             rs.autotune(t(4), Some(srtt));
             assert_eq!(rs.wnd_limit, 262_144, "{own:?} {srtt:?}");
@@ -677,7 +692,7 @@ mod tests {
         }
         // The receiver's RTT alone.
         let mut rs = RecvSpace::new(&cfg(4 << 20), t(0));
-        rs.rtt = Some(ms(7));
+        rs.rtt = PackedDuration::new(ms(7));
         rs.space_copied = 131_072;
         rs.autotune(t(6), None);
         assert_eq!(rs.wnd_limit, 262_144);
@@ -695,7 +710,7 @@ mod tests {
         rs.autotune(Instant::from_micros(1000), None);
         assert_eq!(rs.wnd_limit, 524_288);
         let mut rs = RecvSpace::new(&cfg(4 << 20), t(0));
-        rs.rtt = Some(Duration::from_micros(10));
+        rs.rtt = PackedDuration::new(Duration::from_micros(10));
         rs.space_copied = 131_072;
         rs.autotune(Instant::from_micros(99), None);
         assert_eq!(rs.wnd_limit, 262_144);
@@ -710,31 +725,31 @@ mod tests {
         // arrives at least one RTT later.
         let mut rs = space(4 << 20, 500);
         rs.measure_rtt(t(0));
-        assert_eq!(rs.rtt, None);
-        assert_eq!(rs.rtt_mark, Some((SeqNum(1500), t(0))));
+        assert_eq!(rs.rtt.get(), None);
+        assert_eq!(rs.rtt_mark(), Some((SeqNum(1500), t(0))));
         // Up to the edge only: no sample, the mark stays.
         rs.nxt = SeqNum(1500);
         rs.measure_rtt(t(5));
-        assert_eq!(rs.rtt, None);
-        assert_eq!(rs.rtt_mark, Some((SeqNum(1500), t(0))));
+        assert_eq!(rs.rtt.get(), None);
+        assert_eq!(rs.rtt_mark(), Some((SeqNum(1500), t(0))));
         // The first octet past it: a 30 ms sample, a new mark at
         // max(RCV.NXT, edge).
         rs.nxt = SeqNum(1501);
         rs.measure_rtt(t(30));
-        assert_eq!(rs.rtt, Some(ms(30)));
-        assert_eq!(rs.rtt_mark, Some((SeqNum(1501), t(30))));
+        assert_eq!(rs.rtt.get(), Some(ms(30)));
+        assert_eq!(rs.rtt_mark(), Some((SeqNum(1501), t(30))));
         // A longer sample does not replace it, a shorter one does.
         rs.adv = SeqNum(3000);
         rs.nxt = SeqNum(1502);
         rs.measure_rtt(t(70));
-        assert_eq!(rs.rtt, Some(ms(30)));
-        assert_eq!(rs.rtt_mark, Some((SeqNum(3000), t(70))));
+        assert_eq!(rs.rtt.get(), Some(ms(30)));
+        assert_eq!(rs.rtt_mark(), Some((SeqNum(3000), t(70))));
         rs.nxt = SeqNum(3001);
         rs.measure_rtt(t(90));
-        assert_eq!(rs.rtt, Some(ms(20)));
+        assert_eq!(rs.rtt.get(), Some(ms(20)));
         // Zero elapsed time still gives a positive sample (1 us).
         rs.nxt = SeqNum(3002);
         rs.measure_rtt(t(90));
-        assert_eq!(rs.rtt, Some(Duration::from_micros(1)));
+        assert_eq!(rs.rtt.get(), Some(Duration::from_micros(1)));
     }
 }

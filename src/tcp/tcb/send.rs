@@ -1,7 +1,7 @@
 //! The send sequence space (RFC 9293 3.3.1, Figure 4) and the send buffer.
 
 use crate::tcp::buffer::SendBuffer;
-use crate::time::Instant;
+use crate::time::{Instant, PackedInstant};
 use crate::wire::SeqNum;
 
 /// SND.UNA, SND.NXT, SND.WND and the rest of the sending side.
@@ -44,10 +44,28 @@ pub(crate) struct SendSpace {
     /// When "fragmentation needed" last lowered the segment size, and the
     /// size before the first such message: after
     /// [`super::PMTU_EXPIRES`] the old size comes back (RFC 1191 6.3).
-    pub(in crate::tcp) pmtu_lowered: Option<(Instant, usize)>,
+    pmtu_lowered_at: PackedInstant,
+    mss_before_pmtu: u32,
 }
 
 impl SendSpace {
+    /// When "fragmentation needed" last lowered the segment size, and the
+    /// size before the first such message.
+    pub(in crate::tcp) fn pmtu_lowered(&self) -> Option<(Instant, usize)> {
+        let before = self.mss_before_pmtu as usize;
+        self.pmtu_lowered_at.get().map(|at| (at, before))
+    }
+
+    /// Records (or with `None` forgets) a lowered segment size.
+    pub(in crate::tcp) fn set_pmtu_lowered(&mut self, lowered: Option<(Instant, usize)>) {
+        let (at, before) = lowered.map_or((PackedInstant::NONE, 0), |(at, b)| {
+            // A segment size is at most 65535 bytes.
+            (PackedInstant::new(at), b as u32)
+        });
+        self.pmtu_lowered_at = at;
+        self.mss_before_pmtu = before;
+    }
+
     pub(crate) fn new(iss: SeqNum, mss: usize, capacity: usize, now: Instant) -> SendSpace {
         SendSpace {
             iss,
@@ -65,7 +83,8 @@ impl SendSpace {
             fin_acked: false,
             want_writable: false,
             last_send: now,
-            pmtu_lowered: None,
+            pmtu_lowered_at: PackedInstant::NONE,
+            mss_before_pmtu: 0,
         }
     }
 
