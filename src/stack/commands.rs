@@ -108,6 +108,9 @@ impl Stack {
             return Ok(0);
         }
         let n = tcb_mut(conn)?.send(data);
+        if self.charge(h.index as usize) {
+            self.relieve();
+        }
         if n == 0 {
             return Err(SocketError::WouldBlock);
         }
@@ -157,6 +160,9 @@ impl Stack {
             let n = read(tcb);
             // Reading opens the window; an update may be due.
             self.mark_tx(idx);
+            if self.memory_pressure && self.charge(idx) {
+                self.relieve();
+            }
             return Ok(n);
         }
         tcb.want_readable();

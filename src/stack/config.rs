@@ -1,6 +1,8 @@
 //! [`StackConfig`]: the settings a [`Stack`] is built with.
 
 #[cfg(doc)]
+use super::SocketError;
+#[cfg(doc)]
 use super::Stack;
 use super::ports::PortAllocator;
 use crate::tcp::TcpConfig;
@@ -19,7 +21,19 @@ pub struct StackConfig {
     /// Local ports for active opens (RFC 6056 suggests 49152-65535).
     pub ephemeral_ports: RangeInclusive<u16>,
     /// Connections (in any state, TIME-WAIT included) the table may hold.
+    /// Past it `connect` fails with [`SocketError::TableFull`] and a SYN
+    /// to a listener is dropped (counted in `tcp_table_full`).
     pub max_connections: usize,
+    /// Bytes of send and receive buffer storage all connections together
+    /// may hold. Buffers allocate as they fill, so this is what the stack
+    /// holds, not what it could. Past it the stack is under memory
+    /// pressure until it is back under seven eighths of it: connections
+    /// offer no window beyond the storage they hold (or a first 4 KiB),
+    /// take no more from the application than that, and give empty
+    /// buffers back at once. Data inside a window already offered is
+    /// still taken, so the budget can be exceeded by what was promised
+    /// before the pressure began, and nothing is dropped for it.
+    pub memory_limit: usize,
     /// Verify IPv4 and TCP checksums on input.
     pub verify_checksums: bool,
     /// Answer ICMP echo requests to `addr`.
@@ -32,8 +46,8 @@ pub struct StackConfig {
 
 impl StackConfig {
     /// Defaults for a stack at `addr`: [`TcpConfig::default`], the RFC 6056
-    /// ephemeral range, 65536 connections, checksums verified, pings
-    /// answered, RFC 6528 ISNs.
+    /// ephemeral range, 65536 connections, 1 GiB of buffer memory,
+    /// checksums verified, pings answered, RFC 6528 ISNs.
     pub fn new(addr: Ipv4Addr, seed: u64) -> StackConfig {
         StackConfig {
             addr,
@@ -41,6 +55,7 @@ impl StackConfig {
             tcp: TcpConfig::default(),
             ephemeral_ports: PortAllocator::DEFAULT_RANGE,
             max_connections: 65_536,
+            memory_limit: 1 << 30,
             verify_checksums: true,
             answer_ping: true,
             fixed_isn: None,

@@ -30,6 +30,9 @@ pub struct Counters {
     pub tcp_listen_overflow: u64,
     /// SYNs dropped because the connection table was full.
     pub tcp_table_full: u64,
+    /// Times the buffers went over [`StackConfig::memory_limit`] (memory
+    /// pressure began).
+    pub memory_pressure: u64,
     /// Segments that failed the acceptability test (RFC 9293 3.10.7.4).
     pub tcp_out_of_window: u64,
     /// RSTs the stack sent for no connection: to segments for no socket

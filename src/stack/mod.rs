@@ -83,6 +83,12 @@ pub struct Stack {
     retired: TcpStats,
     /// `cfg.tcp`, shared by the connections opened with it.
     default_tcp: Arc<TcpConfig>,
+    /// Buffer storage all connections hold, as last counted.
+    buffer_memory: usize,
+    /// Over `cfg.memory_limit`, and not yet back under 7/8 of it.
+    memory_pressure: bool,
+    /// Slots of the connections told of the memory pressure.
+    pressed: Vec<usize>,
 }
 
 impl core::fmt::Debug for Stack {
@@ -121,6 +127,9 @@ impl Stack {
             ip_ident: (rng.next_u32() & 0xffff) as u16,
             retired: TcpStats::default(),
             default_tcp: Arc::new(cfg.tcp),
+            buffer_memory: 0,
+            memory_pressure: false,
+            pressed: Vec::new(),
             cfg,
         }
     }
@@ -138,6 +147,18 @@ impl Stack {
     /// Stack-wide packet and drop counters.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Bytes of send and receive buffer storage the connections hold
+    /// (what [`StackConfig::memory_limit`] bounds).
+    pub fn buffer_memory(&self) -> usize {
+        self.buffer_memory
+    }
+
+    /// The buffers went over [`StackConfig::memory_limit`] and are not yet
+    /// back under seven eighths of it.
+    pub fn memory_pressure(&self) -> bool {
+        self.memory_pressure
     }
 
     /// TCP counters summed over every connection this stack has had, the

@@ -107,6 +107,18 @@ impl Ring {
         // Below the storage's length, itself at most `max`.
         self.head = self.wrap(self.head() + n) as u32;
     }
+
+    /// Bytes the ring can hold from head without allocating: its storage,
+    /// or the first allocation's size (which any ring may take).
+    fn held_or_min(&self) -> usize {
+        self.storage.len().max(MIN_RING).min(self.capacity())
+    }
+
+    /// Gives the storage back (the ring must hold nothing).
+    fn release(&mut self) {
+        self.storage = Box::default();
+        self.head = 0;
+    }
 }
 
 /// Bytes the application has written and the peer has not acknowledged yet.
@@ -146,6 +158,26 @@ impl SendBuffer {
     /// Room left for the application to write, in bytes.
     pub fn free(&self) -> usize {
         self.capacity() - self.len
+    }
+
+    /// Room left without the storage growing past what it holds (or its
+    /// first 4 KiB): what may be written under memory pressure.
+    pub fn free_without_growing(&self) -> usize {
+        self.ring.held_or_min().saturating_sub(self.len)
+    }
+
+    /// Bytes of storage allocated now.
+    pub fn storage(&self) -> usize {
+        self.ring.storage.len()
+    }
+
+    /// Gives the storage back if no byte is held; true if it did.
+    pub fn release_if_empty(&mut self) -> bool {
+        let release = self.len == 0 && !self.ring.storage.is_empty();
+        if release {
+            self.ring.release();
+        }
+        release
     }
 
     /// Appends as much of `data` as fits; returns how much.
@@ -249,6 +281,23 @@ impl RecvBuffer {
     /// Bytes of storage allocated now.
     pub fn storage(&self) -> usize {
         self.ring.storage.len()
+    }
+
+    /// Room from RCV.NXT without the storage growing past what it holds
+    /// (or its first 4 KiB): the window to offer under memory pressure.
+    pub fn window_without_growing(&self) -> usize {
+        self.ring.held_or_min().saturating_sub(self.readable)
+    }
+
+    /// Gives the storage back if no byte is held, in order or out of
+    /// order; true if it did.
+    pub fn release_if_empty(&mut self) -> bool {
+        let release = self.readable == 0 && self.ooo.is_empty() && !self.ring.storage.is_empty();
+        if release {
+            self.ring.release();
+            self.ooo = ThinVec::new();
+        }
+        release
     }
 
     /// Out-of-order data is held.

@@ -39,7 +39,7 @@ pub use state::{
     Listen, ListenReply, SynReceived, SynSent, TimeWait,
 };
 pub use stats::{TcpInfo, TcpStats};
-pub use tcb::{PMTU_EXPIRES, Tcb};
+pub use tcb::{IDLE_RELEASE, PMTU_EXPIRES, Tcb};
 
 use std::time::Duration;
 

@@ -296,7 +296,8 @@ impl HalfOpen {
                 Timer::Persist,
                 Timer::Keepalive,
                 Timer::Tlp,
-                Timer::FinWait2
+                Timer::FinWait2,
+                Timer::Idle
             ]
             .iter()
             .all(|&t| !tcb.timers.is_armed(t)),

@@ -261,10 +261,11 @@ impl Tcb {
             self.timers.arm(Timer::Rto, now + self.rtt.rto());
             self.arm_tlp(now);
         }
-        if self.snd.want_writable && self.snd.buf.free() > 0 {
+        if self.snd.want_writable && self.send_capacity() > 0 {
             self.snd.want_writable = false;
             self.raise(ev::WRITABLE);
         }
+        self.buffers_in_use(now);
     }
 
     /// Moves SND.UNA to `ack` and frees what it acknowledged; returns the

@@ -10,6 +10,8 @@
 //!   timestamps and TS.Recent).
 //! - [`recovery`]: loss recovery: the SACK scoreboard (RFC 6675), NewReno
 //!   (RFC 6582), lost retransmissions, tail loss probes, undo, path MTU.
+//! - [`memory`]: the buffers' storage under the stack's memory budget,
+//!   and giving it back when idle.
 //! - [`timers`]: one table of deadlines keyed by [`Timer`], and what each
 //!   does when it fires.
 //! - [`input`]: the "SEGMENT ARRIVES" steps of RFC 9293 3.10.7.4 that the
@@ -21,6 +23,7 @@
 //! [`super::cc`] and [`super::hystart`], counters in [`super::stats`].
 
 mod input;
+mod memory;
 mod options;
 mod output;
 mod recovery;
@@ -29,6 +32,7 @@ mod send;
 mod timers;
 
 pub(crate) use input::{Arrival, out_of_window_ack_due};
+pub use memory::IDLE_RELEASE;
 pub(crate) use options::Negotiated;
 pub(crate) use output::write_segment;
 pub use recovery::PMTU_EXPIRES;
@@ -255,15 +259,22 @@ impl Tcb {
 
     /// Queues application data; returns how much was taken.
     pub(crate) fn send(&mut self, data: &[u8]) -> usize {
-        let n = self.snd.buf.write(data);
+        let fits = data.len().min(self.send_capacity());
+        let n = self.snd.buf.write(&data[..fits]);
         if n < data.len() {
             self.snd.want_writable = true;
         }
         n
     }
 
+    /// Bytes the application may write now: the buffer's room, and under
+    /// memory pressure no more than its storage holds.
     pub(crate) fn send_capacity(&self) -> usize {
-        self.snd.buf.free()
+        if self.memory_pressure() {
+            self.snd.buf.free_without_growing()
+        } else {
+            self.snd.buf.free()
+        }
     }
 
     /// Copies received bytes out; opening the window may queue an update.

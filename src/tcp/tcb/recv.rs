@@ -50,6 +50,9 @@ pub(crate) struct RecvSpace {
     pub(in crate::tcp) quickacks: u32,
     /// The application saw an empty receive buffer since the last READABLE.
     pub(in crate::tcp) want_readable: bool,
+    /// The stack is short of buffer memory: offer no window beyond the
+    /// storage held, and do not grow it (see `memory.rs`).
+    pub(in crate::tcp) mem_pressure: bool,
     /// The window auto-tuning allows now.
     pub(in crate::tcp) wnd_limit: u32,
     /// Bytes the application read since `space_at`.
@@ -103,6 +106,7 @@ impl RecvSpace {
             unacked_segs: 0,
             quickacks: cfg.quickack,
             want_readable: true,
+            mem_pressure: false,
             wnd_limit: cfg.recv_buffer.min(INITIAL_RCV_WND_LIMIT) as u32,
             space_copied: 0,
             space_at: now,
@@ -121,6 +125,17 @@ impl RecvSpace {
         // Auto-tuning: unread data counts against the current limit.
         let limit = (self.wnd_limit as usize).saturating_sub(self.buf.readable());
         self.buf.window().min(limit) as u32
+    }
+
+    /// The window to offer in the next segment: [`RecvSpace::wnd`], and
+    /// under memory pressure no more than the storage held takes.
+    pub(crate) fn offer_wnd(&self) -> u32 {
+        let wnd = self.wnd();
+        if self.mem_pressure && !self.read_closed {
+            wnd.min(self.buf.window_without_growing() as u32)
+        } else {
+            wnd
+        }
     }
 
     /// RCV.WND for the acceptability test: the window we advertised
@@ -158,7 +173,8 @@ impl RecvSpace {
         if now - self.space_at < rtt {
             return;
         }
-        if u64::from(self.space_copied) * 2 >= u64::from(self.wnd_limit) {
+        // Under memory pressure the window does not grow.
+        if u64::from(self.space_copied) * 2 >= u64::from(self.wnd_limit) && !self.mem_pressure {
             // The capacity fits in 32 bits (a ring's does).
             self.wnd_limit = (self.wnd_limit as usize * 2).min(self.buf.capacity()) as u32;
             // Storage for the whole window now, while the connection is
@@ -201,7 +217,7 @@ impl Tcb {
     /// except in a SYN, RFC 7323 2.2).
     pub(super) fn open_edge(&self, syn: bool) -> SeqNum {
         let max = (MAX_UNSCALED_WINDOW as u32) << self.wnd_shift(syn);
-        self.rcv.nxt + self.rcv.wnd().min(max)
+        self.rcv.nxt + self.rcv.offer_wnd().min(max)
     }
 
     /// The shift of our window field: RFC 7323 2.2, never in a SYN.
@@ -342,6 +358,7 @@ impl Tcb {
         if ins.advanced > 0 {
             self.advance_rcv_nxt(now, data.len(), ins.advanced, gso_size);
         }
+        self.buffers_in_use(now);
         fits
     }
 
