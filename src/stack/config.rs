@@ -1,7 +1,7 @@
 //! [`StackConfig`]: the settings a [`Stack`] is built with.
 
 #[cfg(doc)]
-use super::SocketError;
+use super::ConnectError;
 #[cfg(doc)]
 use super::Stack;
 use super::ports::PortAllocator;
@@ -21,7 +21,7 @@ pub struct StackConfig {
     /// Local ports for active opens (RFC 6056 suggests 49152-65535).
     pub ephemeral_ports: RangeInclusive<u16>,
     /// Connections (in any state, TIME-WAIT included) the table may hold.
-    /// Past it `connect` fails with [`SocketError::TableFull`] and a SYN
+    /// Past it `connect` fails with [`ConnectError::TableFull`] and a SYN
     /// to a listener is dropped (counted in `tcp_table_full`).
     pub max_connections: usize,
     /// Bytes of send and receive buffer storage all connections together
