@@ -114,11 +114,13 @@ impl Stack {
                 slot.listener = None;
                 if let Some(l) = self.listeners.get_mut(&port) {
                     l.half_open = l.half_open.saturating_sub(1);
+                    self.half_open = self.half_open.saturating_sub(1);
                 }
             } else if synchronized {
                 slot.listener = None;
                 if let Some(l) = self.listeners.get_mut(&port) {
                     l.half_open = l.half_open.saturating_sub(1);
+                    self.half_open = self.half_open.saturating_sub(1);
                     l.queue.push_back(h);
                     self.events.push_back(Event::Incoming(ListenerHandle(port)));
                 }

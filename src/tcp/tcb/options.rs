@@ -73,6 +73,11 @@ impl Negotiated {
         self.peer_syn.map(SynOptions::expand)
     }
 
+    /// The peer's SYN (or SYN-ACK) has arrived.
+    pub(crate) fn has_peer_syn(&self) -> bool {
+        self.peer_syn.is_some()
+    }
+
     /// The options of our SYN (or SYN-ACK), as sent.
     pub(crate) fn our_syn(&self) -> Option<TcpOptions> {
         self.our_syn.map(SynOptions::expand)
