@@ -49,7 +49,10 @@ pub struct Counters {
     /// connection in SYN-SENT (a scanning pattern; Linux and FreeBSD drop
     /// them too).
     pub tcp_syn_fin_dropped: u64,
-    /// Challenge ACKs (RFC 5961) connections queued, all states together.
+    /// Challenge ACKs (RFC 5961) sent for SYNs (any sequence number) and
+    /// for RSTs in the window but not at RCV.NXT, in the synchronized
+    /// states and TIME-WAIT. (SYN-RECEIVED's, and those for ACKs below
+    /// SND.UNA - MAX.SND.WND, are counted per connection only.)
     pub tcp_challenge_acks: u64,
     /// Challenge ACKs not sent: over a connection's own limit or over
     /// [`StackConfig::challenge_ack_limit`].

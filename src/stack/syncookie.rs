@@ -16,7 +16,7 @@
 //!   cookie seen once cannot be replayed later.
 //! - `m`: the index of the peer's MSS in [`MSS_TABLE`] (rounded down).
 //! - `H1`, `H2`: SipHash-2-4 of the 4-tuple (and, for `H2`, `t` and the
-//!   IRS) under the stack's ISN key ([`IsnGenerator::cookie_hash`]); a
+//!   IRS) under the stack's ISN key (`IsnGenerator::cookie_hash`); a
 //!   forger who does not see our SYN-ACK guesses the low 24 bits with odds
 //!   of 4 in 2^24. (Linux's `H2` leaves the IRS out, so an ACK whose
 //!   sequence number is off by one or two can still pass with another
