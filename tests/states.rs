@@ -73,12 +73,21 @@ fn check_syn_gets_challenge_ack(mut fx: Fixture, state: &str) {
     assert_eq!(fx.state(), state);
     assert_eq!(fx.events(), vec![]);
     assert_eq!(fx.stack.stats(fx.h()).unwrap().challenge_acks, before + 1);
-    // A SYN anywhere else in the window is challenged as well.
+    assert_eq!(fx.stack.counters().tcp_challenge_acks, 1);
+    // Another SYN within 500 ms gets nothing (RFC 5961 7: the
+    // connection's own limit, Linux's tcp_invalid_ratelimit), counted.
     let syn = fx.seg().no_ack().syn().seq(fx.rcv_nxt + (fx.rcv_wnd - 1));
+    fx.now += ms(499);
+    send_raw(&mut fx, &syn);
+    expect_no_reply(&mut fx);
+    assert_eq!(fx.stack.counters().tcp_challenge_acks_suppressed, 1);
+    // Later, a SYN anywhere else in the window is challenged as well.
+    fx.now += ms(1);
     send_raw(&mut fx, &syn);
     let r = expect_reply(&mut fx);
     assert_ack(&r, fx.snd_nxt, fx.rcv_nxt);
     assert_eq!(fx.state(), state);
+    assert_eq!(fx.stack.counters().tcp_challenge_acks, 2);
 }
 
 /// An acceptable ACK that acknowledges nothing new and carries nothing
@@ -95,6 +104,8 @@ fn check_pure_ack_is_silent(mut fx: Fixture, state: &str) {
 /// ACK and does not reset (TIME-WAIT ignores RSTs altogether).
 fn check_rst_in_window(mut fx: Fixture, state: &str, on_rst: OnRst) {
     for seq in [fx.rcv_nxt + 1u32, fx.rcv_nxt + (fx.rcv_wnd - 1)] {
+        // One challenge ACK per 500 ms per connection (RFC 5961 7).
+        fx.now += ms(500);
         let rst = fx.seg().rst().seq(seq);
         send_raw(&mut fx, &rst);
         if on_rst == OnRst::Ignore {

@@ -366,6 +366,18 @@ impl Network {
         self.forger = Some(Box::new(forger));
     }
 
+    /// A packet from no node (an off-path attacker spoofing sources):
+    /// delivered at `at` (or now, if that has passed) to the node its
+    /// destination address names, past every link fault. `false` if no
+    /// node has that address.
+    pub fn inject(&mut self, at: Instant, packet: Vec<u8>) -> bool {
+        let Some(to) = self.route(dst_addr(&packet)) else {
+            return false;
+        };
+        self.schedule(at.max(self.now), to, packet);
+        true
+    }
+
     fn route(&self, dst: Ipv4Addr) -> Option<usize> {
         self.nodes.iter().position(|n| n.stack.addr() == dst)
     }

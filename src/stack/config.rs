@@ -38,6 +38,23 @@ pub struct StackConfig {
     pub verify_checksums: bool,
     /// Answer ICMP echo requests to `addr`.
     pub answer_ping: bool,
+    /// Answer SYNs with SYN cookies (RFC 4987 3.6) when a listener's
+    /// half-open connections are at its backlog or the stack's are at
+    /// `max_half_open`, instead of dropping them (Linux's
+    /// `tcp_syncookies` = 1). On by default.
+    pub syn_cookies: bool,
+    /// Connections in SYN-RECEIVED from listeners the whole stack holds at
+    /// once (each listener holds at most its backlog); SYNs beyond are
+    /// answered with cookies or dropped. Default 4096.
+    pub max_half_open: usize,
+    /// Challenge ACKs (RFC 5961) the whole stack sends per second, on top
+    /// of each connection's own limit of one per 500 ms (Linux's
+    /// `tcp_challenge_ack_limit`, and `tcp_invalid_ratelimit`). Each
+    /// second's budget is drawn from the stack's seed between half and
+    /// one and a half times this, as Linux does, so that an off-path
+    /// attacker cannot count it (CVE-2016-5696). Default 1000; 0 sends
+    /// none.
+    pub challenge_ack_limit: u32,
     /// Use this ISN for every connection instead of the RFC 6528 one. Only
     /// for tests that must start near the 2^32 wrap: a predictable ISN gives
     /// up the protection against off-path attacks.
@@ -47,7 +64,8 @@ pub struct StackConfig {
 impl StackConfig {
     /// Defaults for a stack at `addr`: [`TcpConfig::default`], the RFC 6056
     /// ephemeral range, 65536 connections, 1 GiB of buffer memory,
-    /// checksums verified, pings answered, RFC 6528 ISNs.
+    /// checksums verified, pings answered, SYN cookies on, 4096 half-open
+    /// connections, 1000 challenge ACKs a second, RFC 6528 ISNs.
     pub fn new(addr: Ipv4Addr, seed: u64) -> StackConfig {
         StackConfig {
             addr,
@@ -58,6 +76,9 @@ impl StackConfig {
             memory_limit: 1 << 30,
             verify_checksums: true,
             answer_ping: true,
+            syn_cookies: true,
+            max_half_open: 4096,
+            challenge_ack_limit: 1000,
             fixed_isn: None,
         }
     }

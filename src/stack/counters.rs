@@ -26,8 +26,37 @@ pub struct Counters {
     pub tcp_bad_checksum: u64,
     /// Segments to a port with no connection and no listener.
     pub tcp_no_socket: u64,
-    /// SYNs dropped because a listener's backlog was full.
+    /// SYNs dropped because a listener's backlog was full: its accept
+    /// queue, or its half-open connections with SYN cookies off; and ACKs
+    /// with a good cookie dropped for a full accept queue.
     pub tcp_listen_overflow: u64,
+    /// SYNs dropped because the stack held
+    /// [`StackConfig::max_half_open`] half-open connections, with SYN
+    /// cookies off.
+    pub tcp_half_open_overflow: u64,
+    /// The most connections in SYN-RECEIVED from listeners the stack has
+    /// held at once (a high-water mark, not a count of events).
+    pub tcp_half_open_peak: u64,
+    /// SYN-ACKs sent with a SYN cookie (RFC 4987 3.6), keeping no state.
+    pub tcp_syncookies_sent: u64,
+    /// ACKs whose SYN cookie was good: connections rebuilt from one.
+    pub tcp_syncookies_accepted: u64,
+    /// ACKs to a listener that sent cookies lately whose cookie was bad
+    /// (forged, expired, for another 4-tuple); answered with a RST as any
+    /// stray ACK to a listener is.
+    pub tcp_syncookies_rejected: u64,
+    /// Dropped: segments with both SYN and FIN to a listener or to a
+    /// connection in SYN-SENT (a scanning pattern; Linux and FreeBSD drop
+    /// them too).
+    pub tcp_syn_fin_dropped: u64,
+    /// Challenge ACKs (RFC 5961) sent for SYNs (any sequence number) and
+    /// for RSTs in the window but not at RCV.NXT, in the synchronized
+    /// states and TIME-WAIT. (SYN-RECEIVED's, and those for ACKs below
+    /// SND.UNA - MAX.SND.WND, are counted per connection only.)
+    pub tcp_challenge_acks: u64,
+    /// Challenge ACKs not sent: over a connection's own limit or over
+    /// [`StackConfig::challenge_ack_limit`].
+    pub tcp_challenge_acks_suppressed: u64,
     /// SYNs dropped because the connection table was full.
     pub tcp_table_full: u64,
     /// Times the buffers went over [`StackConfig::memory_limit`] (memory

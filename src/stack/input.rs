@@ -106,22 +106,54 @@ impl Stack {
         let Some(conn) = slot.conn.take() else {
             return;
         };
-        let (conn, fate) = conn.handle_segment(now, seg, gso_size);
-        if fate == Fate::OutOfWindow {
-            self.counters.tcp_out_of_window += 1;
+        if seg.flags.syn() && seg.flags.fin() && matches!(conn, Conn::SynSent(_)) {
+            // A SYN-ACK with FIN would open the connection half-closed:
+            // dropped as a SYN+FIN to a listener is.
+            self.counters.tcp_syn_fin_dropped += 1;
+            slot.conn = Some(conn);
+            return;
+        }
+        let (mut conn, fate) = conn.handle_segment(now, seg, gso_size);
+        match fate {
+            Fate::Accepted => {}
+            Fate::OutOfWindow => self.counters.tcp_out_of_window += 1,
+            Fate::Challenged => {
+                if self.challenge.take(now, self.cfg.challenge_ack_limit) {
+                    self.counters.tcp_challenge_acks += 1;
+                } else {
+                    conn.withdraw_challenge();
+                    self.counters.tcp_challenge_acks_suppressed += 1;
+                }
+            }
+            Fate::ChallengeSuppressed => self.counters.tcp_challenge_acks_suppressed += 1,
         }
         slot.conn = Some(conn);
         self.after_update(idx);
     }
 
     /// A segment for no connection, to the listener on its port: a SYN
-    /// may spawn a connection in SYN-RECEIVED. Returns `false` when no
-    /// listener has the port.
+    /// may spawn a connection in SYN-RECEIVED, or draw a SYN cookie; an
+    /// ACK may bring a cookie back. Returns `false` when no listener has
+    /// the port.
     fn segment_to_listener(&mut self, now: Instant, remote: SocketAddrV4, seg: &TcpRepr) -> bool {
-        let Some(listener) = self.listeners.get(&seg.dst_port) else {
+        if !self.listeners.contains_key(&seg.dst_port) {
             return false;
-        };
+        }
         let local = SocketAddrV4::new(self.cfg.addr, seg.dst_port);
+        let (syn, ack, rst) = (seg.flags.syn(), seg.flags.ack(), seg.flags.rst());
+        if syn && seg.flags.fin() && !rst {
+            // Never opens a connection (Linux's tcp_rcv_state_process in
+            // LISTEN, FreeBSD's drop_synfin): a scanning pattern.
+            self.counters.tcp_syn_fin_dropped += 1;
+            return true;
+        }
+        if syn && !ack && !rst && !self.admit_syn(now, (local, remote), seg) {
+            return true;
+        }
+        if ack && !syn && !rst && self.check_syn_cookie(now, (local, remote), seg) {
+            return true;
+        }
+        let listener = &self.listeners[&seg.dst_port];
         let clocks = || {
             (
                 self.iss(now, local, remote),
@@ -135,10 +167,6 @@ impl Stack {
             ListenReply::Drop => {}
             ListenReply::Reset { seq } => self.queue_rst(remote, seg.dst_port, seq, None),
             ListenReply::Spawn(syn_rcvd) => {
-                if listener.half_open + listener.queue.len() >= listener.backlog {
-                    self.counters.tcp_listen_overflow += 1;
-                    return true;
-                }
                 if self.conns.len() >= self.cfg.max_connections {
                     self.counters.tcp_table_full += 1;
                     return true;
@@ -146,6 +174,9 @@ impl Stack {
                 let port = seg.dst_port;
                 if let Some(l) = self.listeners.get_mut(&port) {
                     l.half_open += 1;
+                    self.half_open += 1;
+                    let peak = &mut self.counters.tcp_half_open_peak;
+                    *peak = (*peak).max(self.half_open as u64);
                 }
                 let idx = self.insert(Conn::SynReceived(syn_rcvd), Some(port));
                 self.tuples.insert(tuple_key(port, remote), idx);
@@ -153,6 +184,38 @@ impl Stack {
             }
         }
         true
+    }
+
+    /// Whether a SYN to a listener may have a half-open entry: its accept
+    /// queue and half-open entries within its backlog, the stack's
+    /// half-open entries within `max_half_open`. Otherwise it is answered
+    /// with a SYN cookie, or dropped and counted; `false` then.
+    fn admit_syn(
+        &mut self,
+        now: Instant,
+        ends: (SocketAddrV4, SocketAddrV4),
+        seg: &TcpRepr,
+    ) -> bool {
+        let l = &self.listeners[&seg.dst_port];
+        if l.queue.len() >= l.backlog {
+            // Cookies would only bring connections that cannot be queued
+            // (Linux drops these too).
+            self.counters.tcp_listen_overflow += 1;
+            return false;
+        }
+        let listener_full = l.half_open + l.queue.len() >= l.backlog;
+        let stack_full = self.half_open >= self.cfg.max_half_open;
+        if !listener_full && !stack_full {
+            return true;
+        }
+        if self.cfg.syn_cookies {
+            self.send_syn_cookie(now, ends, seg);
+        } else if listener_full {
+            self.counters.tcp_listen_overflow += 1;
+        } else {
+            self.counters.tcp_half_open_overflow += 1;
+        }
+        false
     }
 
     /// A segment for a port with no connection and no listener.

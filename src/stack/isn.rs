@@ -126,6 +126,29 @@ impl IsnGenerator {
         self.keyed(local, remote, b'T')
     }
 
+    /// A keyed hash of the 4-tuple and two words of a SYN cookie (its time
+    /// counter and the peer's ISN), one of two (`domain` 1 or 2) that
+    /// [`super::syncookie`] mixes into a cookie: the ISN's key, with the
+    /// domain keeping the hashes apart from the ISN's and the timestamp
+    /// offset's.
+    pub(crate) fn cookie_hash(
+        &self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        words: [u32; 2],
+        domain: u8,
+    ) -> u32 {
+        let mut data = [0u8; 21];
+        data[0..4].copy_from_slice(&local.ip().octets());
+        data[4..6].copy_from_slice(&local.port().to_be_bytes());
+        data[6..10].copy_from_slice(&remote.ip().octets());
+        data[10..12].copy_from_slice(&remote.port().to_be_bytes());
+        data[12..16].copy_from_slice(&words[0].to_le_bytes());
+        data[16..20].copy_from_slice(&words[1].to_le_bytes());
+        data[20] = domain;
+        siphash24(&self.key, &data) as u32
+    }
+
     /// F(localip, localport, remoteip, remoteport, key), with `domain`
     /// keeping the ISN's and the timestamp offset's hashes apart.
     fn keyed(&self, local: SocketAddrV4, remote: SocketAddrV4, domain: u8) -> u32 {

@@ -6,6 +6,7 @@ use super::{Event, ListenError, ListenerHandle, SocketHandle, Stack};
 use crate::tcp::{Conn, Listen, TcpConfig};
 use crate::time::Instant;
 use std::collections::VecDeque;
+use std::num::NonZeroU16;
 
 #[derive(Debug)]
 pub(super) struct Listener {
@@ -14,12 +15,18 @@ pub(super) struct Listener {
     /// Connections in SYN-RECEIVED.
     pub(super) half_open: usize,
     pub(super) queue: VecDeque<SocketHandle>,
+    /// When the listener last answered a SYN with a cookie.
+    pub(super) last_cookie: Option<Instant>,
 }
 
 impl Stack {
     /// Starts listening on `port` (RFC 9293 3.10.1, passive OPEN). At most
-    /// `backlog` connections wait in SYN-RECEIVED or in the accept queue;
-    /// SYNs beyond that are dropped, and the peer retries.
+    /// `backlog` connections wait in SYN-RECEIVED or in the accept queue
+    /// (and at most [`StackConfig::max_half_open`] in SYN-RECEIVED over the
+    /// whole stack). SYNs beyond that are answered with SYN cookies
+    /// ([`StackConfig::syn_cookies`]), which keep no state, or else
+    /// dropped, and the peer retries; with the accept queue itself full
+    /// they are dropped.
     pub fn listen(&mut self, port: u16, backlog: usize) -> Result<ListenerHandle, ListenError> {
         self.listen_with(port, backlog, self.cfg.tcp)
     }
@@ -45,6 +52,7 @@ impl Stack {
                 backlog: backlog.max(1),
                 half_open: 0,
                 queue: VecDeque::new(),
+                last_cookie: None,
             },
         );
         Ok(ListenerHandle(port))
@@ -54,6 +62,9 @@ impl Stack {
     /// still waiting to be accepted are reset.
     pub fn unlisten(&mut self, now: Instant, listener: ListenerHandle) {
         if let Some(l) = self.listeners.remove(&listener.0) {
+            // Its half-open connections are aborted below, no longer
+            // counted as its own.
+            self.half_open = self.half_open.saturating_sub(l.half_open);
             for h in l.queue {
                 let _ = self.abort(now, h);
             }
@@ -61,7 +72,7 @@ impl Stack {
         let pending: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, s)| s.listener == Some(listener.0))
+            .filter(|(_, s)| s.listener.map(NonZeroU16::get) == Some(listener.0))
             .map(|(i, _)| i)
             .collect();
         for idx in pending {

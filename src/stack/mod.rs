@@ -24,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+mod challenge;
 mod commands;
 mod config;
 mod counters;
@@ -37,6 +38,7 @@ mod listeners;
 mod output;
 pub mod ports;
 pub mod rand;
+pub mod syncookie;
 mod table;
 pub mod timer;
 
@@ -46,6 +48,7 @@ pub use errors::{ConnectError, ListenError, SocketError};
 pub use events::Event;
 pub use handles::{ListenerHandle, SocketHandle};
 
+use challenge::ChallengeBudget;
 use listeners::Listener;
 use output::Control;
 use table::Slot;
@@ -89,6 +92,10 @@ pub struct Stack {
     memory_pressure: bool,
     /// Slots of the connections told of the memory pressure.
     pressed: Vec<usize>,
+    /// Connections in SYN-RECEIVED from listeners, all listeners together.
+    half_open: usize,
+    /// What is left of this second's challenge ACKs.
+    challenge: ChallengeBudget,
 }
 
 impl core::fmt::Debug for Stack {
@@ -130,6 +137,9 @@ impl Stack {
             buffer_memory: 0,
             memory_pressure: false,
             pressed: Vec::new(),
+            half_open: 0,
+            // Drawn last: what the seed gave before stays the same.
+            challenge: ChallengeBudget::new(rng.fork()),
             cfg,
         }
     }
@@ -171,6 +181,12 @@ impl Stack {
             }
         }
         t
+    }
+
+    /// Connections in SYN-RECEIVED from listeners (half-open), all
+    /// listeners together: at most [`StackConfig::max_half_open`].
+    pub fn half_open_count(&self) -> usize {
+        self.half_open
     }
 
     /// Connections in the table, TIME-WAIT and unreleased CLOSED included.

@@ -4,7 +4,7 @@
 use super::{Event, Stack};
 #[cfg(doc)]
 use crate::tcp::TcpConfig;
-use crate::tcp::{Transmit, write_segment};
+use crate::tcp::{CookieSyn, Transmit, write_segment};
 use crate::time::Instant;
 use crate::wire::icmp::IcmpRepr;
 use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, MAX_IPV4_PACKET, PROTO_TCP};
@@ -56,6 +56,14 @@ pub(super) enum Control {
         seq_no: u16,
         data: Vec<u8>,
     },
+    /// A SYN-ACK carrying a SYN cookie (see `syncookie`).
+    CookieSynAck {
+        remote: SocketAddrV4,
+        local_port: u16,
+        syn: CookieSyn,
+        iss: SeqNum,
+        ts_offset: u32,
+    },
 }
 
 /// Longest queue of connectionless replies before new ones are dropped.
@@ -69,16 +77,23 @@ impl Stack {
         seq: SeqNum,
         ack: Option<SeqNum>,
     ) {
-        if self.control.len() >= MAX_CONTROL_QUEUE {
-            self.counters.control_queue_full += 1;
-            return;
-        }
-        self.control.push_back(Control::Rst {
+        let _ = self.queue_control(Control::Rst {
             dst,
             src_port,
             seq,
             ack,
         });
+    }
+
+    /// Queues a connectionless reply; `false` (counted) if the queue is
+    /// full.
+    pub(super) fn queue_control(&mut self, ctrl: Control) -> bool {
+        if self.control.len() >= MAX_CONTROL_QUEUE {
+            self.counters.control_queue_full += 1;
+            return false;
+        }
+        self.control.push_back(ctrl);
+        true
     }
 
     /// Whether [`Stack::poll_transmit`] may have a packet: a reply is
@@ -112,9 +127,9 @@ impl Stack {
         buf: &mut [u8],
     ) -> Option<(usize, VnetHdr)> {
         while let Some(ctrl) = self.control.pop_front() {
-            if let Some(n) = self.emit_control(&ctrl, buf) {
+            if let Some(n) = self.emit_control(now, &ctrl, buf) {
                 self.counters.packets_sent += 1;
-                return Some((n, VnetHdr::default()));
+                return Some(n);
             }
         }
         while let Some(&idx) = self.txq.front() {
@@ -168,7 +183,14 @@ impl Stack {
         self.events.pop_front()
     }
 
-    fn emit_control(&mut self, ctrl: &Control, buf: &mut [u8]) -> Option<usize> {
+    /// Writes a connectionless reply; its length and virtio-net header
+    /// (empty but for a cookie SYN-ACK with a partial checksum).
+    fn emit_control(
+        &mut self,
+        now: Instant,
+        ctrl: &Control,
+        buf: &mut [u8],
+    ) -> Option<(usize, VnetHdr)> {
         match ctrl {
             Control::Rst {
                 dst,
@@ -197,7 +219,7 @@ impl Stack {
                     Some((write_segment(seg, &repr, addrs, 0, |_| {}, false)?, route))
                 })?;
                 self.counters.tcp_resets_sent += 1;
-                Some(n)
+                Some((n, VnetHdr::default()))
             }
             Control::EchoReply {
                 dst,
@@ -215,7 +237,31 @@ impl Stack {
                     .emit_datagram(self.cfg.addr, *dst, self.cfg.tcp.ttl, self.ip_ident, buf)
                     .ok()?;
                 self.counters.icmp_echo_replies += 1;
-                Some(total)
+                Some((total, VnetHdr::default()))
+            }
+            Control::CookieSynAck {
+                remote,
+                local_port,
+                syn,
+                iss,
+                ts_offset,
+            } => {
+                // The listener may have gone meanwhile: then nothing.
+                let listen = &self.listeners.get(local_port)?.listen;
+                let local = SocketAddrV4::new(self.cfg.addr, *local_port);
+                let route = (self.cfg.addr, *remote.ip(), listen.config().ttl);
+                let (n, t) = tcp_in_ipv4(buf, |seg| {
+                    let ends = (local, *remote);
+                    let t = listen.write_cookie_syn_ack(now, ends, syn, *iss, *ts_offset, seg)?;
+                    Some((t, route))
+                })?;
+                let vnet = if t.partial_checksum {
+                    let l4 = IPV4_HEADER_LEN as u16;
+                    VnetHdr::tcp4_partial(l4, l4 + t.header_len, 0)
+                } else {
+                    VnetHdr::default()
+                };
+                Some((n, vnet))
             }
         }
     }

@@ -7,6 +7,7 @@ use crate::tcp::{Conn, Tcb};
 use crate::time::{Instant, PackedInstant};
 use crate::wire::SeqNum;
 use std::net::SocketAddrV4;
+use std::num::NonZeroU16;
 
 #[derive(Debug)]
 pub(super) struct Slot {
@@ -14,8 +15,9 @@ pub(super) struct Slot {
     pub(super) generation: u32,
     /// The application closed or aborted its handle (or never had one).
     pub(super) released: bool,
-    /// Spawned by this listener and not yet in its accept queue.
-    pub(super) listener: Option<u16>,
+    /// Spawned by the listener on this port and not yet in its accept
+    /// queue (a listener's port is never 0).
+    pub(super) listener: Option<NonZeroU16>,
     /// The deadline of this slot's live wheel entry.
     pub(super) scheduled: PackedInstant,
     /// The generation of this slot's live wheel entry.
@@ -55,7 +57,7 @@ impl Stack {
             conn: Some(conn),
             generation,
             released: true,
-            listener,
+            listener: listener.and_then(NonZeroU16::new),
             scheduled: PackedInstant::NONE,
             timer_gen: 0,
             in_txq: false,
@@ -112,16 +114,18 @@ impl Stack {
 
         // A connection from a listener goes to the accept queue once the
         // handshake completes, or disappears if it dies before that.
-        if let Some(port) = slot.listener {
+        if let Some(port) = slot.listener.map(NonZeroU16::get) {
             if closed {
                 slot.listener = None;
                 if let Some(l) = self.listeners.get_mut(&port) {
                     l.half_open = l.half_open.saturating_sub(1);
+                    self.half_open = self.half_open.saturating_sub(1);
                 }
             } else if synchronized {
                 slot.listener = None;
                 if let Some(l) = self.listeners.get_mut(&port) {
                     l.half_open = l.half_open.saturating_sub(1);
+                    self.half_open = self.half_open.saturating_sub(1);
                     l.queue.push_back(h);
                     self.events.push_back(Event::Incoming(ListenerHandle(port)));
                 }

@@ -28,6 +28,7 @@ mod state;
 mod stats;
 mod tcb;
 
+pub(crate) use state::CookieSyn;
 /// Event bits raised by a connection (see [`crate::stack::Event`]).
 pub(crate) use tcb::ev as tcb_events;
 pub(crate) use tcb::write_segment;
@@ -116,6 +117,11 @@ pub struct TcpConfig {
     pub max_retries: u32,
     /// Retransmissions of a SYN before giving up with TimedOut.
     pub syn_retries: u32,
+    /// Retransmissions of a SYN-ACK (in SYN-RECEIVED) before the
+    /// connection gives up; a half-open one from a listener then simply
+    /// goes away (Linux's `tcp_synack_retries`, 5: about 63 s with a 1 s
+    /// initial RTO). This bounds how long a spoofed SYN holds an entry.
+    pub synack_retries: u32,
     /// Longest time an ACK is delayed.
     pub delayed_ack: Duration,
     /// Keepalive probing; `None` (the default) sends no probes.
@@ -165,6 +171,7 @@ impl Default for TcpConfig {
             max_rto: Duration::from_secs(60),
             max_retries: 15,
             syn_retries: 6,
+            synack_retries: 5,
             delayed_ack: Duration::from_millis(40),
             keepalive: None,
             window_scaling: true,

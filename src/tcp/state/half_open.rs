@@ -447,12 +447,12 @@ mod tests {
 
     /// Settings an entry cannot hold (more than 255 timeouts, a handshake
     /// longer than 71 minutes) keep the TCB instead: the SYN-ACK still
-    /// goes out at backed-off intervals, as often as `syn_retries` says,
+    /// goes out at backed-off intervals, as often as `synack_retries` says,
     /// and then the connection gives up.
     #[test]
     fn a_handshake_beyond_the_entry_keeps_its_tcb() {
         let cfg = TcpConfig {
-            syn_retries: 300,
+            synack_retries: 300,
             ..TcpConfig::default()
         };
         let mut now = Instant::from_millis(1);

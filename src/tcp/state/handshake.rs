@@ -26,7 +26,7 @@ use std::sync::Arc;
 pub struct Listen {
     /// Settings every connection spawned from this listener starts with,
     /// shared with its half-open entries.
-    cfg: Arc<TcpConfig>,
+    pub(super) cfg: Arc<TcpConfig>,
 }
 
 /// What a listener does with a segment.

@@ -7,17 +7,20 @@
 //!
 //! - [`handshake`]: LISTEN, SYN-SENT, SYN-RECEIVED. A listener's
 //!   half-open connection is a small entry without a TCB
-//!   ([`half_open`]).
+//!   ([`half_open`]), or no state at all until a SYN cookie comes back
+//!   ([`cookie`]).
 //! - [`synchronized`]: ESTABLISHED to LAST-ACK, each with its TCB.
 //! - [`time_wait`]: TIME-WAIT, the 4-tuple, sequence numbers, timestamps
 //!   and deadline; the TCB only while the application holds the handle.
 //! - [`Closed`] here: what the application may still read.
 
+mod cookie;
 mod half_open;
 mod handshake;
 mod synchronized;
 mod time_wait;
 
+pub(crate) use cookie::CookieSyn;
 pub use handshake::{Listen, ListenReply, SynReceived, SynSent};
 pub use synchronized::{CloseWait, Closing, Established, FinWait1, FinWait2, LastAck};
 pub use time_wait::TimeWait;
@@ -66,6 +69,14 @@ pub enum Fate {
     /// It failed the sequence check (RFC 9293 3.10.7.4, first) and was
     /// dropped; an ACK may be queued in reply.
     OutOfWindow,
+    /// It was dropped and drew a challenge ACK (RFC 5961: a SYN in a
+    /// synchronized state, or a RST in the window but not at RCV.NXT),
+    /// which is queued; [`Conn::withdraw_challenge`] takes it back.
+    Challenged,
+    /// It would have drawn a challenge ACK, but the connection's own rate
+    /// limit (one per 500 ms, Linux's `tcp_invalid_ratelimit`) suppressed
+    /// it.
+    ChallengeSuppressed,
 }
 
 /// A state's answer to a segment: the next state, and the segment's fate.
@@ -75,6 +86,8 @@ impl Arrival {
     fn fate(self) -> Fate {
         match self {
             Arrival::OutOfWindow => Fate::OutOfWindow,
+            Arrival::Challenged => Fate::Challenged,
+            Arrival::ChallengeSuppressed => Fate::ChallengeSuppressed,
             _ => Fate::Accepted,
         }
     }
@@ -186,6 +199,20 @@ impl Conn {
             Conn::LastAck(s) => s.handle_segment(now, seg, gso_size),
             Conn::TimeWait(s) => s.handle_segment(now, seg),
             Conn::Closed(s) => (Conn::Closed(s), Fate::Accepted),
+        }
+    }
+
+    /// Takes back the challenge ACK the last segment queued (its fate was
+    /// [`Fate::Challenged`]): the stack's own limit on challenge ACKs
+    /// (RFC 5961 7) is spent. Nothing else that was due is lost.
+    pub fn withdraw_challenge(&mut self) {
+        match self {
+            Conn::TimeWait(tw) => tw.withdraw_challenge(),
+            other => {
+                if let Some(tcb) = other.tcb_mut() {
+                    tcb.withdraw_challenge();
+                }
+            }
         }
     }
 

@@ -77,7 +77,10 @@ impl FinWait1 {
                 (false, true) => Conn::Closing(Closing { tcb: self.tcb }),
                 (false, false) => Conn::FinWait1(self),
             },
-            Arrival::Dropped | Arrival::OutOfWindow => Conn::FinWait1(self),
+            Arrival::Dropped
+            | Arrival::OutOfWindow
+            | Arrival::Challenged
+            | Arrival::ChallengeSuppressed => Conn::FinWait1(self),
         };
         (next, arrival.fate())
     }

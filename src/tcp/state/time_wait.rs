@@ -140,9 +140,16 @@ impl TimeWait {
             return (Conn::TimeWait(self), Fate::Accepted);
         }
         if seg.flags.syn() {
+            // Rate-limited as in the other synchronized states.
+            if !out_of_window_ack_due(&mut self.last_oow_ack, now, seg) {
+                return (Conn::TimeWait(self), Fate::ChallengeSuppressed);
+            }
             self.counts.challenge_acks += 1;
+            if self.flags & ACK_NOW != 0 {
+                return (Conn::TimeWait(self), Fate::Accepted);
+            }
             self.flags |= ACK_NOW;
-            return (Conn::TimeWait(self), Fate::Accepted);
+            return (Conn::TimeWait(self), Fate::Challenged);
         }
         if seg.flags.fin() && seg.seq + seg.payload.len() + 1u32 == self.rcv_nxt {
             self.flags |= ACK_NOW;
@@ -160,6 +167,12 @@ impl TimeWait {
             self.flags |= ACK_NOW;
         }
         (Conn::TimeWait(self), Fate::Accepted)
+    }
+
+    /// Takes back the challenge ACK the last segment queued.
+    pub(super) fn withdraw_challenge(&mut self) {
+        self.flags &= !ACK_NOW;
+        self.counts.challenge_acks = self.counts.challenge_acks.saturating_sub(1);
     }
 
     /// The ACK, if one is due: `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`.

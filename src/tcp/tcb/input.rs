@@ -7,20 +7,23 @@ use crate::time::PackedInstant;
 use crate::wire::tcp::TcpRepr;
 
 /// Least time between two ACKs that answer unacceptable segments without
-/// data (Linux's default `tcp_invalid_ratelimit`).
+/// data, and between two challenge ACKs of one connection (Linux's default
+/// `tcp_invalid_ratelimit`, which covers both).
 const OUT_OF_WINDOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Whether an unacceptable segment gets an ACK: always if it carries data
-/// or a FIN, and otherwise at most once per [`OUT_OF_WINDOW_ACK_INTERVAL`]
-/// (`last` is when that last happened), as Linux's
-/// `tcp_invalid_ratelimit` does, so two confused ends cannot ping-pong
-/// ACKs forever.
+/// Whether an unacceptable segment, or one that draws a challenge ACK (RFC
+/// 5961), gets an ACK: always if it carries data or a FIN without a SYN,
+/// and otherwise at most once per [`OUT_OF_WINDOW_ACK_INTERVAL`] (`last`
+/// is when that last happened), as Linux's `tcp_invalid_ratelimit` does,
+/// so two confused ends cannot ping-pong ACKs forever and a blind attacker
+/// cannot make a connection answer every forged SYN or RST. A SYN is
+/// limited whatever it carries, as in Linux's `__tcp_oow_rate_limited`.
 pub(crate) fn out_of_window_ack_due(
     last: &mut PackedInstant,
     now: Instant,
     seg: &TcpRepr<'_>,
 ) -> bool {
-    let pure = seg.payload.is_empty() && !seg.flags.fin();
+    let pure = (seg.payload.is_empty() && !seg.flags.fin()) || seg.flags.syn();
     if !pure {
         return true;
     }
@@ -46,6 +49,14 @@ pub(crate) enum Arrival {
     OutOfWindow,
     /// An acceptable RST arrived.
     Reset,
+    /// The segment was dropped and drew a challenge ACK (RFC 5961 3.2,
+    /// 4.2), queued now; the stack may still withdraw it
+    /// ([`Tcb::withdraw_challenge`]) when its stack-wide limit is spent.
+    Challenged,
+    /// The segment was dropped and would have drawn a challenge ACK, but
+    /// the connection answered one less than [`OUT_OF_WINDOW_ACK_INTERVAL`]
+    /// ago.
+    ChallengeSuppressed,
 }
 
 impl Tcb {
@@ -60,6 +71,20 @@ impl Tcb {
         accept_text: bool,
     ) -> Arrival {
         self.stats.segments_received += 1;
+        // RFC 5961 4.2 and RFC 9293 3.10.7.4 (fourth): a SYN in a
+        // synchronized state gets a challenge ACK "irrespective of the
+        // sequence number", whatever its other bits, and nothing else. So
+        // before PAWS (a forged or retransmitted SYN often carries no
+        // timestamp or an old one, and would be dropped without a word)
+        // and before the sequence check (whose answer, an ACK, is the
+        // same); as Linux's tcp_validate_incoming does. A RST is a RST
+        // first (the second check comes before the fourth).
+        if seg.flags.syn() && !seg.flags.rst() {
+            if !self.rcv.acceptable(seg) {
+                self.stats.out_of_window += 1;
+            }
+            return self.challenge_ack(now, seg);
+        }
         // RFC 7323 5.3 R1 (PAWS), and 3.2: once negotiated, a non-RST
         // segment without timestamps is dropped silently.
         if self.opt.ts && !seg.flags.rst() {
@@ -95,14 +120,9 @@ impl Tcb {
             if seg.seq == self.rcv.nxt {
                 return Arrival::Reset;
             }
-            self.challenge_ack();
-            return Arrival::Dropped;
+            return self.challenge_ack(now, seg);
         }
-        // Fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
-        if seg.flags.syn() {
-            self.challenge_ack();
-            return Arrival::Dropped;
-        }
+        // Fourth: SYN, answered above, before PAWS.
         // Fifth: ACK.
         if !seg.flags.ack() {
             return Arrival::Dropped;
@@ -154,9 +174,28 @@ impl Tcb {
         }
     }
 
-    pub(super) fn challenge_ack(&mut self) {
+    /// A challenge ACK (RFC 5961 3.2, 4.2, 5.2): `<SEQ=SND.NXT>
+    /// <ACK=RCV.NXT><CTL=ACK>`, at most once per
+    /// [`OUT_OF_WINDOW_ACK_INTERVAL`] per connection (RFC 5961 7 asks for
+    /// a limit). `Challenged` only if this queued the ACK: one already due
+    /// goes anyway and costs nothing more.
+    pub(super) fn challenge_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) -> Arrival {
+        if !out_of_window_ack_due(&mut self.last_oow_ack, now, seg) {
+            return Arrival::ChallengeSuppressed;
+        }
         self.stats.challenge_acks += 1;
+        if self.ack_now {
+            return Arrival::Dropped;
+        }
         self.ack_now = true;
+        Arrival::Challenged
+    }
+
+    /// Takes back the challenge ACK that the last segment queued
+    /// ([`Arrival::Challenged`]): the stack-wide limit is spent.
+    pub(crate) fn withdraw_challenge(&mut self) {
+        self.ack_now = false;
+        self.stats.challenge_acks = self.stats.challenge_acks.saturating_sub(1);
     }
 
     /// The ACK field of an acceptable segment (RFC 9293 step five for
@@ -173,7 +212,7 @@ impl Tcb {
         // with a challenge ACK.
         let oldest = self.snd.una - self.snd.max_wnd.max(self.snd.mss as u32);
         if ack < oldest {
-            self.challenge_ack();
+            let _ = self.challenge_ack(now, seg);
             return false;
         }
         let window = u32::from(seg.window) << self.snd.wscale;

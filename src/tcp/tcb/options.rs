@@ -88,6 +88,11 @@ impl Negotiated {
         self.peer_syn.expand()
     }
 
+    /// The peer's SYN (or SYN-ACK) has arrived.
+    pub(crate) fn has_peer_syn(&self) -> bool {
+        self.peer_syn.flags & SynOptions::PRESENT != 0
+    }
+
     /// The options of our SYN (or SYN-ACK), as sent.
     pub(crate) fn our_syn(&self) -> Option<TcpOptions> {
         self.our_syn.expand()

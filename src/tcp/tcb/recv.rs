@@ -47,7 +47,7 @@ pub(crate) struct RecvSpace {
     /// Full-sized segments received since the last ACK we sent.
     pub(in crate::tcp) unacked_segs: u32,
     /// Segments still ACKed at once at the start of the connection.
-    pub(in crate::tcp) quickacks: u32,
+    pub(in crate::tcp) quickacks: u16,
     /// The application saw an empty receive buffer since the last READABLE.
     pub(in crate::tcp) want_readable: bool,
     /// The stack is short of buffer memory: offer no window beyond the
@@ -104,7 +104,7 @@ impl RecvSpace {
             dsack: None,
             mss_est: 536,
             unacked_segs: 0,
-            quickacks: cfg.quickack,
+            quickacks: u16::try_from(cfg.quickack).unwrap_or(u16::MAX),
             want_readable: true,
             mem_pressure: false,
             wnd_limit: cfg.recv_buffer.min(INITIAL_RCV_WND_LIMIT) as u32,

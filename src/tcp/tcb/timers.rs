@@ -186,10 +186,13 @@ impl Tcb {
     }
 
     /// RFC 6298 5.4-5.7: the retransmission timer expired. Gives up after
-    /// `syn_retries` (handshake) or `max_retries`; otherwise backs off,
+    /// `syn_retries` (SYN-SENT), `synack_retries` (SYN-RECEIVED: the
+    /// peer's SYN is in) or `max_retries`; otherwise backs off,
     /// collapses the window (RFC 5681 (4)) and goes back to SND.UNA.
     pub(super) fn on_rto(&mut self, now: Instant, syn_state: bool) -> Result<(), ConnError> {
-        let limit = if syn_state {
+        let limit = if syn_state && self.opt.has_peer_syn() {
+            self.cfg.synack_retries
+        } else if syn_state {
             self.cfg.syn_retries
         } else {
             self.cfg.max_retries
