@@ -3,6 +3,7 @@
 #[cfg(doc)]
 use super::Stack;
 use super::ports::PortAllocator;
+use super::reassembly::ReassemblyConfig;
 use crate::tcp::TcpConfig;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
@@ -28,12 +29,15 @@ pub struct StackConfig {
     /// for tests that must start near the 2^32 wrap: a predictable ISN gives
     /// up the protection against off-path attacks.
     pub fixed_isn: Option<u32>,
+    /// Limits for IPv4 reassembly: memory (4 MiB by default), datagrams at
+    /// once (256) and how long one may wait for its fragments (30 s).
+    pub reassembly: ReassemblyConfig,
 }
 
 impl StackConfig {
     /// Defaults for a stack at `addr`: [`TcpConfig::default`], the RFC 6056
     /// ephemeral range, 65536 connections, checksums verified, pings
-    /// answered, RFC 6528 ISNs.
+    /// answered, RFC 6528 ISNs, [`ReassemblyConfig::default`].
     pub fn new(addr: Ipv4Addr, seed: u64) -> StackConfig {
         StackConfig {
             addr,
@@ -44,6 +48,7 @@ impl StackConfig {
             verify_checksums: true,
             answer_ping: true,
             fixed_isn: None,
+            reassembly: ReassemblyConfig::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The sans-IO core a runtime drives: connection table, listeners,
-//! ephemeral ports, ISNs, timers, ICMP echo and demultiplexing.
+//! ephemeral ports, ISNs, timers, ICMP echo, IPv4 reassembly and
+//! demultiplexing.
 //!
 //! No I/O, no clock, no OS randomness: time comes in as `now`, randomness
 //! from the seed in [`StackConfig`], packets in and out through byte slices
@@ -37,6 +38,7 @@ mod listeners;
 mod output;
 pub mod ports;
 pub mod rand;
+pub mod reassembly;
 mod table;
 pub mod timer;
 
@@ -56,6 +58,7 @@ use hash::KeyedState;
 use isn::IsnGenerator;
 use ports::PortAllocator;
 use rand::Rng;
+use reassembly::Reassembler;
 use slab::Slab;
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -83,6 +86,10 @@ pub struct Stack {
     retired: TcpStats,
     /// `cfg.tcp`, shared by the connections opened with it.
     default_tcp: Arc<TcpConfig>,
+    /// IPv4 fragments waiting for the rest of their datagram.
+    reassembler: Reassembler,
+    /// Where a reassembled datagram's payload is put; kept for the next.
+    reassembled: Vec<u8>,
 }
 
 impl core::fmt::Debug for Stack {
@@ -121,6 +128,8 @@ impl Stack {
             ip_ident: (rng.next_u32() & 0xffff) as u16,
             retired: TcpStats::default(),
             default_tcp: Arc::new(cfg.tcp),
+            reassembler: Reassembler::new(cfg.reassembly.clone()),
+            reassembled: Vec::new(),
             cfg,
         }
     }
@@ -138,6 +147,13 @@ impl Stack {
     /// Stack-wide packet and drop counters.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Bytes held for IPv4 reassembly now, as charged against
+    /// [`reassembly::ReassemblyConfig::memory`], and the number of
+    /// datagrams they belong to.
+    pub fn reassembly_memory(&self) -> (usize, usize) {
+        (self.reassembler.memory(), self.reassembler.datagrams())
     }
 
     /// TCP counters summed over every connection this stack has had, the

@@ -158,9 +158,13 @@ impl Stack {
     }
 
     /// When `handle_timeout` should next be called: never later than the
-    /// earliest timer, possibly a little earlier.
+    /// earliest timer or reassembly deadline, possibly a little earlier.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        let timers = self.timers.next_deadline();
+        match (timers, self.reassembler.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next event for the application.
