@@ -6,9 +6,10 @@
 
 mod support;
 
-use ringtcp::stack::reassembly::DEFAULT_TIMEOUT;
+use ringtcp::stack::Counters;
+use ringtcp::stack::reassembly::{DEFAULT_TIMEOUT, Outcome, Reassembler, ReassemblyConfig};
 use ringtcp::wire::icmp::IcmpRepr;
-use ringtcp::wire::ipv4::{IPV4_HEADER_LEN, parse_ipv4};
+use ringtcp::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Packet, parse_ipv4_fragment};
 use ringtcp::wire::tcp::TcpFlags;
 use ringtcp::wire::{SeqNum, VnetHdr};
 use std::net::Ipv4Addr;
@@ -137,28 +138,51 @@ fn an_incomplete_datagram_expires_when_poll_timeout_says() {
     assert_eq!(fx.stack.counters().ip_reassembled, 0);
 }
 
-#[test]
-fn a_fragmented_echo_request_is_answered_whole() {
-    let mut fx = closed_port();
-    let payload = data(3000);
+/// An echo request of `len` data bytes from the peer, whole.
+fn echo_request(payload: &[u8]) -> Vec<u8> {
     let request = IcmpRepr::EchoRequest {
         ident: 77,
         seq_no: 5,
-        data: &payload,
+        data: payload,
     };
     let mut packet = vec![0u8; IPV4_HEADER_LEN + request.buffer_len()];
     request
         .emit_datagram(PEER, OURS, 64, 1, &mut packet)
         .unwrap();
-    deliver(&mut fx, &fragment(&packet, 11, &[1480, 2960]), &[2, 0, 1]);
+    packet
+}
+
+/// Whatever `fx` sends now, in a buffer much larger than the MTU.
+fn sent_icmp(fx: &mut Fixture) -> Vec<Vec<u8>> {
     let mut buf = vec![0u8; 65_535];
-    let n = fx
-        .stack
-        .poll_transmit(fx.now, &mut buf)
-        .expect("an echo reply");
-    let (ip, icmp) = parse_ipv4(&buf[..n], true).unwrap();
-    assert_eq!((ip.src, ip.dst), (OURS, PEER));
-    let reply = IcmpRepr::parse(icmp, true).unwrap();
+    std::iter::from_fn(|| {
+        let n = fx.stack.poll_transmit(fx.now, &mut buf)?;
+        Some(buf[..n].to_vec())
+    })
+    .collect()
+}
+
+/// A fragmented echo request gets all its data back (RFC 1122 3.2.2.6),
+/// in fragments no longer than the MTU, which reassemble into the reply.
+#[test]
+fn a_fragmented_echo_request_is_answered_in_full() {
+    let mut fx = closed_port();
+    let payload = data(3000);
+    let request = echo_request(&payload);
+    deliver(&mut fx, &fragment(&request, 11, &[1480, 2960]), &[2, 0, 1]);
+    let replies = sent_icmp(&mut fx);
+    assert_eq!(replies.len(), 3, "3028 bytes over a 1500-byte MTU");
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let (mut c, mut whole) = (Counters::default(), Vec::new());
+    let mut outcome = Outcome::Held;
+    for (i, p) in replies.iter().enumerate() {
+        assert!(p.len() <= 1500, "fragment {i}: {} bytes", p.len());
+        let f = parse_ipv4_fragment(p, true).unwrap();
+        assert_eq!((f.src, f.dst, f.more), (OURS, PEER, i < 2));
+        outcome = r.push(fx.now, &f, &mut whole, &mut c);
+    }
+    assert!(matches!(outcome, Outcome::Complete(_)), "{outcome:?}");
+    let reply = IcmpRepr::parse(&whole, true).unwrap();
     assert_eq!(
         reply,
         IcmpRepr::EchoReply {
@@ -167,6 +191,19 @@ fn a_fragmented_echo_request_is_answered_whole() {
             data: &payload,
         }
     );
+    let c = fx.stack.counters();
+    assert_eq!((c.icmp_echo_replies, c.ip_fragments_sent), (1, 3));
+
+    // One that fits the MTU goes whole, DF set, as before.
+    deliver(&mut fx, &[echo_request(&payload[..1472])], &[0]);
+    let replies = sent_icmp(&mut fx);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].len(), 1500);
+    assert!(
+        Ipv4Packet::new_checked(&replies[0][..])
+            .unwrap()
+            .dont_frag()
+    );
 }
 
 #[test]
@@ -174,7 +211,7 @@ fn fragments_for_another_address_are_not_held() {
     let mut fx = closed_port();
     let mut packet = syn(&fx).to_packet();
     packet[16..20].copy_from_slice(&Ipv4Addr::new(192, 0, 2, 9).octets());
-    let mut ip = ringtcp::wire::Ipv4Packet::new_checked(&mut packet[..]).unwrap();
+    let mut ip = Ipv4Packet::new_checked(&mut packet[..]).unwrap();
     ip.fill_checksum();
     deliver(&mut fx, &fragment(&packet, 1, &[40]), &[0, 1]);
     let c = fx.stack.counters();

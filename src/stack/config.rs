@@ -29,6 +29,11 @@ pub struct StackConfig {
     /// for tests that must start near the 2^32 wrap: a predictable ISN gives
     /// up the protection against off-path attacks.
     pub fixed_isn: Option<u32>,
+    /// The largest IPv4 packet the link carries: the device's MTU (the
+    /// runtime sets it from the device). ICMP echo replies longer than
+    /// this go out in fragments (RFC 1122 3.2.2.6: a reply carries all the
+    /// request's data); TCP keeps within it through its MSS.
+    pub mtu: usize,
     /// Limits for IPv4 reassembly: memory (4 MiB by default), datagrams at
     /// once (256) and how long one may wait for its fragments (30 s).
     pub reassembly: ReassemblyConfig,
@@ -37,7 +42,8 @@ pub struct StackConfig {
 impl StackConfig {
     /// Defaults for a stack at `addr`: [`TcpConfig::default`], the RFC 6056
     /// ephemeral range, 65536 connections, checksums verified, pings
-    /// answered, RFC 6528 ISNs, [`ReassemblyConfig::default`].
+    /// answered, RFC 6528 ISNs, an MTU of 1500,
+    /// [`ReassemblyConfig::default`].
     pub fn new(addr: Ipv4Addr, seed: u64) -> StackConfig {
         StackConfig {
             addr,
@@ -48,6 +54,7 @@ impl StackConfig {
             verify_checksums: true,
             answer_ping: true,
             fixed_isn: None,
+            mtu: 1500,
             reassembly: ReassemblyConfig::default(),
         }
     }

@@ -82,6 +82,9 @@ pub struct Counters {
     /// Ignored: ICMP types other than echo request and destination
     /// unreachable.
     pub icmp_unsupported: u64,
+    /// Fragments sent: pieces of ICMP echo replies longer than
+    /// [`StackConfig::mtu`] (each also counts in `packets_sent`).
+    pub ip_fragments_sent: u64,
     /// Replies (RST, ICMP) dropped because the control queue was full.
     pub control_queue_full: u64,
     /// TCP packets whose checksum the device vouched for (not summed).
