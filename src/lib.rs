@@ -31,6 +31,8 @@
 //!    reads) and, without copying, passes packet and header to
 //!    [`stack::Stack::handle_frame`].
 //! 3. The stack (`src/stack`) parses and checks the IPv4 and TCP headers
+//!    (a fragment is held until its datagram is whole, then goes on as if
+//!    it had come unfragmented: [`stack::reassembly`])
 //!    and demultiplexes by 4-tuple to a connection, else by port to a
 //!    listener; a segment for no socket gets a RST (RFC 9293 3.10.7.1).
 //!    ICMP echo requests are answered there, ICMP errors matched to the

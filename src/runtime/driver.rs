@@ -327,7 +327,7 @@ impl Driver {
     }
 }
 
-/// Fits the stack's TCP settings to `tun`: the MSS to its MTU, checksum
+/// Fits the stack's settings to `tun`: its MTU and the MSS to it, checksum
 /// offload and TSO to its offloads. An MTU below the IPv4 minimum is an
 /// error.
 fn fit_to_device(tun: &Tun, cfg: &mut RuntimeConfig) -> io::Result<()> {
@@ -339,6 +339,7 @@ fn fit_to_device(tun: &Tun, cfg: &mut RuntimeConfig) -> io::Result<()> {
         ));
     }
     cfg.stack.tcp.mss = cfg.stack.tcp.mss.min((mtu - 40).min(65_535) as u16);
+    cfg.stack.mtu = mtu;
     // The device decides: with offloads it completes checksums and
     // cuts super-segments; without, every packet must be complete
     // (whatever the stack configuration said).

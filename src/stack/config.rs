@@ -5,6 +5,7 @@ use super::ConnectError;
 #[cfg(doc)]
 use super::Stack;
 use super::ports::PortAllocator;
+use super::reassembly::ReassemblyConfig;
 use crate::tcp::TcpConfig;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
@@ -59,13 +60,22 @@ pub struct StackConfig {
     /// for tests that must start near the 2^32 wrap: a predictable ISN gives
     /// up the protection against off-path attacks.
     pub fixed_isn: Option<u32>,
+    /// The largest IPv4 packet the link carries: the device's MTU (the
+    /// runtime sets it from the device). ICMP echo replies longer than
+    /// this go out in fragments (RFC 1122 3.2.2.6: a reply carries all the
+    /// request's data); TCP keeps within it through its MSS.
+    pub mtu: usize,
+    /// Limits for IPv4 reassembly: memory (4 MiB by default), datagrams at
+    /// once (256) and how long one may wait for its fragments (30 s).
+    pub reassembly: ReassemblyConfig,
 }
 
 impl StackConfig {
     /// Defaults for a stack at `addr`: [`TcpConfig::default`], the RFC 6056
     /// ephemeral range, 65536 connections, 1 GiB of buffer memory,
     /// checksums verified, pings answered, SYN cookies on, 4096 half-open
-    /// connections, 1000 challenge ACKs a second, RFC 6528 ISNs.
+    /// connections, 1000 challenge ACKs a second, RFC 6528 ISNs, an MTU of
+    /// 1500, [`ReassemblyConfig::default`].
     pub fn new(addr: Ipv4Addr, seed: u64) -> StackConfig {
         StackConfig {
             addr,
@@ -80,6 +90,8 @@ impl StackConfig {
             max_half_open: 4096,
             challenge_ack_limit: 1000,
             fixed_isn: None,
+            mtu: 1500,
+            reassembly: ReassemblyConfig::default(),
         }
     }
 }

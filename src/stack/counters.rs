@@ -2,6 +2,8 @@
 
 #[cfg(doc)]
 use super::StackConfig;
+#[cfg(doc)]
+use super::reassembly::ReassemblyConfig;
 
 /// Counters for every packet dropped, and why; and a few totals.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,8 +16,34 @@ pub struct Counters {
     pub ip_malformed: u64,
     /// Dropped: bad IPv4 header checksum.
     pub ip_bad_checksum: u64,
-    /// Dropped: IPv4 fragments, which the stack does not reassemble.
+    /// IPv4 fragments received (header checked), whatever became of them:
+    /// held for reassembly, completing a datagram, or dropped by one of the
+    /// `ip_frag_*` rules or as [`ip_not_for_us`](Self::ip_not_for_us).
+    /// See `src/stack/reassembly` for the rules.
     pub ip_fragments: u64,
+    /// Datagrams reassembled from fragments, then processed as any other.
+    pub ip_reassembled: u64,
+    /// Dropped: exact duplicates of a fragment held (same offset, bytes
+    /// and MF); the datagram is kept (RFC 8200 4.5).
+    pub ip_frag_duplicates: u64,
+    /// Datagrams dropped because two of their fragments overlapped (the
+    /// RFC 5722 policy).
+    pub ip_frag_overlap: u64,
+    /// Dropped: TCP fragments at offset 8, or first fragments too short
+    /// for the whole TCP header (RFC 1858), with their datagram.
+    pub ip_frag_tiny: u64,
+    /// Dropped: fragments that are empty, not a multiple of 8 bytes with
+    /// MF set, reach past 65,535 bytes, or disagree with their datagram's
+    /// end (a second last fragment, data past the last one), with their
+    /// datagram.
+    pub ip_frag_invalid: u64,
+    /// Datagrams dropped when their reassembly timeout
+    /// ([`ReassemblyConfig::timeout`]) came before their last fragment.
+    pub ip_frag_timeout: u64,
+    /// Datagrams dropped to keep within [`ReassemblyConfig::memory`] or
+    /// [`ReassemblyConfig::max_datagrams`] (the oldest go first), and
+    /// fragments refused because no datagram may be held at all.
+    pub ip_frag_memory: u64,
     /// Dropped: destination address is not [`StackConfig::addr`].
     pub ip_not_for_us: u64,
     /// Dropped: neither TCP nor ICMP.
@@ -86,6 +114,9 @@ pub struct Counters {
     /// Ignored: ICMP types other than echo request and destination
     /// unreachable.
     pub icmp_unsupported: u64,
+    /// Fragments sent: pieces of ICMP echo replies longer than
+    /// [`StackConfig::mtu`] (each also counts in `packets_sent`).
+    pub ip_fragments_sent: u64,
     /// Replies (RST, ICMP) dropped because the control queue was full.
     pub control_queue_full: u64,
     /// TCP packets whose checksum the device vouched for (not summed).

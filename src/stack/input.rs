@@ -1,14 +1,17 @@
-//! Inputs: IPv4 packets from the device (TCP demultiplexed to a
-//! connection, a listener or a closed port; ICMP echo and destination
-//! unreachable) and expired timers.
+//! Inputs: IPv4 packets from the device (fragments to reassembly; TCP
+//! demultiplexed to a connection, a listener or a closed port; ICMP echo
+//! and destination unreachable) and expired timers.
 
 use super::Stack;
 use super::output::{Control, MAX_CONTROL_QUEUE};
+use super::reassembly::Outcome;
 use super::table::tuple_key;
 use crate::tcp::{Conn, Fate, IcmpOutcome, ListenReply};
 use crate::time::{Instant, PackedInstant};
 use crate::wire::icmp::{IcmpRepr, parse_quoted_tcp};
-use crate::wire::ipv4::{Ipv4Repr, PROTO_ICMP, PROTO_TCP, parse_ipv4};
+use crate::wire::ipv4::{
+    IPV4_HEADER_LEN, Ipv4Repr, PROTO_ICMP, PROTO_TCP, parse_ipv4, parse_ipv4_fragment,
+};
 use crate::wire::tcp::{TcpRepr, parse_tcp};
 use crate::wire::{SeqNum, VnetHdr, WireError};
 use std::net::SocketAddrV4;
@@ -37,7 +40,7 @@ impl Stack {
                 return;
             }
             Err(WireError::Fragmented) => {
-                self.counters.ip_fragments += 1;
+                self.handle_fragment(now, packet);
                 return;
             }
             Err(_) => {
@@ -49,17 +52,67 @@ impl Stack {
             self.counters.ip_not_for_us += 1;
             return;
         }
+        // parse_ipv4 checked the header: IHL is in bounds.
+        let l4_start = usize::from(packet[0] & 0x0f) * 4;
+        self.handle_datagram(now, vnet, l4_start, &ip, payload);
+    }
+
+    /// A datagram addressed to us, whole or reassembled: its payload to
+    /// TCP or ICMP. `vnet` and `l4_start` say what the device vouched for.
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        vnet: &VnetHdr,
+        l4_start: usize,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+    ) {
+        let verify = self.cfg.verify_checksums;
         match ip.protocol {
             PROTO_TCP => {
-                // parse_ipv4 checked the header: IHL is in bounds.
-                let l4_start = usize::from(packet[0] & 0x0f) * 4;
                 let trusted = vnet.checksum_trusted(l4_start);
                 let gso_size = if vnet.is_gso() { vnet.gso_size } else { 0 };
-                self.handle_tcp(now, &ip, payload, verify, trusted, gso_size)
+                self.handle_tcp(now, ip, payload, verify, trusted, gso_size)
             }
-            PROTO_ICMP => self.handle_icmp(now, &ip, payload, verify),
+            PROTO_ICMP => self.handle_icmp(now, ip, payload, verify),
             _ => self.counters.ip_unsupported_protocol += 1,
         }
+    }
+
+    /// An IPv4 fragment (its header already checked by `parse_ipv4`): held
+    /// for reassembly (see [`super::reassembly`]); the datagram it
+    /// completes goes on exactly as an unfragmented one, with a device
+    /// header that vouches for nothing, so its checksum is verified over
+    /// the whole payload.
+    #[cold]
+    #[inline(never)]
+    fn handle_fragment(&mut self, now: Instant, packet: &[u8]) {
+        self.counters.ip_fragments += 1;
+        let Ok(frag) = parse_ipv4_fragment(packet, false) else {
+            // parse_ipv4 has accepted this header: cannot happen.
+            self.counters.ip_malformed += 1;
+            return;
+        };
+        if frag.dst != self.cfg.addr {
+            self.counters.ip_not_for_us += 1;
+            return;
+        }
+        let mut out = core::mem::take(&mut self.reassembled);
+        if let Outcome::Complete(d) =
+            self.reassembler
+                .push(now, &frag, &mut out, &mut self.counters)
+        {
+            let ip = Ipv4Repr {
+                src: d.src,
+                dst: d.dst,
+                protocol: d.protocol,
+                payload_len: out.len(),
+                ttl: d.ttl,
+            };
+            self.handle_datagram(now, &VnetHdr::default(), IPV4_HEADER_LEN, &ip, &out);
+        }
+        out.clear();
+        self.reassembled = out;
     }
 
     /// `trusted`: the device vouched for the checksum; `gso_size`: the
@@ -299,8 +352,10 @@ impl Stack {
         self.after_update(idx);
     }
 
-    /// Runs every timer that is due at `now`.
+    /// Runs every timer that is due at `now`, and drops the datagrams whose
+    /// reassembly timeout has come.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.reassembler.handle_timeout(now, &mut self.counters);
         let mut fired = core::mem::take(&mut self.fired);
         self.timers.expire(now, |_, key| fired.push(key));
         for &(index, timer_gen) in &fired {

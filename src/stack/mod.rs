@@ -1,5 +1,6 @@
 //! The sans-IO core a runtime drives: connection table, listeners,
-//! ephemeral ports, ISNs, timers, ICMP echo and demultiplexing.
+//! ephemeral ports, ISNs, timers, ICMP echo, IPv4 reassembly and
+//! demultiplexing.
 //!
 //! No I/O, no clock, no OS randomness: time comes in as `now`, randomness
 //! from the seed in [`StackConfig`], packets in and out through byte slices
@@ -38,6 +39,7 @@ mod listeners;
 mod output;
 pub mod ports;
 pub mod rand;
+pub mod reassembly;
 pub mod syncookie;
 mod table;
 pub mod timer;
@@ -59,6 +61,7 @@ use hash::KeyedState;
 use isn::IsnGenerator;
 use ports::PortAllocator;
 use rand::Rng;
+use reassembly::Reassembler;
 use slab::Slab;
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -96,6 +99,10 @@ pub struct Stack {
     half_open: usize,
     /// What is left of this second's challenge ACKs.
     challenge: ChallengeBudget,
+    /// IPv4 fragments waiting for the rest of their datagram.
+    reassembler: Reassembler,
+    /// Where a reassembled datagram's payload is put; kept for the next.
+    reassembled: Vec<u8>,
 }
 
 impl core::fmt::Debug for Stack {
@@ -140,6 +147,8 @@ impl Stack {
             half_open: 0,
             // Drawn last: what the seed gave before stays the same.
             challenge: ChallengeBudget::new(rng.fork()),
+            reassembler: Reassembler::new(cfg.reassembly.clone()),
+            reassembled: Vec::new(),
             cfg,
         }
     }
@@ -169,6 +178,13 @@ impl Stack {
     /// back under seven eighths of it.
     pub fn memory_pressure(&self) -> bool {
         self.memory_pressure
+    }
+
+    /// Bytes held for IPv4 reassembly now, as charged against
+    /// [`reassembly::ReassemblyConfig::memory`], and the number of
+    /// datagrams they belong to.
+    pub fn reassembly_memory(&self) -> (usize, usize) {
+        (self.reassembler.memory(), self.reassembler.datagrams())
     }
 
     /// TCP counters summed over every connection this stack has had, the

@@ -7,7 +7,7 @@ use crate::tcp::TcpConfig;
 use crate::tcp::{CookieSyn, Transmit, write_segment};
 use crate::time::Instant;
 use crate::wire::icmp::IcmpRepr;
-use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, MAX_IPV4_PACKET, PROTO_TCP};
+use crate::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, MAX_IPV4_PACKET, PROTO_ICMP, PROTO_TCP};
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::{SeqNum, VnetHdr};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -63,6 +63,14 @@ pub(super) enum Control {
         syn: CookieSyn,
         iss: SeqNum,
         ts_offset: u32,
+    },
+    /// What is left to send of an ICMP message too long for the link, in
+    /// fragments (RFC 791 3.2): `payload[offset..]` of datagram `ident`.
+    Fragments {
+        dst: Ipv4Addr,
+        ident: u16,
+        payload: Vec<u8>,
+        offset: usize,
     },
 }
 
@@ -127,7 +135,7 @@ impl Stack {
         buf: &mut [u8],
     ) -> Option<(usize, VnetHdr)> {
         while let Some(ctrl) = self.control.pop_front() {
-            if let Some(n) = self.emit_control(now, &ctrl, buf) {
+            if let Some(n) = self.emit_control(now, ctrl, buf) {
                 self.counters.packets_sent += 1;
                 return Some(n);
             }
@@ -173,9 +181,13 @@ impl Stack {
     }
 
     /// When `handle_timeout` should next be called: never later than the
-    /// earliest timer, possibly a little earlier.
+    /// earliest timer or reassembly deadline, possibly a little earlier.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        let timers = self.timers.next_deadline();
+        match (timers, self.reassembler.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next event for the application.
@@ -188,7 +200,7 @@ impl Stack {
     fn emit_control(
         &mut self,
         now: Instant,
-        ctrl: &Control,
+        ctrl: Control,
         buf: &mut [u8],
     ) -> Option<(usize, VnetHdr)> {
         match ctrl {
@@ -203,9 +215,9 @@ impl Stack {
                     flags |= TcpFlags::ACK;
                 }
                 let repr = TcpRepr {
-                    src_port: *src_port,
+                    src_port,
                     dst_port: dst.port(),
-                    seq: *seq,
+                    seq,
                     ack: ack.unwrap_or(SeqNum(0)),
                     flags,
                     window: 0,
@@ -228,16 +240,31 @@ impl Stack {
                 data,
             } => {
                 let icmp = IcmpRepr::EchoReply {
-                    ident: *ident,
-                    seq_no: *seq_no,
-                    data,
+                    ident,
+                    seq_no,
+                    data: &data,
                 };
                 self.ip_ident = self.ip_ident.wrapping_add(1);
-                let total = icmp
-                    .emit_datagram(self.cfg.addr, *dst, self.cfg.tcp.ttl, self.ip_ident, buf)
-                    .ok()?;
+                let room = buf.len().min(self.cfg.mtu);
+                let n = if IPV4_HEADER_LEN + icmp.buffer_len() > room {
+                    // RFC 1122 3.2.2.6: the reply carries all the request's
+                    // data; RFC 791 3.2: a datagram longer than the link
+                    // takes goes in fragments, the first one now.
+                    let mut payload = vec![0; icmp.buffer_len()];
+                    icmp.emit(&mut payload).ok()?;
+                    let rest = Control::Fragments {
+                        dst,
+                        ident: self.ip_ident,
+                        payload,
+                        offset: 0,
+                    };
+                    self.emit_control(now, rest, buf).map(|(n, _)| n)
+                } else {
+                    icmp.emit_datagram(self.cfg.addr, dst, self.cfg.tcp.ttl, self.ip_ident, buf)
+                        .ok()
+                }?;
                 self.counters.icmp_echo_replies += 1;
-                Some((total, VnetHdr::default()))
+                Some((n, VnetHdr::default()))
             }
             Control::CookieSynAck {
                 remote,
@@ -247,12 +274,12 @@ impl Stack {
                 ts_offset,
             } => {
                 // The listener may have gone meanwhile: then nothing.
-                let listen = &self.listeners.get(local_port)?.listen;
-                let local = SocketAddrV4::new(self.cfg.addr, *local_port);
+                let listen = &self.listeners.get(&local_port)?.listen;
+                let local = SocketAddrV4::new(self.cfg.addr, local_port);
                 let route = (self.cfg.addr, *remote.ip(), listen.config().ttl);
                 let (n, t) = tcp_in_ipv4(buf, |seg| {
-                    let ends = (local, *remote);
-                    let t = listen.write_cookie_syn_ack(now, ends, syn, *iss, *ts_offset, seg)?;
+                    let ends = (local, remote);
+                    let t = listen.write_cookie_syn_ack(now, ends, &syn, iss, ts_offset, seg)?;
                     Some((t, route))
                 })?;
                 let vnet = if t.partial_checksum {
@@ -263,6 +290,54 @@ impl Stack {
                 };
                 Some((n, vnet))
             }
+            Control::Fragments {
+                dst,
+                ident,
+                payload,
+                offset,
+            } => self
+                .emit_fragment(dst, ident, payload, offset, buf)
+                .map(|n| (n, VnetHdr::default())),
         }
+    }
+
+    /// Writes the fragment of ICMP datagram `ident` that starts at
+    /// `offset` of `payload`, as long as the link and `buf` allow (a
+    /// multiple of 8 bytes unless it is the last), and queues the rest in
+    /// front of every other reply.
+    fn emit_fragment(
+        &mut self,
+        dst: Ipv4Addr,
+        ident: u16,
+        payload: Vec<u8>,
+        offset: usize,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let room = buf.len().min(self.cfg.mtu).saturating_sub(IPV4_HEADER_LEN) & !7;
+        let left = payload.len().checked_sub(offset)?;
+        if room == 0 {
+            return None;
+        }
+        let len = left.min(room);
+        let more = len < left;
+        let ip = Ipv4Repr {
+            src: self.cfg.addr,
+            dst,
+            protocol: PROTO_ICMP,
+            payload_len: len,
+            ttl: self.cfg.tcp.ttl,
+        };
+        ip.emit_fragment(buf, ident, offset, more).ok()?;
+        buf[IPV4_HEADER_LEN..IPV4_HEADER_LEN + len].copy_from_slice(&payload[offset..offset + len]);
+        self.counters.ip_fragments_sent += 1;
+        if more {
+            self.control.push_front(Control::Fragments {
+                dst,
+                ident,
+                payload,
+                offset: offset + len,
+            });
+        }
+        Some(IPV4_HEADER_LEN + len)
     }
 }

@@ -19,9 +19,11 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 //!
-//! The stack does not reassemble: fragments are reported as
-//! [`WireError::Fragmented`] by [`Ipv4Repr::parse`], and every datagram it
-//! sends has DF set (path MTU discovery, RFC 1191). Received IP options are
+//! Fragments (RFC 791 section 2.3, 3.2) are reported as
+//! [`WireError::Fragmented`] by [`Ipv4Repr::parse`]; [`parse_ipv4_fragment`]
+//! reads what reassembly needs from one ([`Ipv4Fragment`]), and
+//! [`Ipv4Repr::emit_fragment`] writes the header of one. Every datagram the
+//! stack itself sends whole has DF set (path MTU discovery, RFC 1191). Received IP options are
 //! skipped, never emitted. The DSCP/ECN byte (RFC 2474, RFC 3168) is exposed
 //! raw. The link layer may pad a datagram: bytes after `total_len` are
 //! ignored.
@@ -362,6 +364,34 @@ impl Ipv4Repr {
     /// bytes, [`WireError::BadTotalLength`] if `20 + payload_len` exceeds
     /// 65535. Nothing is written on error.
     pub fn emit(&self, buf: &mut [u8], ident: u16) -> Result<(), WireError> {
+        self.emit_with(buf, ident, FLAG_DF)
+    }
+
+    /// Writes the 20-byte header of one fragment of a datagram (RFC 791
+    /// section 3.2): as [`emit`](Self::emit), but with DF clear, MF set if
+    /// `more`, and the fragment offset `offset` (in bytes). `payload_len` is
+    /// this fragment's payload, not the whole datagram's.
+    ///
+    /// Errors: as [`emit`](Self::emit); also [`WireError::BadTotalLength`]
+    /// if `offset` is not a multiple of 8 or beyond the 13-bit field
+    /// (65,528 bytes). Nothing is written on error.
+    pub fn emit_fragment(
+        &self,
+        buf: &mut [u8],
+        ident: u16,
+        offset: usize,
+        more: bool,
+    ) -> Result<(), WireError> {
+        if offset % 8 != 0 || offset / 8 > usize::from(FRAG_OFFSET_MASK) {
+            return Err(WireError::BadTotalLength);
+        }
+        let mf = if more { FLAG_MF } else { 0 };
+        // Fits: checked against the mask just above.
+        self.emit_with(buf, ident, mf | (offset / 8) as u16)
+    }
+
+    /// [`emit`](Self::emit) with the flags and fragment offset field given.
+    fn emit_with(&self, buf: &mut [u8], ident: u16, flags_off: u16) -> Result<(), WireError> {
         if buf.len() < IPV4_HEADER_LEN {
             return Err(WireError::BufferTooSmall);
         }
@@ -371,7 +401,7 @@ impl Ipv4Repr {
         hdr[field::DSCP_ECN] = 0;
         put16(hdr, field::LENGTH, total);
         put16(hdr, field::IDENT, ident);
-        put16(hdr, field::FLG_OFF, FLAG_DF);
+        put16(hdr, field::FLG_OFF, flags_off);
         hdr[field::TTL] = self.ttl;
         hdr[field::PROTOCOL] = self.protocol;
         put16(hdr, field::CHECKSUM, 0);
@@ -391,6 +421,69 @@ pub fn parse_ipv4(buf: &[u8], verify_checksum: bool) -> Result<(Ipv4Repr, &[u8])
     let repr = Ipv4Repr::parse(&pkt, verify_checksum)?;
     let (start, end) = (pkt.header_len(), pkt.total_len());
     Ok((repr, &buf[start..end]))
+}
+
+/// What reassembly needs from one IPv4 fragment (RFC 791 section 3.2):
+/// the datagram it belongs to, where its payload goes and whether more
+/// follows. Read by [`parse_ipv4_fragment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Fragment<'a> {
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// The datagram's protocol number.
+    pub protocol: u8,
+    /// The identification field: with the addresses and protocol, names
+    /// the datagram (RFC 791: "the identification field is used to
+    /// distinguish the fragments of one datagram from those of another").
+    pub ident: u16,
+    /// Time to live: hops left.
+    pub ttl: u8,
+    /// Where this payload starts in the datagram's payload, in bytes (the
+    /// offset field times 8).
+    pub offset: usize,
+    /// The More Fragments flag: false on the last fragment.
+    pub more: bool,
+    /// This fragment's header length, options included.
+    pub header_len: usize,
+    /// This fragment's payload (`header_len..total_len`).
+    pub payload: &'a [u8],
+}
+
+impl Ipv4Fragment<'_> {
+    /// One past the last payload byte this fragment carries, in the
+    /// datagram's payload.
+    #[inline]
+    pub fn end(&self) -> usize {
+        self.offset + self.payload.len()
+    }
+}
+
+/// Reads a fragment from an IPv4 datagram: the checked view (see
+/// [`Ipv4Packet::new_checked`]), then with `verify_checksum` the header
+/// checksum ([`WireError::BadChecksum`]). A datagram that is not a fragment
+/// reads as the one fragment of itself (offset 0, `more` false).
+pub fn parse_ipv4_fragment(
+    buf: &[u8],
+    verify_checksum: bool,
+) -> Result<Ipv4Fragment<'_>, WireError> {
+    let pkt = Ipv4Packet::new_checked(buf)?;
+    if verify_checksum && !pkt.verify_checksum() {
+        return Err(WireError::BadChecksum);
+    }
+    let (start, end) = (pkt.header_len(), pkt.total_len());
+    Ok(Ipv4Fragment {
+        src: pkt.src_addr(),
+        dst: pkt.dst_addr(),
+        protocol: pkt.protocol(),
+        ident: pkt.ident(),
+        ttl: pkt.ttl(),
+        offset: usize::from(pkt.frag_offset()),
+        more: pkt.more_frags(),
+        header_len: start,
+        payload: &buf[start..end],
+    })
 }
 
 #[cfg(test)]
@@ -595,5 +688,65 @@ mod tests {
         assert_eq!(repr.payload_len, 4);
         assert_eq!(repr.src, Ipv4Addr::new(1, 2, 3, 4));
         assert_eq!(payload, b"Data");
+    }
+
+    #[test]
+    fn fragment_emit_parse_roundtrip() {
+        let repr = Ipv4Repr {
+            src: Ipv4Addr::new(192, 0, 2, 1),
+            dst: Ipv4Addr::new(192, 0, 2, 2),
+            protocol: PROTO_ICMP,
+            payload_len: 16,
+            ttl: 9,
+        };
+        let mut buf = [0x5au8; 36];
+        repr.emit_fragment(&mut buf, 0xbeef, 1480, true).unwrap();
+        let pkt = Ipv4Packet::new_checked(&buf[..]).unwrap();
+        assert!(!pkt.dont_frag());
+        assert!(pkt.is_fragment());
+        assert_eq!(Ipv4Repr::parse(&pkt, true), Err(WireError::Fragmented));
+        let f = parse_ipv4_fragment(&buf, true).unwrap();
+        assert_eq!((f.src, f.dst, f.protocol), (repr.src, repr.dst, PROTO_ICMP));
+        assert_eq!((f.ident, f.ttl, f.offset, f.more), (0xbeef, 9, 1480, true));
+        assert_eq!(
+            (f.header_len, f.payload, f.end()),
+            (20, &[0x5a; 16][..], 1496)
+        );
+
+        // The last fragment: MF clear, at the highest offset the field holds.
+        repr.emit_fragment(&mut buf, 1, 0x1fff * 8, false).unwrap();
+        let f = parse_ipv4_fragment(&buf, true).unwrap();
+        assert_eq!((f.offset, f.more), (65_528, false));
+
+        // A whole datagram is the one fragment of itself.
+        repr.emit(&mut buf, 2).unwrap();
+        let f = parse_ipv4_fragment(&buf, true).unwrap();
+        assert_eq!((f.offset, f.more), (0, false));
+        buf[8] ^= 1;
+        assert_eq!(parse_ipv4_fragment(&buf, true), Err(WireError::BadChecksum));
+        assert_eq!(
+            parse_ipv4_fragment(&buf[..10], false),
+            Err(WireError::Truncated)
+        );
+    }
+
+    #[test]
+    fn fragment_offsets_out_of_range_are_refused() {
+        let repr = Ipv4Repr {
+            src: Ipv4Addr::LOCALHOST,
+            dst: Ipv4Addr::LOCALHOST,
+            protocol: PROTO_TCP,
+            payload_len: 0,
+            ttl: 64,
+        };
+        let mut buf = [0u8; 20];
+        for offset in [4, 65_536, 1 << 20] {
+            assert_eq!(
+                repr.emit_fragment(&mut buf, 0, offset, true),
+                Err(WireError::BadTotalLength),
+                "offset {offset}"
+            );
+        }
+        assert_eq!(buf, [0; 20], "nothing written on error");
     }
 }

@@ -36,7 +36,8 @@ pub use seq::SeqNum;
 
 pub use icmp::IcmpRepr;
 pub use ipv4::{
-    IPV4_HEADER_LEN, Ipv4Packet, Ipv4Repr, MAX_IPV4_PACKET, PROTO_ICMP, PROTO_TCP, parse_ipv4,
+    IPV4_HEADER_LEN, Ipv4Fragment, Ipv4Packet, Ipv4Repr, MAX_IPV4_PACKET, PROTO_ICMP, PROTO_TCP,
+    parse_ipv4, parse_ipv4_fragment,
 };
 pub use tcp::{
     MAX_SACK_BLOCKS, TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpPacket, TcpRepr, parse_tcp,
@@ -60,8 +61,9 @@ pub enum WireError {
     BadTotalLength,
     /// The header (IPv4) or segment (TCP, ICMP) checksum is wrong.
     BadChecksum,
-    /// The IPv4 datagram is a fragment (MF set or offset nonzero); this
-    /// stack does not reassemble.
+    /// The IPv4 datagram is a fragment (MF set or offset nonzero): it must
+    /// be reassembled (see [`ipv4::parse_ipv4_fragment`]) before its
+    /// payload can be parsed.
     Fragmented,
     /// TCP data offset is below 5 or points past the end of the segment.
     BadDataOffset,
@@ -85,7 +87,7 @@ impl fmt::Display for WireError {
             WireError::BadIhl => "IPv4 header length below 20 bytes",
             WireError::BadTotalLength => "bad IPv4 total length",
             WireError::BadChecksum => "bad checksum",
-            WireError::Fragmented => "IPv4 fragment (reassembly unsupported)",
+            WireError::Fragmented => "IPv4 fragment (to be reassembled first)",
             WireError::BadDataOffset => "bad TCP data offset",
             WireError::BadOptionLength => "bad TCP option length",
             WireError::NotTcp => "not a TCP datagram",

@@ -135,6 +135,33 @@ impl PeerSeg {
     }
 }
 
+/// Cuts a whole IPv4 datagram (20-byte header, no options) into fragments
+/// whose payloads start at 0 and at each of `cuts` (offsets into the
+/// payload, multiples of 8, ascending), as a router would (RFC 791 3.2):
+/// DF clear, MF on all but the last, the same identification `ident`.
+pub fn fragment(datagram: &[u8], ident: u16, cuts: &[usize]) -> Vec<Vec<u8>> {
+    let (ip, payload) = parse_ipv4(datagram, true).expect("a whole datagram to cut");
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(payload.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let piece = &payload[w[0]..w[1]];
+            let mut buf = vec![0u8; IPV4_HEADER_LEN + piece.len()];
+            let repr = Ipv4Repr {
+                payload_len: piece.len(),
+                ..ip
+            };
+            let more = w[1] < payload.len();
+            repr.emit_fragment(&mut buf, ident, w[0], more)
+                .expect("offsets are multiples of 8");
+            buf[IPV4_HEADER_LEN..].copy_from_slice(piece);
+            buf
+        })
+        .collect()
+}
+
 /// A segment the stack sent, parsed and owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedSeg {
