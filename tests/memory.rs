@@ -1,7 +1,7 @@
 //! What a connection costs in memory in each state: a listener's half-open
 //! entry, an idle ESTABLISHED connection with empty buffers, and a
 //! TIME-WAIT entry. Measured as the live heap bytes a stack holds per
-//! connection (a counting allocator, on this test's thread only), with
+//! connection (a counting allocator, on the test's own thread only), with
 //! the stack's own tables (slab slot, 4-tuple map entry, queues)
 //! included, amortized over many connections; the inline size of the
 //! slot is part of the slab's storage.
@@ -20,41 +20,38 @@ use ringtcp::time::Instant;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicI64, Ordering};
 
 struct Counting;
 
-static LIVE: AtomicI64 = AtomicI64::new(0);
-
 thread_local! {
     static COUNT: Cell<bool> = const { Cell::new(false) };
+    /// Live bytes counted on this thread: each test measures its own
+    /// stacks, whatever the tests beside it allocate.
+    static LIVE: Cell<i64> = const { Cell::new(0) };
 }
 
-fn counted() -> bool {
-    COUNT.try_with(Cell::get).unwrap_or(false)
+/// Adds `delta` to this thread's live bytes if counting is on.
+fn count(delta: i64) {
+    if COUNT.try_with(Cell::get).unwrap_or(false) {
+        let _ = LIVE.try_with(|l| l.set(l.get() + delta));
+    }
 }
 
 // SAFETY: every call is passed on to the system allocator unchanged; the
-// only addition is an atomic counter of live bytes.
+// only addition is a thread-local counter of live bytes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if counted() {
-            LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        }
+        count(layout.size() as i64);
         // SAFETY: the caller's contract for `alloc` is passed on.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if counted() {
-            LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        }
+        count(-(layout.size() as i64));
         // SAFETY: the caller's contract for `dealloc` is passed on.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if counted() {
-            LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        }
+        count(new_size as i64 - layout.size() as i64);
         // SAFETY: the caller's contract for `realloc` is passed on.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -71,7 +68,7 @@ const PORT: u16 = 80;
 const N: usize = 4000;
 
 fn live() -> i64 {
-    LIVE.load(Ordering::Relaxed)
+    LIVE.with(Cell::get)
 }
 
 /// Which side's allocations are counted.
@@ -92,7 +89,9 @@ fn on<T>(side: Side, measured: Side, f: impl FnOnce() -> T) -> T {
 struct Pair {
     client: Stack,
     server: Stack,
-    listener: ListenerHandle,
+    listeners: Vec<ListenerHandle>,
+    /// Connections to open.
+    n: usize,
     now: Instant,
     buf: Vec<u8>,
     /// The side whose heap is being measured.
@@ -102,22 +101,41 @@ struct Pair {
 }
 
 impl Pair {
-    /// A pair whose `measured` side is counted from its creation on.
+    /// A pair for `N` connections whose `measured` side is counted from
+    /// its creation on.
     fn new(measured: Side) -> Pair {
+        Pair::sized(measured, N)
+    }
+
+    /// The same for `n` connections, to as many server ports from
+    /// [`PORT`] up as the client's ports need.
+    fn sized(measured: Side, n: usize) -> Pair {
         let now = Instant::from_millis(1_000);
         let start = live();
+        let ports = 1024..=65535;
+        let per_port = ports.len();
+        let port_count = n.div_ceil(per_port);
         let client = on(Side::Client, measured, || {
-            Stack::new(StackConfig::new(CLIENT, 1), now)
+            let mut cfg = StackConfig::new(CLIENT, 1);
+            cfg.max_connections = n;
+            cfg.ephemeral_ports = ports;
+            Stack::new(cfg, now)
         });
-        let (server, listener) = on(Side::Server, measured, || {
-            let mut server = Stack::new(StackConfig::new(SERVER, 2), now);
-            let l = server.listen(PORT, N + 1).unwrap();
+        let (server, listeners) = on(Side::Server, measured, || {
+            let mut cfg = StackConfig::new(SERVER, 2);
+            cfg.max_connections = n;
+            cfg.max_half_open = n;
+            let mut server = Stack::new(cfg, now);
+            let l = (0..port_count)
+                .map(|i| server.listen(PORT + i as u16, n + 1).unwrap())
+                .collect();
             (server, l)
         });
         Pair {
             client,
             server,
-            listener,
+            listeners,
+            n,
             now,
             buf: vec![0u8; 65_536],
             measured,
@@ -127,13 +145,14 @@ impl Pair {
 
     /// Live bytes of the measured side per connection, now.
     fn per_conn(&self) -> i64 {
-        (live() - self.start) / N as i64
+        (live() - self.start) / self.n as i64
     }
 
     fn connect_all(&mut self) {
-        let remote = SocketAddrV4::new(SERVER, PORT);
         let (now, m) = (self.now, self.measured);
-        for _ in 0..N {
+        let ports = self.listeners.len();
+        for i in 0..self.n {
+            let remote = SocketAddrV4::new(SERVER, PORT + (i % ports) as u16);
             on(Side::Client, m, || {
                 self.client.connect(now, remote).unwrap()
             });
@@ -141,10 +160,11 @@ impl Pair {
     }
 
     fn accept_all(&mut self) {
-        let l = self.listener;
-        on(Side::Server, self.measured, || {
-            while self.server.accept(l).is_some() {}
-        });
+        for &l in &self.listeners {
+            on(Side::Server, self.measured, || {
+                while self.server.accept(l).is_some() {}
+            });
+        }
     }
 
     /// The client closes every connection (the active close).
@@ -224,6 +244,7 @@ fn bytes_per_connection_in_each_state() {
     p.pump(false);
     let half_open = p.per_conn();
     assert_eq!(p.server.connection_count(), N, "every SYN made an entry");
+    assert_eq!(p.server.counters().tcp_syncookies_sent, 0);
     drop(p);
 
     // Idle established connections, accepted, buffers empty.
@@ -271,4 +292,28 @@ fn bytes_per_connection_in_each_state() {
         established_client < ESTABLISHED_BUDGET,
         "idle ESTABLISHED, connected: {established_client} B"
     );
+}
+
+/// Issue 12: 100,000 idle connections between two stacks, bytes per
+/// connection on each side with empty buffers (tables included) under
+/// 2 KiB.
+#[test]
+fn a_hundred_thousand_idle_connections() {
+    const MANY: usize = 100_000;
+    const BUDGET: i64 = 2048;
+    let mut sides = Vec::new();
+    for side in [Side::Server, Side::Client] {
+        let mut p = Pair::sized(side, MANY);
+        p.connect_all();
+        p.pump(true);
+        p.accept_all();
+        assert_eq!(p.client.active_connection_count(), MANY);
+        assert_eq!(state_count(&p.server, "ESTABLISHED"), MANY);
+        assert_eq!(state_count(&p.client, "ESTABLISHED"), MANY);
+        sides.push(p.per_conn());
+    }
+    let (server, client) = (sides[0], sides[1]);
+    println!("100,000 idle connections: {server} B each accepted, {client} B each connected");
+    assert!(server < BUDGET, "accepted: {server} B");
+    assert!(client < BUDGET, "connected: {client} B");
 }
