@@ -356,6 +356,7 @@ impl Stack {
     /// reassembly timeout has come.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.reassembler.handle_timeout(now, &mut self.counters);
+        self.sweep(now);
         let mut fired = core::mem::take(&mut self.fired);
         self.timers.expire(now, |_, key| fired.push(key));
         for &(index, timer_gen) in &fired {
@@ -374,5 +375,6 @@ impl Stack {
         }
         fired.clear();
         self.fired = fired;
+        self.arm_sweep(now);
     }
 }

@@ -36,6 +36,7 @@ pub mod hash;
 mod input;
 pub mod isn;
 mod listeners;
+mod memory;
 mod output;
 pub mod ports;
 pub mod rand;
@@ -56,7 +57,7 @@ use output::Control;
 use table::Slot;
 
 use crate::tcp::{TcpConfig, TcpStats};
-use crate::time::Instant;
+use crate::time::{Instant, PackedInstant};
 use hash::KeyedState;
 use isn::IsnGenerator;
 use ports::PortAllocator;
@@ -95,6 +96,9 @@ pub struct Stack {
     memory_pressure: bool,
     /// Slots of the connections told of the memory pressure.
     pressed: Vec<usize>,
+    /// When the next idle sweep runs (see `memory.rs`), and where.
+    sweep_at: PackedInstant,
+    sweep_cursor: usize,
     /// Connections in SYN-RECEIVED from listeners, all listeners together.
     half_open: usize,
     /// What is left of this second's challenge ACKs.
@@ -144,6 +148,8 @@ impl Stack {
             buffer_memory: 0,
             memory_pressure: false,
             pressed: Vec::new(),
+            sweep_at: PackedInstant::NONE,
+            sweep_cursor: 0,
             half_open: 0,
             // Drawn last: what the seed gave before stays the same.
             challenge: ChallengeBudget::new(rng.fork()),

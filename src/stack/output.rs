@@ -134,6 +134,7 @@ impl Stack {
         now: Instant,
         buf: &mut [u8],
     ) -> Option<(usize, VnetHdr)> {
+        self.arm_sweep(now);
         while let Some(ctrl) = self.control.pop_front() {
             if let Some(n) = self.emit_control(now, ctrl, buf) {
                 self.counters.packets_sent += 1;
@@ -183,11 +184,14 @@ impl Stack {
     /// When `handle_timeout` should next be called: never later than the
     /// earliest timer or reassembly deadline, possibly a little earlier.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let timers = self.timers.next_deadline();
-        match (timers, self.reassembler.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.timers.next_deadline(),
+            self.reassembler.poll_timeout(),
+            self.sweep_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next event for the application.

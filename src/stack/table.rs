@@ -3,7 +3,7 @@
 //! or command touched a connection (events, accept queue, removal).
 
 use super::{Event, ListenerHandle, SocketHandle, Stack};
-use crate::tcp::{Conn, Tcb};
+use crate::tcp::Conn;
 use crate::time::{Instant, PackedInstant};
 use crate::wire::SeqNum;
 use std::net::SocketAddrV4;
@@ -169,66 +169,6 @@ impl Stack {
             self.relieve();
         }
     }
-
-    /// The memory pressure ended: every connection that was told of it
-    /// hears that it is over now, not at its next segment (an idle one
-    /// may have none coming: its application waits to write, its peer
-    /// for a window).
-    pub(super) fn relieve(&mut self) {
-        for idx in std::mem::take(&mut self.pressed) {
-            if self.conns.contains(idx) {
-                self.after_update(idx);
-            }
-        }
-    }
-
-    /// Counts the buffer storage of the connection at `idx` against the
-    /// stack's budget ([`super::StackConfig::memory_limit`]), begins or
-    /// ends memory pressure, and tells the connection which it is.
-    /// Returns true when this ended the pressure.
-    pub(super) fn charge(&mut self, idx: usize) -> bool {
-        let slot = &mut self.conns[idx];
-        let Some(conn) = slot.conn.as_mut() else {
-            return false;
-        };
-        let mut relieved = false;
-        let synchronized = conn.is_synchronized();
-        if let Some(tcb) = conn.tcb_mut()
-            && tcb.memory_pressure()
-        {
-            // Under pressure, emptied buffers go back at once.
-            tcb.release_empty_buffers();
-        }
-        let storage = conn.tcb().map_or(0, Tcb::buffer_storage);
-        let held = u32::try_from(storage).unwrap_or(u32::MAX);
-        if held != slot.charged {
-            self.buffer_memory = self.buffer_memory + held as usize - slot.charged as usize;
-            slot.charged = held;
-            let limit = self.cfg.memory_limit;
-            if !self.memory_pressure && self.buffer_memory > limit {
-                self.memory_pressure = true;
-                self.counters.memory_pressure += 1;
-            } else if self.memory_pressure && self.buffer_memory <= limit - limit / 8 {
-                self.memory_pressure = false;
-                relieved = true;
-            }
-        }
-        let Some(tcb) = conn.tcb_mut() else {
-            return relieved;
-        };
-        if synchronized && tcb.memory_pressure() != self.memory_pressure {
-            tcb.set_memory_pressure(self.memory_pressure);
-            if self.memory_pressure {
-                // Empty buffers were given back.
-                let held = u32::try_from(tcb.buffer_storage()).unwrap_or(u32::MAX);
-                self.buffer_memory -= (slot.charged - held) as usize;
-                slot.charged = held;
-                self.pressed.push(idx);
-            }
-        }
-        relieved
-    }
-
     /// Takes the connection at `idx` out of the demultiplexing table, if
     /// it is still the one its 4-tuple leads to.
     fn unlink(&mut self, idx: usize) {

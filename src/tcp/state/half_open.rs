@@ -296,8 +296,7 @@ impl HalfOpen {
                 Timer::Persist,
                 Timer::Keepalive,
                 Timer::Tlp,
-                Timer::FinWait2,
-                Timer::Idle
+                Timer::FinWait2
             ]
             .iter()
             .all(|&t| !tcb.timers.is_armed(t)),

@@ -304,7 +304,6 @@ impl Tcb {
             self.snd.want_writable = false;
             self.raise(ev::WRITABLE);
         }
-        self.buffers_in_use(now);
     }
 
     /// Moves SND.UNA to `ack` and frees what it acknowledged; returns the

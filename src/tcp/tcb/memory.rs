@@ -1,6 +1,7 @@
 //! Buffer memory: the storage a connection's buffers hold, what the
 //! connection does while the stack is short of memory, and giving storage
-//! back once the connection has gone idle.
+//! back once the connection has gone idle (the stack looks for idle
+//! connections in a sweep: see `stack/memory.rs`).
 //!
 //! Both buffers allocate as bytes arrive (`buffer.rs`). The stack adds up
 //! what every connection holds against its budget
@@ -60,18 +61,9 @@ impl Tcb {
         snd || rcv
     }
 
-    /// Data moved: buffers with storage keep it for [`IDLE_RELEASE`] more.
-    pub(super) fn buffers_in_use(&mut self, now: Instant) {
-        if self.buffer_storage() > 0 {
-            self.timers.arm(Timer::Idle, now + IDLE_RELEASE);
-        }
-    }
-
-    /// Nothing moved for [`IDLE_RELEASE`]: empty buffers give their
-    /// storage back. A buffer that still holds bytes (unread, or not yet
-    /// acknowledged) keeps it, and is looked at again after as long.
-    pub(super) fn on_buffers_idle(&mut self, now: Instant) {
-        self.release_empty_buffers();
-        self.buffers_in_use(now);
+    /// When the connection last sent a segment (data, or an ACK for what
+    /// it received): data has not moved either way since.
+    pub(crate) fn quiet_since(&self) -> Instant {
+        self.snd.last_send
     }
 }

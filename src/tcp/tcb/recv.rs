@@ -358,7 +358,6 @@ impl Tcb {
         if ins.advanced > 0 {
             self.advance_rcv_nxt(now, data.len(), ins.advanced, gso_size);
         }
-        self.buffers_in_use(now);
         fits
     }
 

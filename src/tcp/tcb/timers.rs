@@ -23,13 +23,10 @@ pub(crate) enum Timer {
     /// How long an orphaned connection waits in FIN-WAIT-2 for the peer's
     /// FIN (Linux's `tcp_fin_timeout`).
     FinWait2,
-    /// Buffers idle: empty ones give their storage back
-    /// ([`super::IDLE_RELEASE`]).
-    Idle,
 }
 
 impl Timer {
-    const COUNT: usize = 7;
+    const COUNT: usize = 6;
 }
 
 /// Deadlines by timer kind, packed ([`PackedInstant`]: none when a timer
@@ -161,9 +158,6 @@ impl Tcb {
         }
         if self.timers.take_due(Timer::Tlp, now) {
             self.on_tlp_timeout();
-        }
-        if self.timers.take_due(Timer::Idle, now) {
-            self.on_buffers_idle(now);
         }
         if self.timers.is_due(Timer::Persist, now) {
             self.probe_pending = true;
@@ -343,7 +337,6 @@ mod tests {
             Timer::Keepalive,
             Timer::Tlp,
             Timer::FinWait2,
-            Timer::Idle,
         ]
         .into_iter()
         .enumerate()
