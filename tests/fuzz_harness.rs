@@ -37,7 +37,13 @@ fn target(name: &str) -> fn(&[u8]) {
 
 #[test]
 fn fixture_holds_the_states_it_claims() {
-    let fx = Fixture::build();
+    for offload in [false, true] {
+        fixture_states(offload);
+    }
+}
+
+fn fixture_states(offload: bool) {
+    let fx = Fixture::build(offload);
     let s = &fx.stack;
     let conns = &fx.recording.conns;
     for &(h, state) in conns {
@@ -65,6 +71,8 @@ fn fixture_holds_the_states_it_claims() {
     assert!(info.bytes_in_flight > 0);
     assert!(s.send_capacity(est).unwrap() < 32 << 10, "data queued");
     assert_eq!(s.recv_queue(est), Ok(0), "nothing readable before the hole");
+    // With offloads the stack sent super-segments.
+    assert_eq!(s.counters().tx_super_packets > 0, offload);
     // A peer with a closed window.
     let (persist, _) = conns[1];
     assert_eq!(s.info(persist).unwrap().snd_wnd, 0);
@@ -72,7 +80,13 @@ fn fixture_holds_the_states_it_claims() {
 
 #[test]
 fn replay_gives_the_built_stack() {
-    let fx = Fixture::build();
+    for offload in [false, true] {
+        replay(offload);
+    }
+}
+
+fn replay(offload: bool) {
+    let fx = Fixture::build(offload);
     let mut buf = vec![0u8; 65_536];
     let replayed = fx.recording.replay(&mut buf);
     assert_eq!(replayed.counters(), fx.stack.counters());
@@ -87,7 +101,13 @@ fn replay_gives_the_built_stack() {
 
 #[test]
 fn peer_packets_move_every_connection_on() {
-    let fx = Fixture::build();
+    for offload in [false, true] {
+        peer_packets(offload);
+    }
+}
+
+fn peer_packets(offload: bool) {
+    let fx = Fixture::build(offload);
     let mut r = Runner::new(&fx.recording);
     for (_, p) in &fx.peer_packets {
         r.packet(op::PACKET_RAW, p);

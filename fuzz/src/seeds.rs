@@ -222,9 +222,22 @@ pub fn fragments(packet: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     out
 }
 
-/// The stack target's seeds.
+/// The stack target's seeds, for both fixtures: without offloads (first
+/// byte 0) and with (1, names starting `offload-`).
 fn stack_seeds() -> Vec<Seed> {
-    let fx = Fixture::build();
+    let mut seeds = Vec::new();
+    for (offload, prefix) in [(false, ""), (true, "offload-")] {
+        for (name, records) in stack_records(&Fixture::build(offload)) {
+            let mut input = vec![u8::from(offload)];
+            input.extend_from_slice(&records);
+            seeds.push((format!("{prefix}{name}"), input));
+        }
+    }
+    seeds
+}
+
+/// The records of the stack target's seeds over the fixture `fx`.
+fn stack_records(fx: &Fixture) -> Vec<Seed> {
     let mut seeds: Vec<Seed> = Vec::new();
     let one = |packets: &[&[u8]], o: u8| {
         let mut input = Vec::new();

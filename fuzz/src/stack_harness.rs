@@ -29,7 +29,10 @@
 //!
 //! # The input
 //!
-//! A sequence of records `[op] [len: u16 little-endian] [len bytes]` (a
+//! A first byte whose low bit picks the fixture: stack A as a plain
+//! device drives it (0), or built for a TUN device with checksum offload
+//! and TSO (1), whose frames carry partial checksums and super-segments.
+//! Then a sequence of records `[op] [len: u16 little-endian] [len bytes]` (a
 //! record whose body runs past the end takes what is left). `op & 3`:
 //!
 //! - 0: an IPv4 packet, to [`Stack::handle_packet`];
@@ -70,6 +73,7 @@ use ringtcp::wire::checksum;
 use ringtcp::wire::icmp::IcmpRepr;
 use ringtcp::wire::ipv4::{PROTO_ICMP, PROTO_TCP, parse_ipv4};
 use ringtcp::wire::tcp::{fill_checksum, parse_tcp};
+use ringtcp::wire::vnet::segment_tcp4;
 use ringtcp::wire::{VNET_HDR_LEN, VnetHdr};
 
 /// The fuzzed stack's address.
@@ -115,11 +119,16 @@ const FINAL_TIMER_ROUNDS: usize = 8;
 const MAX_HANDLES: usize = 32;
 
 /// Stack A's settings: small buffers, so that windows fill and the
-/// fixture stays cheap to build.
-fn config_a() -> StackConfig {
+/// fixture stays cheap to build; with `offload`, those of a TUN device
+/// with checksum offload and TSO (partial checksums, super-segments).
+fn config_a(offload: bool) -> StackConfig {
     let mut cfg = StackConfig::new(A, 1);
     cfg.tcp.send_buffer = 32 << 10;
     cfg.tcp.recv_buffer = 32 << 10;
+    if offload {
+        cfg.tcp.checksum_offload = true;
+        cfg.tcp.tso_max = 65_535;
+    }
     cfg
 }
 
@@ -147,7 +156,7 @@ enum Call {
     Send(SocketHandle, usize),
     Shutdown(SocketHandle),
     Packet(Vec<u8>),
-    /// `poll_transmit` until `None`, which gave this many packets.
+    /// `poll_transmit_frame` until `None`, which gave this many frames.
     Drain(usize),
 }
 
@@ -156,6 +165,7 @@ struct Recorder {
     stack: Stack,
     calls: Vec<Call>,
     buf: Vec<u8>,
+    seg: Vec<u8>,
 }
 
 impl Recorder {
@@ -192,19 +202,35 @@ impl Recorder {
     }
 
     fn drain(&mut self) -> Vec<Vec<u8>> {
-        let out = drain(&mut self.stack, &mut self.buf);
-        self.calls.push(Call::Drain(out.len()));
+        let (out, frames) = drain(&mut self.stack, &mut self.buf, &mut self.seg);
+        self.calls.push(Call::Drain(frames));
         out
     }
 }
 
-/// Every packet `stack` has to send at [`T0`].
-fn drain(stack: &mut Stack, buf: &mut [u8]) -> Vec<Vec<u8>> {
+/// Every packet `stack` has to send at [`T0`], as a device would put
+/// them on the wire (super-segments cut, checksums completed), and how
+/// many frames the stack gave.
+fn drain(stack: &mut Stack, buf: &mut [u8], seg: &mut [u8]) -> (Vec<Vec<u8>>, usize) {
     let mut out = Vec::new();
-    while let Some(n) = stack.poll_transmit(T0, buf) {
-        out.push(buf[..n].to_vec());
+    let mut frames = 0;
+    while let Some((n, vnet)) = stack.poll_transmit_frame(T0, buf) {
+        frames += 1;
+        for index in 0.. {
+            match segment_tcp4(&vnet, &buf[..n], index, seg) {
+                Ok(Some(len)) => out.push(seg[..len].to_vec()),
+                Ok(None) => break,
+                Err(e) => panic!("fixture: a frame no device could send: {e}"),
+            }
+        }
     }
-    out
+    (out, frames)
+}
+
+/// [`drain`] for the peer, which does not record.
+fn drain_peer(b: &mut Stack) -> Vec<Vec<u8>> {
+    let (mut buf, mut seg) = (vec![0u8; 65_536], vec![0u8; 65_536]);
+    drain(b, &mut buf, &mut seg).0
 }
 
 fn deliver(stack: &mut Stack, packets: &[Vec<u8>]) {
@@ -215,11 +241,10 @@ fn deliver(stack: &mut Stack, packets: &[Vec<u8>]) {
 
 /// Delivers everything both ways until neither stack has anything to send.
 fn pump(a: &mut Recorder, b: &mut Stack) {
-    let mut buf = vec![0u8; 65_536];
     for _ in 0..1_000 {
         let from_a = a.drain();
         deliver(b, &from_a);
-        let from_b = drain(b, &mut buf);
+        let from_b = drain_peer(b);
         a.deliver(&from_b);
         if from_a.is_empty() && from_b.is_empty() {
             return;
@@ -235,6 +260,8 @@ fn pump(a: &mut Recorder, b: &mut Stack) {
 /// packets as it did.
 #[derive(Debug)]
 pub struct Recording {
+    /// Stack A was built for a device with offloads.
+    pub offload: bool,
     calls: Vec<Call>,
     /// A's listener on [`LISTEN_PORT`].
     pub listener: ListenerHandle,
@@ -246,7 +273,7 @@ pub struct Recording {
 impl Recording {
     /// Stack A as the build left it; `buf` is scratch for its output.
     pub fn replay(&self, buf: &mut [u8]) -> Stack {
-        let mut s = Stack::new(config_a(), T0);
+        let mut s = Stack::new(config_a(self.offload), T0);
         for call in &self.calls {
             match call {
                 Call::Listen(port, backlog) => drop(s.listen(*port, *backlog)),
@@ -257,7 +284,7 @@ impl Recording {
                 Call::Packet(p) => s.handle_packet(T0, p),
                 Call::Drain(n) => {
                     let mut got = 0;
-                    while s.poll_transmit(T0, buf).is_some() {
+                    while s.poll_transmit_frame(T0, buf).is_some() {
                         got += 1;
                     }
                     assert_eq!(got, *n, "the replayed fixture sent otherwise");
@@ -286,15 +313,16 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// Builds the fixture; the same every time.
-    pub fn build() -> Fixture {
+    /// Builds the fixture, stack A with or without device offloads; the
+    /// same every time.
+    pub fn build(offload: bool) -> Fixture {
         let mut a = Recorder {
-            stack: Stack::new(config_a(), T0),
+            stack: Stack::new(config_a(offload), T0),
             calls: Vec::new(),
             buf: vec![0u8; 65_536],
+            seg: vec![0u8; 65_536],
         };
         let mut b = Stack::new(config_b(), T0);
-        let mut bbuf = vec![0u8; 65_536];
         let listener = a.listen(LISTEN_PORT, 16);
         let b_listener = b.listen(PEER_PORT, 64).expect("peer listen");
         let to_a = SocketAddrV4::new(A, LISTEN_PORT);
@@ -325,14 +353,14 @@ impl Fixture {
         let lost_to_b = a.drain();
         own_packets.push(("established-data", lost_to_b[0].clone()));
         assert!(b.send(hb, &DATA[..3 * 1448]).expect("peer send") > 0);
-        let from_b = drain(&mut b, &mut bbuf);
+        let from_b = drain_peer(&mut b);
         assert!(from_b.len() >= 3, "peer sent {} segments", from_b.len());
         a.deliver(&from_b[1..]);
         peer_packets.push(("established-hole", from_b[0].clone()));
         a.drain(); // duplicate ACKs with SACK, lost
         // What B says about A's first data segment, had it arrived.
         deliver(&mut b, &lost_to_b[..1]);
-        for p in drain(&mut b, &mut bbuf) {
+        for p in drain_peer(&mut b) {
             peer_packets.push(("established-ack", p));
         }
         conns.push((ha, "ESTABLISHED"));
@@ -348,7 +376,7 @@ impl Fixture {
         a.shutdown(ha);
         let fin = a.drain();
         deliver(&mut b, &fin);
-        for p in drain(&mut b, &mut bbuf) {
+        for p in drain_peer(&mut b) {
             peer_packets.push(("fin-wait-1-ack", p));
         }
         conns.push((ha, "FIN-WAIT-1"));
@@ -358,7 +386,7 @@ impl Fixture {
         a.shutdown(ha);
         pump(&mut a, &mut b);
         b.shutdown(hb).expect("peer shutdown");
-        for p in drain(&mut b, &mut bbuf) {
+        for p in drain_peer(&mut b) {
             peer_packets.push(("fin-wait-2-fin", p));
         }
         conns.push((ha, "FIN-WAIT-2"));
@@ -368,11 +396,11 @@ impl Fixture {
         a.shutdown(ha);
         b.shutdown(hb).expect("peer shutdown");
         let fin_a = a.drain();
-        let fin_b = drain(&mut b, &mut bbuf);
+        let fin_b = drain_peer(&mut b);
         deliver(&mut b, &fin_a);
         a.deliver(&fin_b);
         a.drain();
-        for p in drain(&mut b, &mut bbuf) {
+        for p in drain_peer(&mut b) {
             peer_packets.push(("closing-ack", p));
         }
         conns.push((ha, "CLOSING"));
@@ -398,7 +426,7 @@ impl Fixture {
         a.shutdown(ha);
         let fin = a.drain();
         deliver(&mut b, &fin);
-        for p in drain(&mut b, &mut bbuf) {
+        for p in drain_peer(&mut b) {
             peer_packets.push(("last-ack-ack", p));
         }
         conns.push((ha, "LAST-ACK"));
@@ -408,7 +436,7 @@ impl Fixture {
         let syn = a.drain();
         own_packets.push(("syn-sent-syn", syn[0].clone()));
         deliver(&mut b, &syn);
-        for p in drain(&mut b, &mut bbuf) {
+        for p in drain_peer(&mut b) {
             peer_packets.push(("syn-sent-synack", p));
         }
         conns.push((ha, "SYN-SENT"));
@@ -416,18 +444,18 @@ impl Fixture {
         // Two half-open entries at A's listener: B's final ACKs are kept.
         for _ in 0..2 {
             b.connect(T0, to_a).expect("peer connect");
-            let syn = drain(&mut b, &mut bbuf);
+            let syn = drain_peer(&mut b);
             a.deliver(&syn);
             let syn_ack = a.drain();
             deliver(&mut b, &syn_ack);
-            for p in drain(&mut b, &mut bbuf) {
+            for p in drain_peer(&mut b) {
                 peer_packets.push(("half-open-ack", p));
             }
         }
 
         // A fresh SYN to the listener.
         b.connect(T0, to_a).expect("peer connect");
-        for p in drain(&mut b, &mut bbuf) {
+        for p in drain_peer(&mut b) {
             peer_packets.push(("listen-syn", p));
         }
 
@@ -437,6 +465,7 @@ impl Fixture {
             stack: a.stack,
             peer: b,
             recording: Recording {
+                offload,
                 calls: a.calls,
                 listener,
                 conns,
@@ -519,6 +548,8 @@ pub struct Runner {
     pub stack: Stack,
     /// The virtual clock; only ever moves forward.
     pub now: Instant,
+    /// The stack was built for a device with offloads.
+    offload: bool,
     listener: ListenerHandle,
     /// Handles the application holds.
     pub handles: Vec<SocketHandle>,
@@ -533,29 +564,47 @@ impl Runner {
     pub fn new(rec: &Recording) -> Runner {
         let mut buf = vec![0u8; 65_536];
         Runner {
+            offload: rec.offload,
             stack: rec.replay(&mut buf),
             now: T0,
             listener: rec.listener,
             handles: rec.conns.iter().map(|&(h, _)| h).collect(),
             buf,
-            scratch: Vec::with_capacity(65_536),
+            scratch: vec![0u8; 65_536],
             sent: 0,
         }
     }
 
-    /// Sends everything the stack has, checking each packet.
+    /// Sends everything the stack has, checking each frame: whole, with
+    /// its partial checksum completed as a device would, and cut into
+    /// the segments a device would send.
     pub fn drain(&mut self) {
         for n in 0.. {
-            let Some(len) = self.stack.poll_transmit(self.now, &mut self.buf) else {
+            let Some((len, mut vnet)) = self.stack.poll_transmit_frame(self.now, &mut self.buf)
+            else {
                 break;
             };
             assert!(
                 n < MAX_PACKETS_PER_DRAIN,
-                "the stack kept sending: {n} packets at {}",
+                "the stack kept sending: {n} frames at {}",
                 self.now
             );
             assert!(len <= self.buf.len());
-            check_output(&self.buf[..len]);
+            let frame = &mut self.buf[..len];
+            if !self.offload {
+                assert_eq!(vnet, VnetHdr::default(), "a frame header without offloads");
+            }
+            for index in 0.. {
+                match segment_tcp4(&vnet, frame, index, &mut self.scratch) {
+                    Ok(Some(n)) => check_output(&self.scratch[..n]),
+                    Ok(None) => break,
+                    Err(e) => panic!("the stack sent a frame no device could send ({e}): {vnet:?}"),
+                }
+            }
+            if let Err(e) = vnet.complete_checksum(frame) {
+                panic!("the stack sent a partial checksum out of bounds ({e}): {vnet:?}");
+            }
+            check_output(frame);
             self.sent += 1;
         }
         while self.stack.poll_event().is_some() {}
@@ -600,14 +649,14 @@ impl Runner {
         } else {
             (None, body)
         };
-        self.scratch.clear();
-        self.scratch.extend_from_slice(packet);
+        let input = &mut self.scratch[..packet.len()];
+        input.copy_from_slice(packet);
         if op & 4 != 0 {
-            fix_checksums(&mut self.scratch);
+            fix_checksums(input);
         }
         match vnet {
-            Some(v) => self.stack.handle_frame(self.now, &v, &self.scratch),
-            None => self.stack.handle_packet(self.now, &self.scratch),
+            Some(v) => self.stack.handle_frame(self.now, &v, input),
+            None => self.stack.handle_packet(self.now, input),
         }
         if op & 8 == 0 {
             self.drain();
@@ -711,14 +760,23 @@ pub mod op {
     }
 }
 
-/// The fixture's recording, made once per process.
-pub fn recording() -> &'static Recording {
-    static REC: OnceLock<Recording> = OnceLock::new();
-    REC.get_or_init(|| Fixture::build().recording)
+/// The fixture's recording, with or without offloads, made once per
+/// process.
+pub fn recording(offload: bool) -> &'static Recording {
+    static PLAIN: OnceLock<Recording> = OnceLock::new();
+    static OFFLOAD: OnceLock<Recording> = OnceLock::new();
+    let rec = if offload { &OFFLOAD } else { &PLAIN };
+    rec.get_or_init(|| Fixture::build(offload).recording)
 }
 
-/// The stack target: replays the fixture, runs the input over it.
+/// The stack target: the first byte's low bit picks the fixture without
+/// (0) or with (1) device offloads; the records that follow run over a
+/// replay of it.
 pub fn run(data: &[u8]) {
-    let mut r = Runner::new(recording());
-    r.run(data);
+    let (offload, records) = match data.split_first() {
+        Some((&first, rest)) => (first & 1 == 1, rest),
+        None => (false, data),
+    };
+    let mut r = Runner::new(recording(offload));
+    r.run(records);
 }
