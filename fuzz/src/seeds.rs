@@ -247,16 +247,19 @@ fn stack_records(fx: &Fixture) -> Vec<Seed> {
         input
     };
 
+    // Packet records ask the harness to fix checksums (a no-op on these
+    // packets), so that what libFuzzer makes of them still reaches TCP.
+
     // Each of the peer's next packets alone, as it would arrive.
     for (i, (name, p)) in fx.peer_packets.iter().enumerate() {
-        seeds.push((format!("peer-{i:02}-{name}"), one(&[p], op::PACKET_RAW)));
+        seeds.push((format!("peer-{i:02}-{name}"), one(&[p], op::PACKET)));
     }
 
     // All of them, then time passes: handshakes complete, holes fill,
     // FINs are acknowledged, timers run.
     let mut all = Vec::new();
     for (_, p) in &fx.peer_packets {
-        push_record(&mut all, op::PACKET_RAW, p);
+        push_record(&mut all, op::PACKET, p);
     }
     for step in [4, 6, 8, 12] {
         push_record(&mut all, op::time(step), &[]);
@@ -293,15 +296,15 @@ fn stack_records(fx: &Fixture) -> Vec<Seed> {
     // the stack drops fragments; with reassembly these become segments.
     let frags = fragments(&hole, &[8, 512, 1024]);
     let refs: Vec<&[u8]> = frags.iter().map(Vec::as_slice).collect();
-    seeds.push(("fragments-in-order".into(), one(&refs, op::PACKET_RAW)));
+    seeds.push(("fragments-in-order".into(), one(&refs, op::PACKET)));
     let mut reversed = refs.clone();
     reversed.reverse();
-    seeds.push(("fragments-reversed".into(), one(&reversed, op::PACKET_RAW)));
+    seeds.push(("fragments-reversed".into(), one(&reversed, op::PACKET)));
     let halves = fragments(&hole, &[728]);
     let overlap = fragments(&hole, &[720]);
     seeds.push((
         "fragments-overlapping".into(),
-        one(&[&halves[0], &overlap[1], &halves[1]], op::PACKET_RAW),
+        one(&[&halves[0], &overlap[1], &halves[1]], op::PACKET),
     ));
 
     // ICMP from the path about A's own packets, and a ping from B.
@@ -312,7 +315,7 @@ fn stack_records(fx: &Fixture) -> Vec<Seed> {
         let mut buf = vec![0u8; IPV4_HEADER_LEN + m.buffer_len()];
         let n = m.emit_datagram(src, A, 64, 0, &mut buf).expect("fits");
         buf.truncate(n);
-        seeds.push((format!("icmp-{name}"), one(&[&buf], op::PACKET_RAW)));
+        seeds.push((format!("icmp-{name}"), one(&[&buf], op::PACKET)));
     };
     icmp(
         "frag-needed",
