@@ -71,10 +71,11 @@ for t in "${targets[@]}"; do
     summary+=("$t: FAILED")
     echo "fuzz: $t FAILED; the end of its log:" >&2
     tail -n 40 "$log" >&2
-    grep -Eo 'fuzz/artifacts/[^ ]+' "$log" | sort -u | while read -r a; do
-      echo "fuzz: crashing input: $a" >&2
-      echo "fuzz: reproduce with: RUSTC_BOOTSTRAP=1 cargo fuzz run -s $sanitizer $t $a" >&2
-    done
+    grep -Eo 'fuzz/artifacts/[^ /]+/(crash|timeout|oom|leak)-[0-9a-f]+' "$log" | sort -u |
+      while read -r a; do
+        echo "fuzz: crashing input: $a" >&2
+        echo "fuzz: reproduce with: RUSTC_BOOTSTRAP=1 cargo fuzz run -s $sanitizer $t $a" >&2
+      done
   fi
 done
 
