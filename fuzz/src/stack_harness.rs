@@ -358,10 +358,13 @@ impl Fixture {
         a.deliver(&from_b[1..]);
         peer_packets.push(("established-hole", from_b[0].clone()));
         a.drain(); // duplicate ACKs with SACK, lost
-        // What B says about A's first data segment, had it arrived.
+        // What B says had A's data arrived but for the second segment: an
+        // ACK, then duplicate ACKs with SACK blocks (loss recovery).
+        assert!(lost_to_b.len() >= 4, "A sent {} segments", lost_to_b.len());
         deliver(&mut b, &lost_to_b[..1]);
+        deliver(&mut b, &lost_to_b[2..]);
         for p in drain_peer(&mut b) {
-            peer_packets.push(("established-ack", p));
+            peer_packets.push(("established-ack-sack", p));
         }
         conns.push((ha, "ESTABLISHED"));
 
@@ -405,12 +408,24 @@ impl Fixture {
         }
         conns.push((ha, "CLOSING"));
 
-        // TIME-WAIT: A closed first, B then.
+        // TIME-WAIT: A closed first, B then. Kept: B's FIN again (a
+        // retransmission), and a new SYN on the same 4-tuple made from it.
         let (ha, hb) = active(&mut a, &mut b);
         a.shutdown(ha);
         pump(&mut a, &mut b);
         b.shutdown(hb).expect("peer shutdown");
+        let fin_b = drain_peer(&mut b);
+        a.deliver(&fin_b);
         pump(&mut a, &mut b);
+        peer_packets.push(("time-wait-fin-again", fin_b[0].clone()));
+        let mut syn = fin_b[0].clone();
+        let tcp = &mut syn[20..];
+        let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]).wrapping_add(1 << 20);
+        tcp[4..8].copy_from_slice(&seq.to_be_bytes());
+        tcp[8..12].copy_from_slice(&[0; 4]);
+        tcp[13] = 0x02; // SYN alone
+        fix_checksums(&mut syn);
+        peer_packets.push(("time-wait-syn", syn));
         conns.push((ha, "TIME-WAIT"));
 
         // CLOSE-WAIT: B closed first, A has not.
