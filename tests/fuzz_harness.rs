@@ -184,3 +184,21 @@ fn seed_corpora() {
         eprintln!("wrote {n} seeds into {}", Path::new(&dir).display());
     }
 }
+
+#[test]
+fn app_commands_reach_connections_accepted_during_the_run() {
+    let mut r = Runner::new(stack_harness::recording(false));
+    let fx = Fixture::build(false);
+    for (_, p) in &fx.peer_packets {
+        r.packet(op::PACKET_RAW, p);
+    }
+    let fixture_handles = r.handles.len();
+    r.app(op::app(5, 0), &[]);
+    r.app(op::app(5, 0), &[]);
+    assert_eq!(r.handles.len(), fixture_handles + 2, "two accepted");
+    // Handle 9 is named by 9 % 8 in the op and 9 / 8 in the body.
+    let h = r.handles[9];
+    assert_eq!(r.stack.info(h).unwrap().bytes_in_flight, 0);
+    r.app(op::app(0, 1), &[1; 1000]);
+    assert_eq!(r.stack.info(h).unwrap().bytes_in_flight, 1000);
+}

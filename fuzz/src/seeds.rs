@@ -266,20 +266,29 @@ fn stack_records(fx: &Fixture) -> Vec<Seed> {
     }
     seeds.push(("peer-all-then-time".into(), all));
 
-    // The application at work on every handle: read, write, close,
-    // accept, connect, abort, with time passing.
+    // The application at work on every handle, the fixture's and those
+    // it accepts and connects once the peer's packets are in: read,
+    // write, close, abort, with time passing. Handle h is named by
+    // `h % 8` in the op and `h / 8` in the body's first byte.
     let mut app = Vec::new();
-    for h in 0..8 {
-        push_record(&mut app, op::app(1, h), &[]);
-        push_record(&mut app, op::app(0, h), &[0x42; 3000]);
+    for (_, p) in &fx.peer_packets {
+        push_record(&mut app, op::PACKET, p);
     }
-    push_record(&mut app, op::app(5, 0), &[]);
+    for _ in 0..3 {
+        push_record(&mut app, op::app(5, 0), &[]);
+    }
     push_record(&mut app, op::app(6, 0), &[]);
-    push_record(&mut app, op::time(6), &[]);
-    for h in 0..8 {
-        push_record(&mut app, op::app(3, h), &[]);
+    for h in 0..14u8 {
+        push_record(&mut app, op::app(1, h % 8), &[h / 8]);
+        let mut data = vec![0x42u8; 3000];
+        data[0] = h / 8;
+        push_record(&mut app, op::app(0, h % 8), &data);
     }
-    push_record(&mut app, op::app(4, 1), &[]);
+    push_record(&mut app, op::time(6), &[]);
+    for h in 0..14u8 {
+        let cmd = if h % 3 == 0 { 4 } else { 3 };
+        push_record(&mut app, op::app(cmd, h % 8), &[h / 8]);
+    }
     push_record(&mut app, op::time(9), &[]);
     seeds.push(("app-commands".into(), app));
 

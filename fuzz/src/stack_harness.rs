@@ -45,8 +45,9 @@
 //!   `op & 8` leaves the output queued (a batch) instead of draining it;
 //! - 2: time passes by [`STEPS`]`[(op >> 2) & 15]`; timers that are due
 //!   run;
-//! - 3: an application command: `(op >> 2) & 7` picks it, `op >> 5` the
-//!   handle (see [`Runner::app`]); the body is the data for a send.
+//! - 3: an application command: `(op >> 2) & 7` picks it, `op >> 5` and
+//!   the body's first byte the handle (see [`Runner::app`]); the body is
+//!   also the data for a send.
 //!
 //! After the last record the harness drains the output and runs the timers
 //! a few times, jumping to each deadline, so retransmission, persist,
@@ -678,14 +679,17 @@ impl Runner {
         }
     }
 
-    /// An application command: `(op >> 2) & 7` picks it, `op >> 5` the
-    /// handle (an index into [`Runner::handles`], modulo its length):
-    /// 0 send `body`, 1 receive everything, 2 shutdown, 3 close, 4 abort,
-    /// 5 accept, 6 connect to B, 7 shutdown the read side.
+    /// An application command: `(op >> 2) & 7` picks it: 0 send `body`,
+    /// 1 receive everything, 2 shutdown, 3 close, 4 abort, 5 accept,
+    /// 6 connect to B, 7 shutdown the read side. The handle is an index
+    /// into [`Runner::handles`], modulo its length: `op >> 5`, plus 8
+    /// times the body's first byte if it has one (so that every handle,
+    /// the ones accepted or connected during the run too, can be named).
     pub fn app(&mut self, op: u8, body: &[u8]) {
+        let pick = usize::from(op >> 5) + 8 * usize::from(body.first().copied().unwrap_or(0));
         let h = match self.handles.len() {
             0 => None,
-            n => Some(self.handles[usize::from(op >> 5) % n]),
+            n => Some(self.handles[pick % n]),
         };
         let now = self.now;
         let s = &mut self.stack;
