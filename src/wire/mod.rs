@@ -39,11 +39,11 @@ pub mod vnet;
 pub use seq::SeqNum;
 
 pub use icmp::IcmpRepr;
+pub use icmpv6::Icmpv6Repr;
 pub use ipv4::{
     IPV4_HEADER_LEN, Ipv4Fragment, Ipv4Packet, Ipv4Repr, MAX_IPV4_PACKET, PROTO_ICMP, PROTO_TCP,
     parse_ipv4, parse_ipv4_fragment,
 };
-pub use icmpv6::Icmpv6Repr;
 pub use ipv6::{
     IPV6_HEADER_LEN, Ipv6Error, Ipv6Fragment, Ipv6Packet, Ipv6Repr, parse_ipv6, parse_ipv6_fragment,
 };

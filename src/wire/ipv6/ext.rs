@@ -283,7 +283,11 @@ const PADN: u8 = 1;
 /// [`WireError::Fragmented`] at a fragment header with a nonzero offset
 /// (no upper-layer header follows it);
 /// [`WireError::TooManyExtHeaders`] past [`MAX_EXT_HEADERS`].
-pub fn skip_ext_headers(bytes: &[u8], mut nh: u8, mut off: usize) -> Result<(u8, usize), WireError> {
+pub fn skip_ext_headers(
+    bytes: &[u8],
+    mut nh: u8,
+    mut off: usize,
+) -> Result<(u8, usize), WireError> {
     for _ in 0..=MAX_EXT_HEADERS {
         let len = match nh {
             next_header::HOP_BY_HOP | next_header::ROUTING | next_header::DEST_OPTIONS => {
@@ -311,4 +315,3 @@ pub fn skip_ext_headers(bytes: &[u8], mut nh: u8, mut off: usize) -> Result<(u8,
     }
     Err(WireError::TooManyExtHeaders)
 }
-

@@ -27,9 +27,7 @@
 use std::net::Ipv6Addr;
 
 use super::ext::skip_ext_headers;
-use super::{
-    IPV6_HEADER_LEN, Ipv6Error, Ipv6Packet, field, next_header, param_problem,
-};
+use super::{IPV6_HEADER_LEN, Ipv6Error, Ipv6Packet, field, next_header, param_problem};
 use crate::wire::{WireError, be16, be32, put16, put32};
 
 /// Length of the fragment header.

@@ -139,7 +139,12 @@ impl<'a> TcpRepr<'a> {
 
     /// [`emit`](Self::emit) for a segment carried over IPv6: the checksum
     /// covers the IPv6 pseudo-header (RFC 8200 section 8.1). Same errors.
-    pub fn emit_v6(&self, buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<usize, WireError> {
+    pub fn emit_v6(
+        &self,
+        buf: &mut [u8],
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+    ) -> Result<usize, WireError> {
         let seg = self.emit_unchecksummed(buf)?;
         fill_checksum_v6(seg, src, dst);
         Ok(seg.len())
