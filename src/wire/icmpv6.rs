@@ -58,7 +58,7 @@ pub const TYPE_ECHO_REQUEST: u8 = 128;
 pub const TYPE_ECHO_REPLY: u8 = 129;
 
 /// Destination-unreachable codes (RFC 4443 3.1).
-pub mod unreachable {
+pub mod dest_unreachable {
     /// No route to destination.
     pub const NO_ROUTE: u8 = 0;
     /// Communication with destination administratively prohibited.
@@ -111,7 +111,7 @@ pub enum Icmpv6Repr<'a> {
     },
     /// Destination unreachable (type 1).
     DestUnreachable {
-        /// One of [`unreachable`]'s codes.
+        /// One of [`dest_unreachable`]'s codes.
         code: u8,
         /// As much of the invoking packet as was quoted.
         invoking: &'a [u8],
@@ -328,7 +328,7 @@ pub struct QuotedTcp6 {
 
 /// Reads the packet quoted by an ICMPv6 error: an IPv6 header, any
 /// extension headers (skipped with
-/// [`skip_ext_headers`](super::ipv6::skip_ext_headers): a fragment with a
+/// [`super::ipv6::skip_ext_headers`]: a fragment with a
 /// nonzero offset holds no TCP header), then at least the first 8 bytes of
 /// a TCP header. The quote may be cut anywhere after those, so the payload
 /// length is not checked against it and no checksum is verified.

@@ -93,10 +93,10 @@ pub enum WireError {
     /// a fragment offset is not a multiple of 8 or beyond the 13-bit field.
     BadPayloadLength,
     /// More IPv6 extension headers than
-    /// [`ipv6::MAX_EXT_HEADERS`](ipv6::MAX_EXT_HEADERS).
+    /// [`ipv6::MAX_EXT_HEADERS`].
     TooManyExtHeaders,
     /// IPv6 extension headers longer together than
-    /// [`ipv6::MAX_EXT_HEADERS_LEN`](ipv6::MAX_EXT_HEADERS_LEN).
+    /// [`ipv6::MAX_EXT_HEADERS_LEN`].
     ExtHeadersTooLong,
     /// An option in an IPv6 hop-by-hop or destination options header runs
     /// past the end of its header.

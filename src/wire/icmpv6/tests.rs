@@ -140,7 +140,7 @@ fn errors_never_exceed_minimum_mtu() {
     let big = vec![0x60; 2000];
     for msg in [
         Icmpv6Repr::DestUnreachable {
-            code: unreachable::PORT_UNREACHABLE,
+            code: dest_unreachable::PORT_UNREACHABLE,
             invoking: &big,
         },
         Icmpv6Repr::TimeExceeded {

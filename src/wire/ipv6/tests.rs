@@ -151,7 +151,7 @@ fn emit_reproduces_real_header() {
     let mut view = Ipv6Packet::new_checked(&mut whole[..]).unwrap();
     assert_eq!(view.flow_label(), 0, "emitted with flow label 0");
     // Only the low 20 bits are a flow label.
-    view.set_flow_label(0xf_1_8ade);
+    view.set_flow_label(0x00f1_8ade);
     assert_eq!(whole, LINUX_SYN6);
     let mut view = Ipv6Packet::new_checked(&mut whole[..]).unwrap();
     view.set_traffic_class(0xb8);
