@@ -12,8 +12,9 @@
 //! - [`stack`]: the sans-IO core a runtime drives: connection table,
 //!   listeners, ports, ISNs, timers, demultiplexing.
 //! - [`tcp`]: the sans-IO TCP connection, one type per RFC 9293 state.
-//! - [`wire`]: zero-copy views and emitters for IPv4, TCP, ICMPv4, the
-//!   Internet checksum and the virtio-net header.
+//! - [`wire`]: zero-copy views and emitters for IPv4, IPv6 (with its
+//!   extension headers), TCP, ICMPv4, ICMPv6, the Internet checksum and
+//!   the virtio-net header. The stack above speaks IPv4 only so far.
 //!
 //! Beside them:
 //!

@@ -1,8 +1,9 @@
 //! Wire formats: zero-copy, bounds-checked views over packet bytes and
 //! emitters that write into caller-owned buffers. No I/O, no clock.
 //!
-//! This module owns the byte layouts of IPv4 (RFC 791), TCP (RFC 9293 3.1,
-//! with the options of RFC 7323 and RFC 2018), ICMPv4 (RFC 792, RFC 1191) and
+//! This module owns the byte layouts of IPv4 (RFC 791), IPv6 and its
+//! extension headers (RFC 8200), TCP (RFC 9293 3.1, with the options of
+//! RFC 7323 and RFC 2018), ICMPv4 (RFC 792, RFC 1191), ICMPv6 (RFC 4443) and
 //! the Internet checksum (RFC 1071, RFC 1624), and the virtio-net header a
 //! TUN device with offloads puts in front of packets. It knows nothing about
 //! connections, timers or devices, performs no I/O, never reads a clock and
@@ -20,14 +21,17 @@
 //! Every parser returns a [`WireError`] on malformed input and never panics,
 //! whatever the bytes; `tests/wire_props.rs` checks that with property tests.
 //!
-//! Read first: RFC 791 section 3.1 (IPv4 header), RFC 9293 section 3.1 (TCP
-//! header), RFC 1071 (checksum).
+//! Read first: RFC 791 section 3.1 (IPv4 header), RFC 8200 sections 3-4
+//! (IPv6 header and extension headers), RFC 9293 section 3.1 (TCP header),
+//! RFC 1071 (checksum).
 
 #![forbid(unsafe_code)]
 
 pub mod checksum;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
 pub mod seq;
 pub mod tcp;
 pub mod vnet;
@@ -35,12 +39,17 @@ pub mod vnet;
 pub use seq::SeqNum;
 
 pub use icmp::IcmpRepr;
+pub use icmpv6::Icmpv6Repr;
 pub use ipv4::{
     IPV4_HEADER_LEN, Ipv4Fragment, Ipv4Packet, Ipv4Repr, MAX_IPV4_PACKET, PROTO_ICMP, PROTO_TCP,
     parse_ipv4, parse_ipv4_fragment,
 };
+pub use ipv6::{
+    IPV6_HEADER_LEN, Ipv6Error, Ipv6Fragment, Ipv6Packet, Ipv6Repr, parse_ipv6, parse_ipv6_fragment,
+};
 pub use tcp::{
     MAX_SACK_BLOCKS, TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpPacket, TcpRepr, parse_tcp,
+    parse_tcp_v6,
 };
 pub use vnet::{VNET_HDR_LEN, VnetHdr};
 
@@ -52,7 +61,7 @@ pub enum WireError {
     /// The buffer ends before the header (or the length the header
     /// announces) does.
     Truncated,
-    /// IPv4 version field is not 4.
+    /// The version field is not the one expected (4 for IPv4, 6 for IPv6).
     BadVersion,
     /// IPv4 IHL is below 5 (20 bytes).
     BadIhl,
@@ -77,13 +86,31 @@ pub enum WireError {
     UnsupportedIcmp,
     /// The caller's output buffer is too small for what is to be emitted.
     BufferTooSmall,
+    /// An IPv6 payload length of 0 with a hop-by-hop header: a jumbogram
+    /// (RFC 2675), which this stack does not support.
+    Jumbogram,
+    /// An IPv6 packet to emit would not fit the 16-bit payload length, or
+    /// a fragment offset is not a multiple of 8 or beyond the 13-bit field.
+    BadPayloadLength,
+    /// More IPv6 extension headers than
+    /// [`ipv6::MAX_EXT_HEADERS`].
+    TooManyExtHeaders,
+    /// IPv6 extension headers longer together than
+    /// [`ipv6::MAX_EXT_HEADERS_LEN`].
+    ExtHeadersTooLong,
+    /// An option in an IPv6 hop-by-hop or destination options header runs
+    /// past the end of its header.
+    BadExtHeader,
+    /// The IPv6 packet carries no fragment header (or only an atomic one,
+    /// RFC 6946): there is nothing to reassemble.
+    NotFragment,
 }
 
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self {
             WireError::Truncated => "packet truncated",
-            WireError::BadVersion => "IP version is not 4",
+            WireError::BadVersion => "wrong IP version",
             WireError::BadIhl => "IPv4 header length below 20 bytes",
             WireError::BadTotalLength => "bad IPv4 total length",
             WireError::BadChecksum => "bad checksum",
@@ -93,6 +120,12 @@ impl fmt::Display for WireError {
             WireError::NotTcp => "not a TCP datagram",
             WireError::UnsupportedIcmp => "unsupported ICMP type",
             WireError::BufferTooSmall => "output buffer too small",
+            WireError::Jumbogram => "IPv6 jumbogram (not supported)",
+            WireError::BadPayloadLength => "bad IPv6 payload length or fragment offset",
+            WireError::TooManyExtHeaders => "too many IPv6 extension headers",
+            WireError::ExtHeadersTooLong => "IPv6 extension headers too long",
+            WireError::BadExtHeader => "malformed IPv6 extension header option",
+            WireError::NotFragment => "not an IPv6 fragment",
         };
         f.write_str(s)
     }

@@ -1,7 +1,8 @@
-//! The TCP checksum over the IPv4 pseudo-header (RFC 9293 section 3.1),
-//! in full or left partial for a device with checksum offload.
+//! The TCP checksum over the IPv4 pseudo-header (RFC 9293 section 3.1) or
+//! the IPv6 one (RFC 8200 section 8.1), in full or left partial for a
+//! device with checksum offload. The `_v6` functions mirror the IPv4 ones.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{TCP_HEADER_LEN, field};
 use crate::wire::ipv4::PROTO_TCP;
@@ -45,4 +46,42 @@ pub fn fill_partial_checksum(segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
     }
     let pseudo = checksum::fold(checksum::pseudo_header_sum(src, dst, PROTO_TCP, len));
     put16(segment, field::CHECKSUM, pseudo);
+}
+
+/// [`fill_checksum`] over the IPv6 pseudo-header (RFC 8200 section 8.1):
+/// `src`, `dst`, the segment length as 32 bits and next header 6.
+/// `segment` is the TCP header and data only, without IPv6 extension
+/// headers.
+///
+/// Does nothing if `segment` is shorter than 20 bytes or longer than 65535
+/// (without jumbograms no valid segment is).
+pub fn fill_checksum_v6(segment: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) {
+    let Some(len) = checksummable_len(segment) else {
+        return;
+    };
+    put16(segment, field::CHECKSUM, 0);
+    let pseudo = checksum::pseudo_header_sum_v6(src, dst, PROTO_TCP, len);
+    let sum = !checksum::fold(checksum::ones_sum(segment, pseudo));
+    put16(segment, field::CHECKSUM, sum);
+}
+
+/// [`fill_partial_checksum`] over the IPv6 pseudo-header: writes the folded
+/// pseudo-header sum, not complemented, for a device to complete from the
+/// start of the TCP header (`csum_offset = 16`). With TSO, `segment` is the
+/// whole super-segment; the device recomputes the length per segment.
+/// Does nothing if `segment` is shorter than 20 bytes or longer than 65535.
+pub fn fill_partial_checksum_v6(segment: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) {
+    let Some(len) = checksummable_len(segment) else {
+        return;
+    };
+    let pseudo = checksum::fold(checksum::pseudo_header_sum_v6(src, dst, PROTO_TCP, len));
+    put16(segment, field::CHECKSUM, pseudo);
+}
+
+/// The segment's length for the IPv6 pseudo-header, or `None` for a
+/// segment no valid packet carries (shorter than a header, or longer than
+/// a 16-bit payload length allows).
+fn checksummable_len(segment: &[u8]) -> Option<u32> {
+    let len = u16::try_from(segment.len()).ok()?;
+    (segment.len() >= TCP_HEADER_LEN).then_some(u32::from(len))
 }

@@ -30,7 +30,9 @@
 //! "Checksum"). [`fill_checksum`] computes it in software;
 //! [`fill_partial_checksum`] writes only the pseudo-header sum, which is what
 //! a device doing checksum offload (virtio-net `VIRTIO_NET_HDR_F_NEEDS_CSUM`)
-//! expects to complete.
+//! expects to complete. Over IPv6 the pseudo-header is RFC 8200 section
+//! 8.1's; every function that takes IPv4 addresses has a `_v6` twin
+//! ([`fill_checksum_v6`], [`parse_tcp_v6`], [`TcpRepr::emit_v6`], ...).
 //!
 //! No I/O, no clock, no `unsafe`; no input makes these functions panic.
 //!
@@ -44,11 +46,13 @@ mod options;
 mod packet;
 mod repr;
 
-pub use checksum::{fill_checksum, fill_partial_checksum};
+pub use checksum::{
+    fill_checksum, fill_checksum_v6, fill_partial_checksum, fill_partial_checksum_v6,
+};
 pub use flags::TcpFlags;
 pub use options::TcpOptions;
 pub use packet::TcpPacket;
-pub use repr::{TcpRepr, parse_tcp};
+pub use repr::{TcpRepr, parse_tcp, parse_tcp_v6};
 
 /// Length of a TCP header without options.
 pub const TCP_HEADER_LEN: usize = 20;

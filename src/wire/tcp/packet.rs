@@ -1,9 +1,9 @@
 //! [`TcpPacket`]: the checked, zero-copy view over a segment's bytes, with
 //! field accessors and setters.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{TCP_HEADER_LEN, TcpFlags, field, fill_checksum};
+use super::{TCP_HEADER_LEN, TcpFlags, field, fill_checksum, fill_checksum_v6};
 use crate::wire::ipv4::PROTO_TCP;
 use crate::wire::{SeqNum, WireError, be16, be32, checksum, put16, put32};
 
@@ -132,6 +132,18 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         let pseudo = checksum::pseudo_header_sum(src, dst, PROTO_TCP, len);
         checksum::fold(checksum::ones_sum(seg, pseudo)) == 0xffff
     }
+
+    /// [`verify_checksum`](Self::verify_checksum) over the IPv6
+    /// pseudo-header (RFC 8200 section 8.1). A segment longer than 65535
+    /// bytes (only a jumbogram could carry one) is reported as wrong.
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        let seg = self.buf();
+        let Ok(len) = u16::try_from(seg.len()) else {
+            return false;
+        };
+        let pseudo = checksum::pseudo_header_sum_v6(src, dst, PROTO_TCP, u32::from(len));
+        checksum::fold(checksum::ones_sum(seg, pseudo)) == 0xffff
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
@@ -178,6 +190,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// Computes and writes the full checksum (see [`fill_checksum`]).
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         fill_checksum(self.buf_mut(), src, dst);
+    }
+
+    /// Computes and writes the full checksum over the IPv6 pseudo-header
+    /// (see [`fill_checksum_v6`]).
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        fill_checksum_v6(self.buf_mut(), src, dst);
     }
 
     /// The payload, mutable.

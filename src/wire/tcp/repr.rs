@@ -1,8 +1,10 @@
 //! [`TcpRepr`]: a parsed segment, and emitting one into a caller buffer.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpPacket, field, fill_checksum};
+use super::{
+    TCP_HEADER_LEN, TcpFlags, TcpOptions, TcpPacket, field, fill_checksum, fill_checksum_v6,
+};
 use crate::wire::{SeqNum, WireError, put16, put32};
 
 /// A parsed TCP segment, borrowing its payload.
@@ -42,6 +44,25 @@ impl<'a> TcpRepr<'a> {
         if verify_checksum && !pkt.verify_checksum(src, dst) {
             return Err(WireError::BadChecksum);
         }
+        Self::parse_unchecked(pkt)
+    }
+
+    /// [`parse`](Self::parse) for a segment carried over IPv6: the checksum
+    /// covers the IPv6 pseudo-header (RFC 8200 section 8.1).
+    pub fn parse_v6(
+        pkt: &TcpPacket<&'a [u8]>,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        verify_checksum: bool,
+    ) -> Result<TcpRepr<'a>, WireError> {
+        if verify_checksum && !pkt.verify_checksum_v6(src, dst) {
+            return Err(WireError::BadChecksum);
+        }
+        Self::parse_unchecked(pkt)
+    }
+
+    /// The fields of a view whose checksum has been dealt with.
+    fn parse_unchecked(pkt: &TcpPacket<&'a [u8]>) -> Result<TcpRepr<'a>, WireError> {
         let options = TcpOptions::parse(pkt.options())?;
         let buf: &'a [u8] = pkt.buffer;
         Ok(TcpRepr {
@@ -111,6 +132,27 @@ impl<'a> TcpRepr<'a> {
     /// [`WireError::BufferTooSmall`] if `buf` is too short,
     /// [`WireError::BadTotalLength`] if the segment exceeds 65535 bytes.
     pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<usize, WireError> {
+        let seg = self.emit_unchecksummed(buf)?;
+        fill_checksum(seg, src, dst);
+        Ok(seg.len())
+    }
+
+    /// [`emit`](Self::emit) for a segment carried over IPv6: the checksum
+    /// covers the IPv6 pseudo-header (RFC 8200 section 8.1). Same errors.
+    pub fn emit_v6(
+        &self,
+        buf: &mut [u8],
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+    ) -> Result<usize, WireError> {
+        let seg = self.emit_unchecksummed(buf)?;
+        fill_checksum_v6(seg, src, dst);
+        Ok(seg.len())
+    }
+
+    /// Header and payload into `buf[..buffer_len()]`, checksum left zero;
+    /// returns the segment written.
+    fn emit_unchecksummed<'b>(&self, buf: &'b mut [u8]) -> Result<&'b mut [u8], WireError> {
         let len = self.buffer_len();
         if u16::try_from(len).is_err() {
             return Err(WireError::BadTotalLength);
@@ -120,8 +162,7 @@ impl<'a> TcpRepr<'a> {
         };
         let header_len = self.emit_header(seg)?;
         seg[header_len..].copy_from_slice(self.payload);
-        fill_checksum(seg, src, dst);
-        Ok(len)
+        Ok(seg)
     }
 }
 
@@ -135,4 +176,17 @@ pub fn parse_tcp<'a>(
 ) -> Result<TcpRepr<'a>, WireError> {
     let pkt = TcpPacket::new_checked(segment)?;
     TcpRepr::parse(&pkt, src, dst, verify_checksum)
+}
+
+/// Parses a TCP segment carried over IPv6 (the upper-layer payload after
+/// any extension headers): [`TcpPacket::new_checked`] then
+/// [`TcpRepr::parse_v6`].
+pub fn parse_tcp_v6<'a>(
+    segment: &'a [u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    verify_checksum: bool,
+) -> Result<TcpRepr<'a>, WireError> {
+    let pkt = TcpPacket::new_checked(segment)?;
+    TcpRepr::parse_v6(&pkt, src, dst, verify_checksum)
 }
