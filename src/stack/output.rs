@@ -276,24 +276,7 @@ impl Stack {
                 syn,
                 iss,
                 ts_offset,
-            } => {
-                // The listener may have gone meanwhile: then nothing.
-                let listen = &self.listeners.get(&local_port)?.listen;
-                let local = SocketAddrV4::new(self.cfg.addr, local_port);
-                let route = (self.cfg.addr, *remote.ip(), listen.config().ttl);
-                let (n, t) = tcp_in_ipv4(buf, |seg| {
-                    let ends = (local, remote);
-                    let t = listen.write_cookie_syn_ack(now, ends, &syn, iss, ts_offset, seg)?;
-                    Some((t, route))
-                })?;
-                let vnet = if t.partial_checksum {
-                    let l4 = IPV4_HEADER_LEN as u16;
-                    VnetHdr::tcp4_partial(l4, l4 + t.header_len, 0)
-                } else {
-                    VnetHdr::default()
-                };
-                Some((n, vnet))
-            }
+            } => self.emit_cookie_syn_ack(now, (local_port, remote), &syn, (iss, ts_offset), buf),
             Control::Fragments {
                 dst,
                 ident,
@@ -303,6 +286,34 @@ impl Stack {
                 .emit_fragment(dst, ident, payload, offset, buf)
                 .map(|n| (n, VnetHdr::default())),
         }
+    }
+
+    /// Writes a SYN-ACK carrying a SYN cookie from the listener on
+    /// `ends.0` to `ends.1`, with our ISS and timestamp offset.
+    fn emit_cookie_syn_ack(
+        &self,
+        now: Instant,
+        (local_port, remote): (u16, SocketAddrV4),
+        syn: &CookieSyn,
+        (iss, ts_offset): (SeqNum, u32),
+        buf: &mut [u8],
+    ) -> Option<(usize, VnetHdr)> {
+        // The listener may have gone meanwhile: then nothing.
+        let listen = &self.listeners.get(&local_port)?.listen;
+        let local = SocketAddrV4::new(self.cfg.addr, local_port);
+        let route = (self.cfg.addr, *remote.ip(), listen.config().ttl);
+        let (n, t) = tcp_in_ipv4(buf, |seg| {
+            let ends = (local, remote);
+            let t = listen.write_cookie_syn_ack(now, ends, syn, iss, ts_offset, seg)?;
+            Some((t, route))
+        })?;
+        let vnet = if t.partial_checksum {
+            let l4 = IPV4_HEADER_LEN as u16;
+            VnetHdr::tcp4_partial(l4, l4 + t.header_len, 0)
+        } else {
+            VnetHdr::default()
+        };
+        Some((n, vnet))
     }
 
     /// Writes the fragment of ICMP datagram `ident` that starts at
