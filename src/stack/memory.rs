@@ -3,10 +3,11 @@
 //! finds idle connections and has their empty buffers give their storage
 //! back.
 //!
-//! The sweep looks at a tenth of the table every 100 ms, so every
-//! connection once a second, and only while some connection holds
-//! storage: no timer per connection, and a stack with nothing allocated
-//! does not wake for it.
+//! The sweep looks at the whole table once per [`IDLE_RELEASE`], and only
+//! while some connection holds storage: no timer per connection, and a
+//! stack with nothing allocated does not wake for it. A sweep costs a
+//! look at each slot (most hold no storage: a compare), some half a
+//! millisecond for 100,000 connections.
 
 use super::Stack;
 #[cfg(doc)]
@@ -16,10 +17,7 @@ use crate::time::{Instant, PackedInstant};
 use std::time::Duration;
 
 /// How often the sweep runs.
-const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
-/// Sweeps per pass over the table: every connection is looked at once per
-/// [`IDLE_RELEASE`].
-const SWEEPS_PER_PASS: usize = (IDLE_RELEASE.as_millis() / SWEEP_INTERVAL.as_millis()) as usize;
+const SWEEP_INTERVAL: Duration = IDLE_RELEASE;
 
 impl Stack {
     /// The memory pressure ended: every connection that was told of it
@@ -93,19 +91,14 @@ impl Stack {
         self.sweep_at.get()
     }
 
-    /// If a sweep is due: the next part of the table gives back the
-    /// storage of empty buffers on connections that have sent nothing for
-    /// [`IDLE_RELEASE`].
+    /// If a sweep is due: connections that have sent nothing for
+    /// [`IDLE_RELEASE`] give back the storage of their empty buffers.
     pub(super) fn sweep(&mut self, now: Instant) {
         if self.sweep_at.get().is_none_or(|t| t > now) {
             return;
         }
         self.sweep_at = PackedInstant::NONE;
-        let cap = self.conns.capacity();
-        let batch = cap.div_ceil(SWEEPS_PER_PASS).max(64);
-        let start = self.sweep_cursor.min(cap);
-        let end = (start + batch).min(cap);
-        for idx in start..end {
+        for idx in 0..self.conns.capacity() {
             let Some(slot) = self.conns.get_mut(idx) else {
                 continue;
             };
@@ -122,7 +115,6 @@ impl Stack {
                 self.relieve();
             }
         }
-        self.sweep_cursor = if end >= cap { 0 } else { end };
         self.arm_sweep(now);
     }
 }

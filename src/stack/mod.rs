@@ -96,9 +96,8 @@ pub struct Stack {
     memory_pressure: bool,
     /// Slots of the connections told of the memory pressure.
     pressed: Vec<usize>,
-    /// When the next idle sweep runs (see `memory.rs`), and where.
+    /// When the next idle sweep runs (see `memory.rs`).
     sweep_at: PackedInstant,
-    sweep_cursor: usize,
     /// Connections in SYN-RECEIVED from listeners, all listeners together.
     half_open: usize,
     /// What is left of this second's challenge ACKs.
@@ -149,7 +148,6 @@ impl Stack {
             memory_pressure: false,
             pressed: Vec::new(),
             sweep_at: PackedInstant::NONE,
-            sweep_cursor: 0,
             half_open: 0,
             // Drawn last: what the seed gave before stays the same.
             challenge: ChallengeBudget::new(rng.fork()),
