@@ -22,6 +22,7 @@ pub mod buffer;
 pub mod cc;
 mod error;
 mod hystart;
+mod rack;
 pub mod rtt;
 pub mod sack;
 mod state;

@@ -157,6 +157,48 @@ impl Scoreboard {
         })
     }
 
+    /// The unSACKed parts of `[start, end)`, lowest first (RACK: what of a
+    /// record is still missing, what of a SACK block is newly SACKed).
+    pub fn holes_within(
+        &self,
+        start: SeqNum,
+        end: SeqNum,
+    ) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
+        let first = self.ranges.partition_point(|r| r.1 <= start);
+        let mut cursor = start;
+        let mut i = first;
+        std::iter::from_fn(move || {
+            while cursor < end {
+                match self.ranges.get(i) {
+                    Some(&(s, e)) if s < end => {
+                        i += 1;
+                        if s > cursor {
+                            let hole = (cursor, s);
+                            cursor = e.max(cursor);
+                            return Some(hole);
+                        }
+                        cursor = e.max(cursor);
+                    }
+                    _ => {
+                        let hole = (cursor, end);
+                        cursor = end;
+                        return Some(hole);
+                    }
+                }
+            }
+            None
+        })
+    }
+
+    /// Bytes SACKed within `[start, end)`.
+    pub fn sacked_within(&self, start: SeqNum, end: SeqNum) -> u32 {
+        if end <= start {
+            return 0;
+        }
+        let holes: u32 = self.holes_within(start, end).map(|(s, e)| e - s).sum();
+        (end - start) - holes
+    }
+
     /// RFC 6675 SetPipe(): octets thought to be in the network. A hole
     /// counts unless it is lost; its retransmitted part (below `high_rxt`)
     /// counts again.
