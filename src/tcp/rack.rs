@@ -320,7 +320,7 @@ fn sent_after(a: (u64, SeqNum), b: (u64, SeqNum)) -> bool {
 
 /// RACK's state for a connection (RFC 8985 6.1) and its transmission
 /// records. What outlives a flight (RACK.min_RTT, the reordering window's
-/// growth, whether reordering was seen) is kept inline, in 16 bytes; the
+/// growth, whether reordering was seen) is kept inline, in 24 bytes; the
 /// rest is boxed while data is in flight.
 #[derive(Debug)]
 pub(crate) struct Rack {

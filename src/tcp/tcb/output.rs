@@ -227,7 +227,8 @@ impl Tcb {
         self.cc.new_epoch();
     }
 
-    /// Fast retransmit or a NewReno partial ACK: one segment at SND.UNA.
+    /// Fast retransmit (the first segment found lost: SND.UNA, or with
+    /// SACK RACK's lowest lost one) or a NewReno partial ACK.
     fn poll_fast_retransmit(
         &mut self,
         now: Instant,
@@ -237,6 +238,10 @@ impl Tcb {
     ) -> Option<Transmit> {
         if !core::mem::take(&mut self.rec.rtx_una) || self.snd.max <= self.snd.una {
             return None;
+        }
+        if self.opt.sack {
+            let (seq, end) = self.rack.next_lost(&self.rec.scoreboard)?;
+            return self.retransmit(now, buf, seq, ((end - seq) as usize).min(mss), opts);
         }
         let una = self.snd.una;
         self.retransmit(now, buf, una, mss, opts)

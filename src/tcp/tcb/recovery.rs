@@ -255,9 +255,10 @@ impl Tcb {
         }
         self.rec.recover = Some(self.snd.max);
         self.rec.high_rxt = self.snd.una;
-        // With SACK, RACK's lost segments go first, lowest first (see
-        // `poll_sack_recovery`); NewReno resends SND.UNA.
-        self.rec.rtx_una = !self.opt.sack;
+        // The first segment found lost goes at once, whatever the pipe
+        // (RFC 6675 5 step 4.3): SND.UNA for NewReno, RACK's lowest lost
+        // segment with SACK (see `poll_fast_retransmit`).
+        self.rec.rtx_una = true;
         self.rec.lt_allow = 0;
         self.timers.cancel(Timer::Tlp);
         self.stats.fast_retransmits += 1;
