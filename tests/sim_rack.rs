@@ -1,12 +1,13 @@
 //! RACK (RFC 8985) in the deterministic simulator: reordering that RACK
 //! waits out, reordering it does not, the reordering window growing after
-//! a D-SACK, and the reorder timer marking a loss that no ACK shows. (A
+//! a D-SACK, the reorder timer marking a loss that no ACK shows, and a
+//! tail loss probe found to have repaired a loss (RFC 8985 7.4). (A
 //! lost retransmission repaired without an RTO, and the tail loss probes,
 //! are in `sim_recovery.rs`.)
 
-use ringtcp::sim::apps::{BulkPeer, Role};
-use ringtcp::sim::{LinkConfig, Network, Shape};
-use ringtcp::stack::StackConfig;
+use ringtcp::sim::apps::{BulkPeer, Role, client_seed, fill_stream};
+use ringtcp::sim::{App, LinkConfig, Network, Shape};
+use ringtcp::stack::{Event, SocketHandle, Stack, StackConfig};
 use ringtcp::tcp::TcpInfo;
 use ringtcp::time::Instant;
 use ringtcp::wire::{parse_ipv4, tcp::parse_tcp};
@@ -215,4 +216,133 @@ fn reorder_timer_marks_a_loss_when_no_ack_comes() {
         .expect("resent");
     let gap = again.0 - first_at;
     assert!(gap >= ms(25) && gap < ms(30), "resent after {gap:?}");
+}
+
+/// A client that sends `first` bytes at once, and `second` more at one
+/// second; then closes. Keeps its last view of the connection.
+struct TwoBursts {
+    first: usize,
+    second: usize,
+    h: Option<SocketHandle>,
+    sent: u64,
+    second_sent: bool,
+    last_info: Option<TcpInfo>,
+}
+
+impl TwoBursts {
+    fn write(&mut self, stack: &mut Stack, n: usize) {
+        let h = self.h.expect("connected");
+        let mut buf = vec![0u8; n];
+        fill_stream(
+            client_seed(stack.local_addr(h).unwrap().port()),
+            self.sent,
+            &mut buf,
+        );
+        assert_eq!(stack.send(h, &buf), Ok(n));
+        self.sent += n as u64;
+    }
+}
+
+impl App for TwoBursts {
+    fn on_event(&mut self, _: Instant, stack: &mut Stack, event: Event) {
+        match event {
+            Event::Connected(h) => {
+                self.h = Some(h);
+                self.write(stack, self.first);
+            }
+            Event::Readable(h) | Event::PeerClosed(h) => {
+                let mut buf = [0u8; 2048];
+                while let Ok(n) = stack.recv(h, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn poll(&mut self, now: Instant, stack: &mut Stack) {
+        if self.h.is_none() && self.sent == 0 && now == Instant::ZERO {
+            stack
+                .connect(now, SocketAddrV4::new(B, 80))
+                .expect("connect");
+            self.sent = 0;
+        }
+        if let Some(h) = self.h {
+            if !self.second_sent && now >= Instant::from_millis(1000) {
+                self.second_sent = true;
+                self.write(stack, self.second);
+                stack.shutdown(h).expect("shutdown");
+            }
+            if let Ok(info) = stack.info(h) {
+                self.last_info = Some(info);
+            }
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.second_sent
+    }
+}
+
+/// RFC 8985 7.4: the last segment of a burst is lost and nothing follows
+/// it; the probe (sending it again) repairs it. The ACK of the probe
+/// cannot tell whether the original arrived too, but the ACKs after it
+/// show no D-SACK: the probe repaired a loss, and the congestion window
+/// is reduced as for any loss (slow start ends), though no recovery ran.
+#[test]
+fn a_probe_that_repaired_a_loss_reduces_the_window() {
+    const FIRST: usize = 5 * 1448;
+    let link = LinkConfig {
+        latency: ms(10),
+        ..LinkConfig::default()
+    };
+    let mut net = Network::new(24);
+    net.add_node(
+        StackConfig::new(A, 24),
+        link.clone(),
+        Box::new(TwoBursts {
+            first: FIRST,
+            second: 20_000,
+            h: None,
+            sent: 0,
+            second_sent: false,
+            last_info: None,
+        }),
+    );
+    let server = BulkPeer::new(
+        Role::Server {
+            port: 80,
+            connections: 1,
+        },
+        0,
+        (FIRST + 20_000) as u64,
+    );
+    net.add_node(StackConfig::new(B, 25), link, Box::new(server));
+    let mut base = None;
+    let mut dropped = false;
+    net.set_shaper(move |_, from, bytes| {
+        let Some(seq) = data_seq(from, bytes) else {
+            return Shape::Pass;
+        };
+        let base = *base.get_or_insert(seq);
+        if !dropped && seq.wrapping_sub(base) == 4 * 1448 {
+            dropped = true;
+            return Shape::Drop;
+        }
+        Shape::Pass
+    });
+    let end = Instant::from_millis(3000);
+    net.run_until(Duration::from_secs(60), |n| n.now() >= end)
+        .expect("runs");
+    assert_eq!(
+        net.app::<BulkPeer>(1).bytes_verified,
+        (FIRST + 20_000) as u64
+    );
+    let st = net.stack(0).tcp_totals();
+    assert_eq!((st.tlp_probes, st.tlp_recoveries), (1, 1), "{st:?}");
+    assert_eq!((st.timeouts, st.recoveries, st.dsack_received), (0, 0, 0));
+    let info = net.app::<TwoBursts>(0).last_info.clone().expect("info");
+    assert!(info.ssthresh < usize::MAX, "the window was cut: {info:?}");
 }
