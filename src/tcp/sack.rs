@@ -348,6 +348,33 @@ mod rfc6675_tests {
     }
 
     #[test]
+    fn holes_within_and_sacked_within_a_range() {
+        // What RACK asks of the scoreboard: the unSACKed parts of a
+        // record (what to resend), of a SACK block (what it newly SACKs),
+        // and how much of a range is SACKed.
+        let mut b = Scoreboard::default();
+        add(&mut b, 100, 200);
+        add(&mut b, 300, 400);
+        let within = |b: &Scoreboard, s: u32, e: u32| -> Vec<(u32, u32)> {
+            b.holes_within(SeqNum(s), SeqNum(e))
+                .map(|(s, e)| (s.0, e.0))
+                .collect()
+        };
+        assert_eq!(within(&b, 0, 500), vec![(0, 100), (200, 300), (400, 500)]);
+        assert_eq!(within(&b, 150, 350), vec![(200, 300)]);
+        assert_eq!(within(&b, 100, 200), vec![]);
+        assert_eq!(within(&b, 120, 180), vec![]);
+        assert_eq!(within(&b, 200, 300), vec![(200, 300)]);
+        assert_eq!(within(&b, 250, 260), vec![(250, 260)]);
+        assert_eq!(within(&b, 390, 600), vec![(400, 600)]);
+        assert_eq!(within(&b, 500, 500), vec![]);
+        assert_eq!(b.sacked_within(SeqNum(0), SeqNum(500)), 200);
+        assert_eq!(b.sacked_within(SeqNum(150), SeqNum(350)), 100);
+        assert_eq!(b.sacked_within(SeqNum(200), SeqNum(300)), 0);
+        assert_eq!(b.sacked_within(SeqNum(300), SeqNum(300)), 0);
+    }
+
+    #[test]
     fn add_keeps_ranges_sorted_whatever_the_arrival_order() {
         // RFC 2018 4: the first block is the most recent, not the lowest;
         // the scoreboard keeps its own order.
