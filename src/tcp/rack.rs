@@ -282,8 +282,14 @@ impl Flight {
             lost: 0,
             ..r
         };
-        if p.flags & LOST != 0 {
-            p.lost = (end - start).saturating_sub(sb.sacked_within(start, end));
+        let unsacked = (end - start).saturating_sub(sb.sacked_within(start, end));
+        if unsacked == 0 {
+            // What the SACKs covered of a record before it was split:
+            // delivered already (and not again, which would look like
+            // reordering when the ACK covers it).
+            p.flags = SACKED;
+        } else if p.flags & LOST != 0 {
+            p.lost = unsacked;
             self.lost_bytes += p.lost;
         }
         if p.retrans() && end != r.end {

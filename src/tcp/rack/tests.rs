@@ -293,6 +293,11 @@ fn a_resend_of_part_of_a_record_splits_it() {
     );
     // The three resends, by time, in the retransmission list.
     assert_eq!(f.rtq.len(), 3);
+    // The part SACKed before the split is not delivered a second time
+    // when the cumulative ACK covers it (it would look like reordering).
+    let (reordered, _) = r.on_cum_ack(SeqNum(5000), ms(41), 0, NO_ECHO);
+    assert!(!reordered && !r.reordering_seen());
+    assert_eq!(r.records(), 0);
 }
 
 #[test]
