@@ -319,6 +319,7 @@ impl Tcb {
             _ => None,
         };
         if let Some(rtt) = rtt {
+            self.rec.tlp_need_rtt = false;
             self.rtt.sample(rtt);
             // RFC 8985 6.2 step 1.
             self.rack.on_rtt_sample(now, rtt);

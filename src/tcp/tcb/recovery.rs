@@ -49,6 +49,10 @@ pub(crate) struct Recovery {
     /// repaired a loss.
     pub(in crate::tcp) tlp_rtx_end: SeqNum,
     pub(in crate::tcp) tlp_rtx_on: bool,
+    /// No RTT sample since the last probe: RFC 8985 7.3 sends no other
+    /// until one comes (probes must not keep SRTT from following a
+    /// longer path).
+    pub(in crate::tcp) tlp_need_rtt: bool,
 }
 
 impl Recovery {
@@ -68,6 +72,7 @@ impl Recovery {
             tlp_out: false,
             tlp_rtx_end: iss,
             tlp_rtx_on: false,
+            tlp_need_rtt: false,
         }
     }
 
@@ -261,6 +266,8 @@ impl Tcb {
         self.rec.rtx_una = true;
         self.rec.lt_allow = 0;
         self.timers.cancel(Timer::Tlp);
+        // RFC 8985 7.1: a recovery ends any probe episode.
+        self.rec.tlp_rtx_on = false;
         self.stats.fast_retransmits += 1;
         self.stats.recoveries += 1;
     }

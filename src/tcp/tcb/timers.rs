@@ -225,15 +225,20 @@ impl Tcb {
     }
 
     /// RFC 8985 7.3: the probe timeout fired; a probe goes out on the next
-    /// poll unless recovery started or nothing is in flight, and the RTO
-    /// runs again from now (the probe may stand in for it).
+    /// poll, and the RTO runs again from now (the probe may stand in for
+    /// it). No probe if recovery started, nothing is in flight, or no RTT
+    /// sample came since the last probe: then the RTO keeps its deadline
+    /// (from the oldest data, as Linux re-arms it), which a probe capped
+    /// at the RTO shares.
     pub(super) fn on_tlp_timeout(&mut self, now: Instant) {
-        if self.snd.max > self.snd.una && !self.rec.in_recovery() {
-            self.rec.tlp_pending = true;
-            self.rec.tlp_out = true;
-            self.stats.tlp_probes += 1;
-            self.timers.arm(Timer::Rto, now + self.rtt.rto());
+        if self.snd.max == self.snd.una || self.rec.in_recovery() || self.rec.tlp_need_rtt {
+            return;
         }
+        self.rec.tlp_pending = true;
+        self.rec.tlp_out = true;
+        self.rec.tlp_need_rtt = true;
+        self.stats.tlp_probes += 1;
+        self.timers.arm(Timer::Rto, now + self.rtt.rto());
     }
 }
 
