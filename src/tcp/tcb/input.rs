@@ -229,9 +229,6 @@ impl Tcb {
         // The path works again: an earlier ICMP error is old news.
         self.soft_error = None;
         self.rec.scoreboard.advance(ack);
-        if self.rec.high_rxt < ack {
-            self.rec.high_rxt = ack;
-        }
         self.sample_rtt(now, ack, tsecr);
         self.retries = 0;
         self.rec.lt_allow = 0;

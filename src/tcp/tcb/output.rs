@@ -134,8 +134,8 @@ impl Tcb {
     }
 
     /// Resends `max_len` bytes (at most) from `seq`, with the FIN if the
-    /// range reaches it. Counts the retransmission, gives RACK its new
-    /// send time, and moves HighRxt.
+    /// range reaches it. Counts the retransmission and gives RACK its new
+    /// send time.
     pub(super) fn retransmit(
         &mut self,
         now: Instant,
@@ -169,9 +169,6 @@ impl Tcb {
         self.rec.episode_rtx += 1;
         let end = seq + len + flags.fin() as usize;
         self.rack.on_send(seq, end, now, true, &self.rec.scoreboard);
-        if self.rec.high_rxt < end {
-            self.rec.high_rxt = end;
-        }
         if !self.timers.is_armed(Timer::Rto) {
             self.timers.arm(Timer::Rto, now + self.rtt.rto());
         }

@@ -24,8 +24,6 @@ pub(crate) struct Recovery {
     pub(in crate::tcp) recover: Option<SeqNum>,
     /// What the peer has SACKed above SND.UNA.
     pub(in crate::tcp) scoreboard: Scoreboard,
-    /// HighRxt: the end of the highest retransmission in this recovery.
-    pub(in crate::tcp) high_rxt: SeqNum,
     /// (cwnd, ssthresh) before the last window cut, for undo.
     pub(in crate::tcp) undo: Option<(usize, usize)>,
     /// Retransmissions and D-SACKs of the last episode: all of the first
@@ -61,7 +59,6 @@ impl Recovery {
             dup_acks: 0,
             recover: None,
             scoreboard: Scoreboard::default(),
-            high_rxt: iss,
             undo: None,
             episode_rtx: 0,
             episode_dsack: 0,
@@ -152,7 +149,6 @@ impl Tcb {
         self.rec.dup_acks = 0;
         self.snd.nxt = self.snd.una;
         self.rec.rto_recover = Some(self.snd.max);
-        self.rec.high_rxt = self.snd.una;
         self.timers.cancel(Timer::Tlp);
         self.rec.tlp_out = false;
         self.rec.tlp_rtx_on = false;
@@ -259,7 +255,6 @@ impl Tcb {
             self.cc.set_cwnd(cwnd + 3 * self.snd.mss);
         }
         self.rec.recover = Some(self.snd.max);
-        self.rec.high_rxt = self.snd.una;
         // The first segment found lost goes at once, whatever the pipe
         // (RFC 6675 5 step 4.3): SND.UNA for NewReno, RACK's lowest lost
         // segment with SACK (see `poll_fast_retransmit`).
