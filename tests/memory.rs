@@ -12,8 +12,8 @@
 //! `src/tcp/state/half_open.rs` and `time_wait.rs`). An established
 //! connection's TCB (about 700 bytes inline, plus its congestion
 //! controller) keeps what is usually empty out of line and unallocated:
-//! the out-of-order ranges, the SACK scoreboard, the lost-retransmission
-//! marks and the buffers' storage.
+//! the out-of-order ranges, the SACK scoreboard, RACK's records of what
+//! is in flight and the buffers' storage.
 
 use ringtcp::stack::{ListenerHandle, Stack, StackConfig};
 use ringtcp::time::Instant;

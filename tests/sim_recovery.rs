@@ -170,6 +170,12 @@ fn three_losses_in_one_window_newreno_partial_acks() {
     assert_eq!(st.segments_retransmitted, 3, "each lost segment once");
 }
 
+/// The last segment alone is lost: the probe (RFC 8985 7.2) waits 2·SRTT
+/// plus the worst-case delayed ACK (WCDelAckT, 200 ms), since with one
+/// segment in flight a silent peer may just be delaying its ACK; that is
+/// past the RTO here, so the probe goes at the RTO's time in its place
+/// (7.3): the tail is repaired without a timeout and without collapsing
+/// the window.
 #[test]
 fn lost_tail_repaired_by_tlp_before_the_rto() {
     let mut net = upload(4, rtt_link(10), 200_000, TcpConfig::default());
@@ -198,8 +204,64 @@ fn lost_tail_repaired_by_tlp_before_the_rto() {
     let fins = fins.borrow();
     assert!(fins.len() >= 2, "the tail was sent again");
     let gap = fins[1] - fins[0];
-    // RTT 20 ms: the probe fires at 2*SRTT plus a little; the RTO would
-    // not fire before 200 ms.
+    // RTT 20 ms: 2*SRTT + 200 ms, or the RTO (at least 200 ms after the
+    // last ACK) if that is sooner; either way not before 200 ms.
+    assert!(
+        gap >= Duration::from_millis(200) && gap < Duration::from_millis(270),
+        "repaired after {gap:?}"
+    );
+}
+
+/// The last two segments are lost: with more than one segment in flight
+/// no ACK is being delayed, and the probe goes at 2·SRTT (RFC 8985 7.2,
+/// plus 2 ms), well before the RTO. It resends the last segment; its SACK
+/// shows RACK the one before it lost, which goes next, in a recovery.
+#[test]
+fn lost_tail_of_two_segments_repaired_by_tlp_at_two_srtt() {
+    const BYTES: u64 = 200_000;
+    let mut net = upload(4, rtt_link(10), BYTES, TcpConfig::default());
+    let sends: Rc<RefCell<Vec<(Instant, u32)>>> = Rc::default();
+    let s2 = sends.clone();
+    let mut base = None;
+    let mut dropped = HashSet::new();
+    net.set_shaper(move |now, from, bytes| {
+        let Some(s) = data_seg(from, bytes) else {
+            return Shape::Pass;
+        };
+        let base = *base.get_or_insert(s.seq);
+        let end = u64::from(s.seq.wrapping_sub(base)) + s.len as u64;
+        if end + 1500 <= BYTES {
+            return Shape::Pass;
+        }
+        s2.borrow_mut().push((now, s.seq));
+        // The first transmissions of the last two segments.
+        if dropped.len() < 2 && dropped.insert(s.seq) {
+            Shape::Drop
+        } else {
+            Shape::Pass
+        }
+    });
+    let info = run_and_sender_info(&mut net, BYTES);
+    let st = &info.stats;
+    assert_eq!(st.timeouts, 0, "no RTO: {st:?}");
+    assert_eq!(st.tlp_probes, 1, "{st:?}");
+    assert!(st.rack_losses >= 1, "RACK found the other lost: {st:?}");
+    let sends = sends.borrow();
+    let first = sends[0].0;
+    let last_first_send = sends
+        .iter()
+        .map(|s| s.0)
+        .filter(|&t| t - first < Duration::from_millis(5))
+        .max()
+        .unwrap();
+    let resend = sends
+        .iter()
+        .find(|s| s.0 > last_first_send)
+        .expect("a resend")
+        .0;
+    let gap = resend - first;
+    // RTT 20 ms: the probe fires 2*SRTT + 2 ms after the last ACK; the RTO
+    // would not fire before 200 ms.
     assert!(gap < Duration::from_millis(120), "repaired after {gap:?}");
 }
 

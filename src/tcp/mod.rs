@@ -3,7 +3,8 @@
 //! Read RFC 9293 section 3.10 ("Event Processing") first: the methods here
 //! follow its "SEGMENT ARRIVES" steps in order and cite them. Then RFC 6298
 //! (the retransmission timer), RFC 5681 and RFC 6582 (congestion control and
-//! NewReno recovery), RFC 7323 (window scaling) and RFC 5961 (blind-attack
+//! NewReno recovery), RFC 8985 (RACK-TLP, the loss detection with SACK;
+//! see `rack`), RFC 7323 (window scaling) and RFC 5961 (blind-attack
 //! protections).
 //!
 //! Each RFC state is its own struct ([`SynSent`], [`Established`],
@@ -22,6 +23,7 @@ pub mod buffer;
 pub mod cc;
 mod error;
 mod hystart;
+mod rack;
 pub mod rtt;
 pub mod sack;
 mod state;

@@ -6,8 +6,7 @@
 //! applied by the caller: samples come only from segments that were not
 //! retransmitted. Backoff (5.5) doubles the RTO up to the ceiling.
 
-use crate::time::{Instant, PackedDuration};
-use crate::wire::SeqNum;
+use crate::time::PackedDuration;
 use std::time::Duration;
 
 const GRANULARITY: Duration = Duration::from_millis(1);
@@ -168,75 +167,7 @@ mod tests {
     }
 }
 
-/// Segments being timed: (the sequence number that ACKs each, send time),
-/// oldest first, in a fixed ring so timing costs no allocation. Karn's
-/// rule: the ring is emptied whenever anything is retransmitted.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct RttProbes {
-    /// (the sequence number that ACKs a segment, the low 32 bits of its
-    /// send time in microseconds): a send time is always within 71
-    /// minutes of the ACK that measures it, so the low bits tell it.
-    q: [(SeqNum, u32); RttProbes::SLOTS],
-    head: u8,
-    len: u8,
-}
-
-impl RttProbes {
-    pub(crate) const SLOTS: usize = 8;
-
-    pub(crate) fn clear(&mut self) {
-        self.len = 0;
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    fn slot(&self, i: usize) -> (SeqNum, u32) {
-        self.q[(usize::from(self.head) + i) % Self::SLOTS]
-    }
-
-    pub(crate) fn last(&self) -> Option<SeqNum> {
-        (self.len > 0).then(|| self.slot(usize::from(self.len) - 1).0)
-    }
-
-    /// The send time whose low bits are `low`, at or before `now`.
-    fn sent_at(now: Instant, low: u32) -> Instant {
-        let ago = (now.total_micros() as u32).wrapping_sub(low);
-        Instant::from_micros(now.total_micros().saturating_sub(u64::from(ago)))
-    }
-
-    /// The oldest segment being timed, as of `now` (any instant since it
-    /// was sent).
-    pub(crate) fn oldest(&self, now: Instant) -> Option<(SeqNum, Instant)> {
-        (self.len > 0).then(|| {
-            let (seq, low) = self.slot(0);
-            (seq, Self::sent_at(now, low))
-        })
-    }
-
-    pub(crate) fn push(&mut self, seq: SeqNum, t: Instant) {
-        if usize::from(self.len) < Self::SLOTS {
-            let i = (usize::from(self.head) + usize::from(self.len)) % Self::SLOTS;
-            self.q[i] = (seq, t.total_micros() as u32);
-            self.len += 1;
-        }
-    }
-
-    /// Drops every probe `ack` covers; the send time of the newest of them,
-    /// as of `now`.
-    pub(crate) fn take_acked(&mut self, ack: SeqNum, now: Instant) -> Option<Instant> {
-        let mut sent = None;
-        while self.len > 0 && self.slot(0).0 <= ack {
-            sent = Some(Self::sent_at(now, self.slot(0).1));
-            self.head = ((usize::from(self.head) + 1) % Self::SLOTS) as u8;
-            self.len -= 1;
-        }
-        sent
-    }
-}
-
-/// RFC 6298 arithmetic of [`RttEstimator`] and the probe ring, checked on
+/// RFC 6298 arithmetic of [`RttEstimator`], checked on
 /// values chosen so that every step is exact (issue 11: each TCB part on
 /// its own). Named apart from `tests` above, which covers the basics.
 #[cfg(test)]
@@ -434,90 +365,5 @@ mod rfc6298_tests {
         e.back_off();
         e.after_syn_timeout();
         assert_eq!(e.rto(), ms(2000));
-    }
-
-    fn t(ms: u64) -> Instant {
-        Instant::from_millis(ms)
-    }
-
-    #[test]
-    fn probes_take_acked_returns_newest_covered() {
-        // RFC 6298 3 (timing one segment per RTT or more): an ACK covering
-        // several timed segments yields the send time of the newest of
-        // them, the one the ACK was a direct answer to.
-        let mut p = RttProbes::default();
-        assert!(p.is_empty());
-        assert_eq!(p.last(), None);
-        p.push(SeqNum(100), t(1));
-        p.push(SeqNum(200), t(2));
-        p.push(SeqNum(300), t(3));
-        assert_eq!(p.last(), Some(SeqNum(300)));
-        // Below the first probe: nothing covered.
-        assert_eq!(p.take_acked(SeqNum(99), t(1000)), None);
-        // Covers 100 and 200 (end inclusive): the newest is 200's time.
-        assert_eq!(p.take_acked(SeqNum(250), t(1000)), Some(t(2)));
-        // 100 and 200 are gone; 300 remains.
-        assert_eq!(p.take_acked(SeqNum(250), t(1000)), None);
-        assert_eq!(p.take_acked(SeqNum(300), t(1000)), Some(t(3)));
-        assert!(p.is_empty());
-    }
-
-    #[test]
-    fn probes_clear_for_karn() {
-        // RFC 6298 3 (Karn): after a retransmission no pending sample may
-        // be taken; the caller clears the ring.
-        let mut p = RttProbes::default();
-        p.push(SeqNum(100), t(1));
-        p.push(SeqNum(200), t(2));
-        p.clear();
-        assert!(p.is_empty());
-        assert_eq!(p.last(), None);
-        assert_eq!(p.take_acked(SeqNum(1000), t(1000)), None);
-    }
-
-    #[test]
-    fn probes_capacity_drops_extra() {
-        // The ring holds SLOTS (8) probes; a ninth is not timed.
-        let mut p = RttProbes::default();
-        for i in 1..=9u32 {
-            p.push(SeqNum(i * 10), t(u64::from(i)));
-        }
-        assert_eq!(RttProbes::SLOTS, 8);
-        assert_eq!(p.last(), Some(SeqNum(80)));
-        assert_eq!(p.take_acked(SeqNum(90), t(1000)), Some(t(8)));
-        assert!(p.is_empty());
-    }
-
-    #[test]
-    fn probes_ring_wraps_in_order() {
-        // After the head moves, new probes go into the freed slots and
-        // still come out oldest first.
-        let mut p = RttProbes::default();
-        for i in 1..=8u32 {
-            p.push(SeqNum(i * 10), t(u64::from(i)));
-        }
-        assert_eq!(p.take_acked(SeqNum(30), t(1000)), Some(t(3)));
-        for i in 9..=11u32 {
-            p.push(SeqNum(i * 10), t(u64::from(i)));
-        }
-        assert_eq!(p.last(), Some(SeqNum(110)));
-        // Full again: a twelfth is dropped.
-        p.push(SeqNum(120), t(12));
-        assert_eq!(p.last(), Some(SeqNum(110)));
-        assert_eq!(p.take_acked(SeqNum(85), t(1000)), Some(t(8)));
-        assert_eq!(p.take_acked(SeqNum(200), t(1000)), Some(t(11)));
-        assert!(p.is_empty());
-    }
-
-    #[test]
-    fn probes_across_sequence_wrap() {
-        // Sequence comparison wraps (RFC 9293 3.4): probes on both sides of
-        // 2^32 are covered in order.
-        let mut p = RttProbes::default();
-        p.push(SeqNum(u32::MAX - 99), t(1));
-        p.push(SeqNum(50), t(2));
-        assert_eq!(p.take_acked(SeqNum(u32::MAX), t(1000)), Some(t(1)));
-        assert_eq!(p.take_acked(SeqNum(49), t(1000)), None);
-        assert_eq!(p.take_acked(SeqNum(50), t(1000)), Some(t(2)));
     }
 }

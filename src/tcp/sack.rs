@@ -157,6 +157,48 @@ impl Scoreboard {
         })
     }
 
+    /// The unSACKed parts of `[start, end)`, lowest first (RACK: what of a
+    /// record is still missing, what of a SACK block is newly SACKed).
+    pub fn holes_within(
+        &self,
+        start: SeqNum,
+        end: SeqNum,
+    ) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
+        let first = self.ranges.partition_point(|r| r.1 <= start);
+        let mut cursor = start;
+        let mut i = first;
+        std::iter::from_fn(move || {
+            while cursor < end {
+                match self.ranges.get(i) {
+                    Some(&(s, e)) if s < end => {
+                        i += 1;
+                        if s > cursor {
+                            let hole = (cursor, s);
+                            cursor = e.max(cursor);
+                            return Some(hole);
+                        }
+                        cursor = e.max(cursor);
+                    }
+                    _ => {
+                        let hole = (cursor, end);
+                        cursor = end;
+                        return Some(hole);
+                    }
+                }
+            }
+            None
+        })
+    }
+
+    /// Bytes SACKed within `[start, end)`.
+    pub fn sacked_within(&self, start: SeqNum, end: SeqNum) -> u32 {
+        if end <= start {
+            return 0;
+        }
+        let holes: u32 = self.holes_within(start, end).map(|(s, e)| e - s).sum();
+        (end - start) - holes
+    }
+
     /// RFC 6675 SetPipe(): octets thought to be in the network. A hole
     /// counts unless it is lost; its retransmitted part (below `high_rxt`)
     /// counts again.
@@ -303,6 +345,33 @@ mod rfc6675_tests {
         assert_eq!(add(&mut b, 50, 600), 150);
         assert_eq!(ranges(&b), vec![(50, 600)]);
         assert_eq!(b.sacked_bytes(), 550);
+    }
+
+    #[test]
+    fn holes_within_and_sacked_within_a_range() {
+        // What RACK asks of the scoreboard: the unSACKed parts of a
+        // record (what to resend), of a SACK block (what it newly SACKs),
+        // and how much of a range is SACKed.
+        let mut b = Scoreboard::default();
+        add(&mut b, 100, 200);
+        add(&mut b, 300, 400);
+        let within = |b: &Scoreboard, s: u32, e: u32| -> Vec<(u32, u32)> {
+            b.holes_within(SeqNum(s), SeqNum(e))
+                .map(|(s, e)| (s.0, e.0))
+                .collect()
+        };
+        assert_eq!(within(&b, 0, 500), vec![(0, 100), (200, 300), (400, 500)]);
+        assert_eq!(within(&b, 150, 350), vec![(200, 300)]);
+        assert_eq!(within(&b, 100, 200), vec![]);
+        assert_eq!(within(&b, 120, 180), vec![]);
+        assert_eq!(within(&b, 200, 300), vec![(200, 300)]);
+        assert_eq!(within(&b, 250, 260), vec![(250, 260)]);
+        assert_eq!(within(&b, 390, 600), vec![(400, 600)]);
+        assert_eq!(within(&b, 500, 500), vec![]);
+        assert_eq!(b.sacked_within(SeqNum(0), SeqNum(500)), 200);
+        assert_eq!(b.sacked_within(SeqNum(150), SeqNum(350)), 100);
+        assert_eq!(b.sacked_within(SeqNum(200), SeqNum(300)), 0);
+        assert_eq!(b.sacked_within(SeqNum(300), SeqNum(300)), 0);
     }
 
     #[test]

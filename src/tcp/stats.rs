@@ -49,9 +49,26 @@ pub struct TcpStats {
     pub recoveries: u64,
     /// Tail loss probes sent (RFC 8985 7).
     pub tlp_probes: u64,
-    /// Retransmissions found lost in turn (a segment sent after one was
-    /// SACKed first), to be sent again within the same recovery.
+    /// Retransmissions found lost in turn by RACK (RFC 8985: data sent
+    /// after one was delivered first), to be sent again within the same
+    /// recovery.
     pub lost_retransmits: u64,
+    /// Transmissions RACK marked lost (RFC 8985 6.2 step 5), lost
+    /// retransmissions included: sent before data the peer delivered,
+    /// and overdue by more than the reordering window.
+    pub rack_losses: u64,
+    /// Times the RACK reorder timer fired and found losses (no ACK came
+    /// to show them).
+    pub rack_timeouts: u64,
+    /// ACKs that showed the network reordering our segments (RFC 8985
+    /// 6.2 step 3: data sent once delivered below data delivered before).
+    pub reorderings: u64,
+    /// Times a D-SACK grew RACK's reordering window (RFC 8985 6.2 step 4,
+    /// at most once per round trip).
+    pub reo_wnd_growths: u64,
+    /// Tail loss probes that repaired a loss (RFC 8985 7.4): the window
+    /// was reduced as for any loss.
+    pub tlp_recoveries: u64,
     /// Segments dropped by PAWS or for lacking a timestamp (RFC 7323 5).
     pub paws_drops: u64,
     /// ICMP destination-unreachable messages that quoted a segment of this
@@ -85,6 +102,11 @@ impl TcpStats {
         self.recoveries += other.recoveries;
         self.tlp_probes += other.tlp_probes;
         self.lost_retransmits += other.lost_retransmits;
+        self.rack_losses += other.rack_losses;
+        self.rack_timeouts += other.rack_timeouts;
+        self.reorderings += other.reorderings;
+        self.reo_wnd_growths += other.reo_wnd_growths;
+        self.tlp_recoveries += other.tlp_recoveries;
         self.paws_drops += other.paws_drops;
         self.icmp_unreachable += other.icmp_unreachable;
         self.pmtu_reductions += other.pmtu_reductions;
@@ -117,6 +139,11 @@ pub(crate) struct ConnCounters {
     pub recoveries: u32,
     pub tlp_probes: u32,
     pub lost_retransmits: u32,
+    pub rack_losses: u32,
+    pub rack_timeouts: u32,
+    pub reorderings: u32,
+    pub reo_wnd_growths: u32,
+    pub tlp_recoveries: u32,
     pub paws_drops: u32,
     pub icmp_unreachable: u32,
     pub pmtu_reductions: u32,
@@ -145,6 +172,11 @@ impl From<&ConnCounters> for TcpStats {
             recoveries: u64::from(c.recoveries),
             tlp_probes: u64::from(c.tlp_probes),
             lost_retransmits: u64::from(c.lost_retransmits),
+            rack_losses: u64::from(c.rack_losses),
+            rack_timeouts: u64::from(c.rack_timeouts),
+            reorderings: u64::from(c.reorderings),
+            reo_wnd_growths: u64::from(c.reo_wnd_growths),
+            tlp_recoveries: u64::from(c.tlp_recoveries),
             paws_drops: u64::from(c.paws_drops),
             icmp_unreachable: u64::from(c.icmp_unreachable),
             pmtu_reductions: u64::from(c.pmtu_reductions),
@@ -207,6 +239,13 @@ pub struct TcpInfo {
     pub rcv_rtt: Option<Duration>,
     /// In loss recovery (fast recovery, SACK recovery).
     pub in_recovery: bool,
+    /// RACK's minimum RTT (RFC 8985 6.2 step 1); `None` before a sample.
+    pub rack_min_rtt: Option<Duration>,
+    /// RACK.reo_wnd_mult: the reordering window in quarters of the
+    /// minimum RTT (RFC 8985 6.2 step 4; grows on D-SACKs).
+    pub reo_wnd_mult: u8,
+    /// RACK.reordering_seen: the path has reordered our segments.
+    pub reordering_seen: bool,
     /// The connection's counters.
     pub stats: TcpStats,
 }

@@ -236,7 +236,7 @@ impl HalfOpen {
         }
         tcb.snd.last_send = self.last_send.at(born).unwrap_or(born);
         if let Some(t) = self.timed.at(born) {
-            tcb.rtt_probe.push(self.iss + 1u32, t);
+            tcb.time_syn(t);
         }
         tcb.retries = u32::from(self.retries);
         for _ in 0..self.retries {
@@ -273,10 +273,7 @@ impl HalfOpen {
         }
         let born = tcb.rcv.space_at;
         let times = (
-            Rel::of(
-                born,
-                tcb.rtt_probe.oldest(tcb.snd.last_send).map(|(_, t)| t),
-            ),
+            Rel::of(born, tcb.rack.first_timed()),
             Rel::of(born, Some(tcb.snd.last_send)),
             Rel::of(born, tcb.timers.get(Timer::Rto)),
             Rel::of(born, tcb.last_oow_ack.get()),

@@ -3,6 +3,7 @@
 //! (RFC 5681, RFC 6582, RFC 6675, RFC 7323, RFC 5961).
 
 use super::*;
+use crate::tcp::rack::Sample;
 use crate::time::PackedInstant;
 use crate::wire::tcp::TcpRepr;
 
@@ -222,16 +223,18 @@ impl Tcb {
             && !seg.flags.fin()
             && window == self.snd.wnd;
         let was_una = self.snd.una;
+        let tsecr = seg.options.timestamps.map(|t| t.1);
         if ack > self.snd.una {
-            let tsecr = seg.options.timestamps.map(|t| t.1);
             self.on_new_ack(now, ack, tsecr);
         }
-        let newly_sacked = if self.opt.sack {
-            let n = self.process_sack(seg.options.sack(), ack);
-            self.mark_lost_retransmissions();
-            n
+        if self.opt.sack {
+            // RFC 8985 6.2 step 4: a D-SACK round ends at SND.UNA.
+            self.rack.on_snd_una(self.snd.una);
+        }
+        let (newly_sacked, dsack) = if self.opt.sack {
+            self.process_sack(now, seg.options.sack(), ack, tsecr)
         } else {
-            0
+            (0, false)
         };
         if ack == was_una && self.snd.max > self.snd.una {
             // RFC 5681 2 (and RFC 6675 2 with SACK: an ACK that SACKs new
@@ -240,14 +243,12 @@ impl Tcb {
                 self.on_dup_ack(now);
             }
         }
-        // RFC 6675 5: SACK also declares loss without three duplicates.
-        if self.opt.sack
-            && self.rec.recover.is_none()
-            && !self.after_rto()
-            && self.snd.max > self.snd.una
-            && self.rec.scoreboard.is_lost(self.snd.una, self.snd.mss)
-        {
-            self.enter_recovery(now);
+        if self.opt.sack {
+            let dup_no_sack = classic_dup && seg.options.sack().is_empty();
+            self.tlp_on_ack(now, ack, dsack, dup_no_sack);
+            // RFC 8985 6.2 step 5 (and 6: what it finds lost starts
+            // recovery).
+            self.rack_detect_loss(now);
         }
         if self.snd.update_window(seg.seq, ack, window) {
             self.timers.cancel(Timer::Persist);
@@ -267,9 +268,6 @@ impl Tcb {
         // The path works again: an earlier ICMP error is old news.
         self.soft_error = None;
         self.rec.scoreboard.advance(ack);
-        if self.rec.high_rxt < ack {
-            self.rec.high_rxt = ack;
-        }
         self.sample_rtt(now, ack, tsecr);
         self.retries = 0;
         self.rec.lt_allow = 0;
@@ -277,8 +275,7 @@ impl Tcb {
         match self.rec.recover {
             Some(recover) if ack >= recover => {
                 // Full ACK: recovery is over (RFC 6582 3.2 step 3).
-                self.rec.recover = None;
-                self.cc.on_recovery_end(now, self.snd.flight());
+                self.exit_recovery(now);
             }
             Some(_) if !self.opt.sack => {
                 // Partial ACK: retransmit the next hole, deflate (step 5).
@@ -296,6 +293,9 @@ impl Tcb {
         if self.snd.una == self.snd.max {
             self.timers.cancel(Timer::Rto);
             self.timers.cancel(Timer::Tlp);
+            self.timers.cancel(Timer::Rack);
+            // Nothing in flight: RACK's records take no memory.
+            self.rack.clear();
         } else {
             self.timers.arm(Timer::Rto, now + self.rtt.rto());
             self.arm_tlp(now);
@@ -329,21 +329,36 @@ impl Tcb {
         acked
     }
 
-    /// RTT sample (Karn's rule: the probes were cleared on retransmission).
-    /// With timestamps, the echo times retransmitted data as well (RFC
-    /// 7323 4.1), at the timestamp clock's millisecond resolution.
+    /// RTT sample (RFC 6298) from RACK's send times, which also delivers
+    /// what the ACK covers for RACK (RFC 8985 6.2 steps 2 and 3). Karn's
+    /// rule: data sent more than once is not timed by its send times; with
+    /// timestamps the echo times it instead (RFC 7323 4.1), at the
+    /// timestamp clock's millisecond resolution.
     pub(super) fn sample_rtt(&mut self, now: Instant, ack: SeqNum, tsecr: Option<u32>) {
-        if let Some(sent) = self.rtt_probe.take_acked(ack, now) {
-            self.rtt.sample(now - sent);
-            self.hystart.on_rtt_sample(now - sent);
-        } else if self.opt.ts
-            && self.rtt_probe.is_empty()
-            && let Some(tsecr) = tsecr.filter(|&t| t != 0)
-        {
-            let ms = self.opt.ts_now(now).wrapping_sub(tsecr);
-            if (ms as i32) >= 0 {
-                self.rtt.sample(Duration::from_millis(u64::from(ms.max(1))));
+        // A few samples per window (HyStart++ needs the RTT as the queue
+        // builds within a round), not one per ACK.
+        let spacing = (self.snd.flight() / 8).max(self.snd.mss) as u32;
+        let earlier = self.acked_earlier(tsecr);
+        let (reordered, sample) = self.rack.on_cum_ack(ack, now, spacing, &earlier);
+        if reordered {
+            self.stats.reorderings += 1;
+        }
+        let rtt = match sample {
+            Sample::Rtt(rtt) => {
+                self.hystart.on_rtt_sample(rtt);
+                Some(rtt)
             }
+            Sample::Karn if self.opt.ts => tsecr.filter(|&t| t != 0).and_then(|tsecr| {
+                let ms = self.opt.ts_now(now).wrapping_sub(tsecr);
+                ((ms as i32) >= 0).then(|| Duration::from_millis(u64::from(ms.max(1))))
+            }),
+            _ => None,
+        };
+        if let Some(rtt) = rtt {
+            self.rec.tlp_need_rtt = false;
+            self.rtt.sample(rtt);
+            // RFC 8985 6.2 step 1.
+            self.rack.on_rtt_sample(now, rtt);
         }
     }
 
@@ -401,11 +416,17 @@ impl Tcb {
                 let cwnd = self.cc.cwnd();
                 self.cc.set_cwnd(cwnd + self.snd.mss);
             }
-        } else if self.rec.dup_acks as usize >= crate::tcp::sack::DUP_THRESH && !self.after_rto() {
+        } else if !self.opt.sack
+            && self.rec.dup_acks as usize >= crate::tcp::sack::DUP_THRESH
+            && !self.after_rto()
+        {
             self.enter_recovery(now);
         } else {
-            // RFC 3042: limited transmit, one new segment per early dup ACK.
-            self.rec.lt_allow = self.rec.dup_acks as usize * self.snd.mss;
+            // RFC 3042: limited transmit, one new segment per early dup ACK
+            // (with SACK, RACK decides when loss starts recovery; the pipe
+            // frees what is SACKed meanwhile).
+            let early = (self.rec.dup_acks as usize).min(crate::tcp::sack::DUP_THRESH - 1);
+            self.rec.lt_allow = early * self.snd.mss;
         }
     }
 }

@@ -8,8 +8,8 @@
 //!   advertise and its auto-tuning (RCV.NXT, RCV.WND, the peer's FIN).
 //! - [`options`]: what the handshake negotiated (window scaling, SACK,
 //!   timestamps and TS.Recent).
-//! - [`recovery`]: loss recovery: the SACK scoreboard (RFC 6675), NewReno
-//!   (RFC 6582), lost retransmissions, tail loss probes, undo, path MTU.
+//! - [`recovery`]: loss recovery: RACK-TLP (RFC 8985) over the SACK
+//!   scoreboard (RFC 6675), NewReno (RFC 6582), undo, path MTU.
 //! - [`memory`]: the buffers' storage under the stack's memory budget,
 //!   and giving it back when idle.
 //! - [`timers`]: one table of deadlines keyed by [`Timer`], and what each
@@ -19,7 +19,8 @@
 //! - [`output`]: what goes out next, in priority order, and the segment
 //!   writer.
 //!
-//! RTT estimation lives in [`super::rtt`], congestion control in
+//! RTT estimation lives in [`super::rtt`], RACK's records and state in
+//! [`super::rack`], congestion control in
 //! [`super::cc`] and [`super::hystart`], counters in [`super::stats`].
 
 mod input;
@@ -45,7 +46,8 @@ use super::TcpConfig;
 use super::cc::{self, CongestionControl};
 use super::error::ConnError;
 use super::hystart::HyStart;
-use super::rtt::{RttEstimator, RttProbes};
+use super::rack::Rack;
+use super::rtt::RttEstimator;
 use super::stats::{ConnCounters, TcpInfo, TcpStats};
 use crate::time::{Instant, PackedInstant};
 use crate::wire::SeqNum;
@@ -83,8 +85,9 @@ pub struct Tcb {
     pub(in crate::tcp) timers: Timers,
     /// RTT estimator and RTO (RFC 6298).
     pub(in crate::tcp) rtt: RttEstimator,
-    /// Segments being timed (Karn's rule: emptied on retransmission).
-    pub(in crate::tcp) rtt_probe: RttProbes,
+    /// RACK (RFC 8985): every transmission in flight with its send time,
+    /// for loss detection and for RTT samples (Karn's rule per record).
+    pub(in crate::tcp) rack: Rack,
     /// Retransmissions since the last forward progress.
     pub(in crate::tcp) retries: u32,
     /// Congestion control (RFC 5681, CUBIC) and HyStart++.
@@ -137,7 +140,7 @@ impl Tcb {
             opt: Negotiated::new(ts_offset),
             rec: Recovery::new(iss),
             timers: Timers::default(),
-            rtt_probe: RttProbes::default(),
+            rack: Rack::default(),
             retries: 0,
             hystart: HyStart::default(),
             stats: ConnCounters::default(),
@@ -247,6 +250,9 @@ impl Tcb {
             rcv_storage: self.rcv.buf.storage(),
             rcv_rtt: self.rcv.rtt.get(),
             in_recovery: self.rec.recover.is_some(),
+            rack_min_rtt: self.rack.min_rtt(),
+            reo_wnd_mult: self.rack.reo_wnd_mult(),
+            reordering_seen: self.rack.reordering_seen(),
             stats: self.stats(),
         }
     }

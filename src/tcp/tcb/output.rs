@@ -2,7 +2,6 @@
 //! retransmit, tail loss probe, SACK recovery, new data and FIN, probe,
 //! ACK), and the segment writer.
 
-use super::recovery::RtxMark;
 use super::*;
 use crate::tcp::Transmit;
 use crate::wire::tcp::{
@@ -135,8 +134,8 @@ impl Tcb {
     }
 
     /// Resends `max_len` bytes (at most) from `seq`, with the FIN if the
-    /// range reaches it. Counts the retransmission and, in SACK recovery,
-    /// moves HighRxt.
+    /// range reaches it. Counts the retransmission and gives RACK its new
+    /// send time.
     pub(super) fn retransmit(
         &mut self,
         now: Instant,
@@ -168,24 +167,8 @@ impl Tcb {
         let n = self.emit(now, buf, seq, flags, (off, len), Some(opts))?;
         self.stats.segments_retransmitted += 1;
         self.rec.episode_rtx += 1;
-        self.rtt_probe.clear();
         let end = seq + len + flags.fin() as usize;
-        if self.opt.sack && self.rec.recover.is_some() {
-            let mark = RtxMark {
-                start: seq,
-                end,
-                sent_before: self.snd.max,
-                lost: false,
-            };
-            if let Some(m) = self.rec.rtx_marks.iter_mut().find(|m| m.start == seq) {
-                *m = mark;
-            } else {
-                self.rec.mark_retransmission(mark);
-            }
-        }
-        if self.rec.high_rxt < end {
-            self.rec.high_rxt = end;
-        }
+        self.rack.on_send(seq, end, now, true, &self.rec.scoreboard);
         if !self.timers.is_armed(Timer::Rto) {
             self.timers.arm(Timer::Rto, now + self.rtt.rto());
         }
@@ -241,7 +224,8 @@ impl Tcb {
         self.cc.new_epoch();
     }
 
-    /// Fast retransmit or a NewReno partial ACK: one segment at SND.UNA.
+    /// Fast retransmit (the first segment found lost: SND.UNA, or with
+    /// SACK RACK's lowest lost one) or a NewReno partial ACK.
     fn poll_fast_retransmit(
         &mut self,
         now: Instant,
@@ -251,6 +235,10 @@ impl Tcb {
     ) -> Option<Transmit> {
         if !core::mem::take(&mut self.rec.rtx_una) || self.snd.max <= self.snd.una {
             return None;
+        }
+        if self.opt.sack {
+            let (seq, end) = self.rack.next_lost(&self.rec.scoreboard)?;
+            return self.retransmit(now, buf, seq, ((end - seq) as usize).min(mss), opts);
         }
         let una = self.snd.una;
         self.retransmit(now, buf, una, mss, opts)
@@ -276,24 +264,34 @@ impl Tcb {
         }
         let last = self.snd.max - (self.snd.flight().min(mss) as u32);
         let t = self.retransmit(now, buf, last, mss, opts)?;
+        // RFC 8985 7.3: TLP.end_seq, for the ACK that tells whether the
+        // probe repaired a loss (7.4).
+        self.rec.tlp_rtx_end = self.snd.max;
+        self.rec.tlp_rtx_on = true;
         self.timers.arm_if_idle(Timer::Rto, now + self.rtt.rto());
         Some(t)
     }
 
-    /// RFC 6675 pipe: the bytes in the network by the SACK scoreboard;
-    /// `None` without SACK information.
+    /// RFC 6675 pipe with RACK deciding what is lost (RFC 8985 and
+    /// Linux's in-flight count): what was sent, less what was SACKed and
+    /// what RACK found lost and is not yet sent again. `None` without SACK
+    /// information.
     fn pipe(&self) -> Option<usize> {
-        (self.opt.sack && !self.rec.scoreboard.is_empty()).then(|| {
-            self.rec
-                .scoreboard
-                .pipe(self.snd.una, self.snd.max, self.rec.high_rxt, self.snd.mss)
-        })
+        if !self.opt.sack {
+            return None;
+        }
+        let lost = self.rack.lost_bytes() as usize;
+        if self.rec.scoreboard.is_empty() && lost == 0 {
+            return None;
+        }
+        let sacked = self.rec.scoreboard.sacked_bytes() as usize;
+        Some(self.snd.flight().saturating_sub(sacked + lost))
     }
 
-    /// SACK recovery (RFC 6675 5): while the pipe is below cwnd, lost
-    /// retransmissions, then lost holes (NextSeg rule 1), then (in the
-    /// new-data step) new data, then one rescue retransmission of the
-    /// highest unSACKed segment.
+    /// SACK recovery (RFC 6675 5 with RACK's losses, RFC 8985): while the
+    /// pipe is below cwnd, what RACK marked lost, lowest first (lost
+    /// retransmissions included: RACK sees them as any other loss); then
+    /// (in the new-data step) new data.
     fn poll_sack_recovery(
         &mut self,
         now: Instant,
@@ -306,71 +304,11 @@ impl Tcb {
             return None;
         }
         let pipe = pipe.unwrap_or(self.snd.flight());
-        if let Some(t) = self.resend_lost_retransmission(now, buf, mss, opts, pipe) {
-            return Some(t);
-        }
         if pipe >= self.cc.cwnd() {
             return None;
         }
-        if let Some((seq, len)) = self.rec.scoreboard.next_lost(
-            self.snd.una,
-            self.snd.max,
-            self.rec.high_rxt,
-            self.snd.mss,
-        ) {
-            return self.retransmit(now, buf, seq, len.min(mss), opts);
-        }
-        if self.snd.unsent() == 0 && !self.rec.rescue_done {
-            self.rec.rescue_done = true;
-            let last = self.snd.max - (self.snd.flight().min(mss) as u32);
-            if !self.rec.scoreboard.is_sacked(last) {
-                return self.retransmit(now, buf, last, mss, opts);
-            }
-        }
-        None
-    }
-
-    /// A retransmission found lost has left the network: it does not count
-    /// in the pipe, and goes again before any other hole. The mark is
-    /// taken out for the resend (which notes a fresh one) and what the
-    /// resend did not cover stays marked lost.
-    fn resend_lost_retransmission(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        mss: usize,
-        opts: TcpOptions,
-        pipe: usize,
-    ) -> Option<Transmit> {
-        let i = self.rec.rtx_marks.iter().position(|m| m.lost)?;
-        let lost_bytes: usize = self
-            .rec
-            .rtx_marks
-            .iter()
-            .filter(|m| m.lost)
-            .map(|m| (m.end - m.start) as usize)
-            .sum();
-        if pipe.saturating_sub(lost_bytes) >= self.cc.cwnd() {
-            return None;
-        }
-        let m = self.rec.rtx_marks.remove(i);
-        let len = ((m.end - m.start) as usize).min(mss);
-        let sent = self.retransmit(now, buf, m.start, len, opts)?;
-        // What the resend covered: its fresh mark says (a FIN right after
-        // the data goes with it).
-        let covered = self
-            .rec
-            .rtx_marks
-            .iter()
-            .find(|x| x.start == m.start)
-            .map_or(m.start + len, |x| x.end);
-        if covered < m.end {
-            self.rec.mark_retransmission(RtxMark {
-                start: covered,
-                ..m
-            });
-        }
-        Some(sent)
+        let (seq, end) = self.rack.next_lost(&self.rec.scoreboard)?;
+        self.retransmit(now, buf, seq, ((end - seq) as usize).min(mss), opts)
     }
 
     /// New data (or data resent after an RTO) and the FIN, within cwnd
@@ -517,17 +455,10 @@ impl Tcb {
             // Never a super-segment (see poll_data): one segment.
             self.stats.segments_retransmitted += 1;
             self.rec.episode_rtx += 1;
-        } else if len > 0 {
-            // Several timed segments per window: HyStart++ needs the RTT
-            // as the queue builds within a round, not only its first one.
-            let spacing = (self.snd.flight() / RttProbes::SLOTS).max(self.snd.mss);
-            if self
-                .rtt_probe
-                .last()
-                .is_none_or(|l| end.diff(l) >= spacing as i32)
-            {
-                self.rtt_probe.push(end, now);
-            }
+        }
+        if end > self.snd.nxt {
+            self.rack
+                .on_send(self.snd.nxt, end, now, retransmission, &self.rec.scoreboard);
         }
         // RFC 5681 4.1: restart from the initial window after an idle
         // period longer than the RTO.
@@ -547,6 +478,14 @@ impl Tcb {
         self.timers.cancel(Timer::Persist);
     }
 
+    /// Times the SYN-ACK a half-open entry sent at `t` (the entry thawed
+    /// into a full connection).
+    pub(crate) fn time_syn(&mut self, t: Instant) {
+        let iss = self.snd.iss;
+        self.rack
+            .on_send(iss, iss + 1u32, t, false, &self.rec.scoreboard);
+    }
+
     /// The SYN or SYN-ACK, sent at ISS.
     pub(crate) fn poll_syn(
         &mut self,
@@ -564,12 +503,15 @@ impl Tcb {
         let n = self.emit(now, buf, iss, flags, (0, 0), Some(opts))?;
         self.syn_pending = false;
         self.snd.nxt = iss + 1u32;
-        if self.snd.max == iss {
+        let first = self.snd.max == iss;
+        if first {
             self.snd.max = iss + 1u32;
-            self.rtt_probe.push(iss + 1u32, now);
         } else {
             self.stats.segments_retransmitted += 1;
         }
+        // Timed once sent once (Karn: a resent SYN is not).
+        self.rack
+            .on_send(iss, iss + 1u32, now, !first, &self.rec.scoreboard);
         if !self.timers.is_armed(Timer::Rto) {
             self.timers.arm(Timer::Rto, now + self.rtt.rto());
         }

@@ -1,39 +1,18 @@
-//! Loss recovery: fast retransmit and NewReno (RFC 5681, RFC 6582), SACK
-//! recovery with its scoreboard (RFC 6675), lost retransmissions, undo of
-//! spurious window cuts (RFC 2883, RFC 3708), tail loss probes (RFC 8985
-//! 7), the RTO's go-back-N, and path MTU discovery (RFC 1191).
+//! Loss recovery: fast retransmit and NewReno (RFC 5681, RFC 6582) for
+//! peers without SACK; with SACK, RACK-TLP (RFC 8985) decides what is lost
+//! (lost retransmissions included) over the scoreboard of RFC 6675, and
+//! tail loss probes repair a lost tail; undo of spurious window cuts (RFC
+//! 2883, RFC 3708), the RTO's go-back-N, and path MTU discovery (RFC
+//! 1191).
 
 use super::*;
 use crate::tcp::sack::Scoreboard;
 use crate::wire::ipv4::IPV4_HEADER_LEN;
 use crate::wire::tcp::TCP_HEADER_LEN;
-use thin_vec::ThinVec;
-
-/// RFC 8985 7.2: the worst-case delayed-ACK time added when one segment is
-/// in flight. The RFC suggests 200 ms, which puts the probe at or past the
-/// 200 ms RTO floor and makes it useless for a lost last segment; peers
-/// that delay ACKs (Linux, ringtcp) do so for at most 40 ms, and a probe
-/// that comes too early only costs one segment.
-const TLP_WCDELACK: Duration = Duration::from_millis(40);
 
 /// How long a path MTU learned from ICMP holds (RFC 1191 6.3 suggests ten
 /// minutes; Linux's `mtu_expires` is 600 s too).
 pub const PMTU_EXPIRES: Duration = Duration::from_secs(600);
-
-/// Retransmissions tracked per recovery episode; past this many, a lost
-/// one waits for the RTO as before.
-pub(crate) const MAX_RTX_MARKS: usize = 8;
-
-/// A retransmission sent during SACK recovery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RtxMark {
-    pub start: SeqNum,
-    pub end: SeqNum,
-    /// SND.MAX when it was sent: a SACK above this is of data sent later.
-    pub sent_before: SeqNum,
-    /// Found lost, to be sent again.
-    pub lost: bool,
-}
 
 /// The state of loss detection and recovery.
 #[derive(Debug)]
@@ -45,13 +24,6 @@ pub(crate) struct Recovery {
     pub(in crate::tcp) recover: Option<SeqNum>,
     /// What the peer has SACKed above SND.UNA.
     pub(in crate::tcp) scoreboard: Scoreboard,
-    /// HighRxt: the end of the highest retransmission in this recovery.
-    pub(in crate::tcp) high_rxt: SeqNum,
-    /// RFC 6675 4 NextSeg rule 4 was used in this recovery.
-    pub(in crate::tcp) rescue_done: bool,
-    /// Retransmissions of the current SACK recovery still unSACKed, to
-    /// find those lost as well (see `mark_lost_retransmissions`).
-    pub(in crate::tcp) rtx_marks: ThinVec<RtxMark>,
     /// (cwnd, ssthresh) before the last window cut, for undo.
     pub(in crate::tcp) undo: Option<(usize, usize)>,
     /// Retransmissions and D-SACKs of the last episode: all of the first
@@ -70,6 +42,15 @@ pub(crate) struct Recovery {
     pub(in crate::tcp) tlp_pending: bool,
     /// A probe is outstanding: no second one until an ACK makes progress.
     pub(in crate::tcp) tlp_out: bool,
+    /// RFC 8985 7.4 TLP.end_seq of a probe that sent old data again
+    /// (valid while `tlp_rtx_on`): the ACKs after it tell whether it
+    /// repaired a loss.
+    pub(in crate::tcp) tlp_rtx_end: SeqNum,
+    pub(in crate::tcp) tlp_rtx_on: bool,
+    /// No RTT sample since the last probe: RFC 8985 7.3 sends no other
+    /// until one comes (probes must not keep SRTT from following a
+    /// longer path).
+    pub(in crate::tcp) tlp_need_rtt: bool,
 }
 
 impl Recovery {
@@ -78,9 +59,6 @@ impl Recovery {
             dup_acks: 0,
             recover: None,
             scoreboard: Scoreboard::default(),
-            high_rxt: iss,
-            rescue_done: false,
-            rtx_marks: ThinVec::new(),
             undo: None,
             episode_rtx: 0,
             episode_dsack: 0,
@@ -89,17 +67,9 @@ impl Recovery {
             rtx_una: false,
             tlp_pending: false,
             tlp_out: false,
-        }
-    }
-
-    /// Notes a retransmission of the current SACK recovery, if there is
-    /// room for it; the list takes memory only from the first one on.
-    pub(in crate::tcp) fn mark_retransmission(&mut self, mark: RtxMark) {
-        if self.rtx_marks.len() < MAX_RTX_MARKS {
-            if self.rtx_marks.capacity() == 0 {
-                self.rtx_marks.reserve_exact(MAX_RTX_MARKS);
-            }
-            self.rtx_marks.push(mark);
+            tlp_rtx_end: iss,
+            tlp_rtx_on: false,
+            tlp_need_rtt: false,
         }
     }
 
@@ -169,78 +139,93 @@ impl Tcb {
     /// when the path MTU shrank), not timed (Karn), with a fresh
     /// retransmission timer. Duplicate ACKs the resend draws are not a
     /// loss signal (RFC 6582 3.2 step 1). Recovery must be over already.
+    /// RACK forgets this flight's records (RFC 8985 6.3 would mark them
+    /// lost; go-back-N sends them all again anyway) and the resends make
+    /// new ones.
     pub(super) fn go_back_to_una(&mut self, now: Instant) {
         debug_assert!(self.rec.recover.is_none());
-        self.rec.rtx_marks.clear();
+        self.rack.clear();
+        self.timers.cancel(Timer::Rack);
         self.rec.dup_acks = 0;
-        self.rtt_probe.clear();
         self.snd.nxt = self.snd.una;
         self.rec.rto_recover = Some(self.snd.max);
-        self.rec.high_rxt = self.snd.una;
         self.timers.cancel(Timer::Tlp);
         self.rec.tlp_out = false;
+        self.rec.tlp_rtx_on = false;
         self.timers.arm(Timer::Rto, now + self.rtt.rto());
     }
 
+    /// Whether an ACK whose timestamp echo is `tsecr` answers a
+    /// transmission before one sent at `ts` microseconds: its echo is
+    /// older than that send's TSval (RFC 8985 6.2 step 2, Eifel-style).
+    pub(super) fn acked_earlier(&self, tsecr: Option<u32>) -> impl Fn(u64) -> bool + use<> {
+        let echo = tsecr.filter(|&t| self.opt.ts && t != 0);
+        let offset = self.opt.ts_offset;
+        move |ts: u64| {
+            echo.is_some_and(|e| {
+                let tsval = ((ts / 1000) as u32).wrapping_add(offset);
+                (e.wrapping_sub(tsval) as i32) < 0
+            })
+        }
+    }
+
     /// SACK blocks of an ACK: D-SACKs (RFC 2883) are counted and may undo a
-    /// spurious congestion response; the others go to the scoreboard.
-    /// Returns how many bytes were newly SACKed.
-    pub(super) fn process_sack(&mut self, blocks: &[(SeqNum, SeqNum)], ack: SeqNum) -> u32 {
+    /// spurious congestion response and grow RACK's reordering window;
+    /// the others go to the scoreboard, and what they newly SACK is
+    /// delivered for RACK (RFC 8985 6.2 steps 2 and 3). Returns how many
+    /// bytes were newly SACKed and whether a D-SACK came.
+    pub(super) fn process_sack(
+        &mut self,
+        now: Instant,
+        blocks: &[(SeqNum, SeqNum)],
+        ack: SeqNum,
+        tsecr: Option<u32>,
+    ) -> (u32, bool) {
         let mut newly = 0;
+        let mut dsack = false;
+        // The echo of an ACK that SACKs data above a hole is TS.Recent, an
+        // in-order segment's TSval (RFC 7323 4.3), never the SACKed
+        // segment's: it cannot tell a SACKed retransmission from its
+        // original. As Linux, only RACK.min_RTT does (6.2 step 2).
+        let _ = tsecr;
+        let fack = self.rack.fack();
+        let (una, max) = (self.snd.una, self.snd.max);
         for (i, &(s, e)) in blocks.iter().enumerate() {
             self.stats.sack_blocks_received += 1;
-            let dsack = i == 0
+            let is_dsack = i == 0
                 && e > s
                 && (e <= ack || blocks.get(1).is_some_and(|&(s1, e1)| s >= s1 && e <= e1));
-            if dsack {
+            if is_dsack {
+                dsack = true;
                 self.on_dsack();
                 continue;
             }
-            newly += self.rec.scoreboard.add(s, e, self.snd.una, self.snd.max);
-        }
-        newly
-    }
-
-    /// Lost retransmissions (the idea of RFC 8985 6, with Linux's older
-    /// tcp_mark_lost_retrans test instead of per-segment clocks): RFC 6675
-    /// sends each hole once per recovery, so a retransmission lost in turn
-    /// waited for the RTO and its collapse of cwnd. A retransmission still
-    /// unSACKed when data sent after it (above SND.MAX at the time) has
-    /// been SACKed was lost, unless the path reorders; it is sent again,
-    /// once per such finding, within the same recovery and window.
-    pub(super) fn mark_lost_retransmissions(&mut self) {
-        if self.rec.recover.is_none() {
-            self.rec.rtx_marks.clear();
-            return;
-        }
-        let una = self.snd.una;
-        let highest = self.rec.scoreboard.highest();
-        let sb = &self.rec.scoreboard;
-        // Each mark keeps only what is still missing at its front: not
-        // acknowledged, not SACKed. A mark with nothing missing goes.
-        self.rec.rtx_marks.retain_mut(|m| {
-            m.start = m.start.max(una);
-            while m.start < m.end
-                && let Some(&(_, e)) = sb.ranges().iter().find(|&&(s, e)| m.start.in_range(s, e))
+            let (cs, ce) = (s.max(una), e.min(max));
+            if let Some(fack) = fack
+                && ce > cs
             {
-                m.start = e;
+                let sb = &self.rec.scoreboard;
+                let mut reordered = false;
+                for hole in sb.holes_within(cs, ce) {
+                    reordered |= self.rack.on_sacked(hole, (cs, ce), now, fack, &|_| false);
+                }
+                if reordered {
+                    self.stats.reorderings += 1;
+                }
             }
-            m.start < m.end
-        });
-        let Some(highest) = highest else {
-            return;
-        };
-        for m in self.rec.rtx_marks.iter_mut() {
-            if !m.lost && highest > m.sent_before {
-                m.lost = true;
-                self.stats.lost_retransmits += 1;
-            }
+            newly += self.rec.scoreboard.add(s, e, una, max);
         }
+        (newly, dsack)
     }
 
     pub(super) fn on_dsack(&mut self) {
         self.stats.dsack_received += 1;
-        if self.rec.episode_rtx == 0 {
+        // RFC 8985 6.2 step 4: the reordering window grows, once a round.
+        let spurious = self.rec.episode_rtx > 0;
+        if self.rack.on_dsack(self.snd.nxt.max(self.snd.una), spurious) {
+            self.stats.reo_wnd_growths += 1;
+        }
+        if !spurious {
             return;
         }
         self.stats.spurious_retransmits += 1;
@@ -257,7 +242,7 @@ impl Tcb {
     }
 
     /// Fast retransmit and the start of loss recovery (RFC 5681 3.2,
-    /// RFC 6582 3.2 step 2, RFC 6675 5 step 4).
+    /// RFC 6582 3.2 step 2; with SACK, RFC 8985 6: RACK found a loss).
     pub(super) fn enter_recovery(&mut self, now: Instant) {
         self.hystart.finish();
         self.rec.undo = Some((self.cc.cwnd(), self.cc.ssthresh()));
@@ -270,14 +255,23 @@ impl Tcb {
             self.cc.set_cwnd(cwnd + 3 * self.snd.mss);
         }
         self.rec.recover = Some(self.snd.max);
-        self.rec.high_rxt = self.snd.una;
-        self.rec.rescue_done = false;
-        self.rec.rtx_marks.clear();
+        // The first segment found lost goes at once, whatever the pipe
+        // (RFC 6675 5 step 4.3): SND.UNA for NewReno, RACK's lowest lost
+        // segment with SACK (see `poll_fast_retransmit`).
         self.rec.rtx_una = true;
         self.rec.lt_allow = 0;
         self.timers.cancel(Timer::Tlp);
+        // RFC 8985 7.1: a recovery ends any probe episode.
+        self.rec.tlp_rtx_on = false;
         self.stats.fast_retransmits += 1;
         self.stats.recoveries += 1;
+    }
+
+    /// Fast or SACK recovery is over (RFC 6582 3.2 step 3).
+    pub(super) fn exit_recovery(&mut self, now: Instant) {
+        self.rec.recover = None;
+        self.rack.on_recovery_exit();
+        self.cc.on_recovery_end(now, self.snd.flight());
     }
 
     /// Still resending what was outstanding when the RTO fired.
@@ -286,17 +280,84 @@ impl Tcb {
             Some(r) if self.snd.una < r => true,
             Some(_) => {
                 self.rec.rto_recover = None;
+                self.rack.on_recovery_exit();
                 false
             }
             None => false,
         }
     }
 
+    /// RFC 8985 6.2 step 5 after an ACK or when the RACK timer fires: the
+    /// segments RACK finds lost are counted, start fast recovery if none
+    /// is under way (RFC 8985 6: RACK alone decides, the DupAck count
+    /// does not), and go out first (`poll_sack_recovery`); one not yet
+    /// overdue arms the RACK reorder timer. Only with SACK, and not while
+    /// go-back-N resends after an RTO (the RTO's own recovery).
+    pub(super) fn rack_detect_loss(&mut self, now: Instant) -> u32 {
+        if !self.opt.sack || self.snd.una == self.snd.max || self.after_rto() {
+            self.timers.cancel(Timer::Rack);
+            return 0;
+        }
+        let in_recovery = self.rec.in_recovery();
+        let reo_wnd = self.rack.reo_wnd(
+            in_recovery,
+            &self.rec.scoreboard,
+            self.snd.una,
+            self.snd.mss,
+            self.rtt.srtt(),
+        );
+        let found = self.rack.detect_loss(now, reo_wnd, &self.rec.scoreboard);
+        self.stats.rack_losses += found.marked;
+        self.stats.lost_retransmits += found.retransmissions;
+        match found.timeout {
+            Some(t) => self.timers.arm(Timer::Rack, now + t),
+            None => self.timers.cancel(Timer::Rack),
+        }
+        if found.marked > 0 && !in_recovery {
+            self.enter_recovery(now);
+        }
+        found.marked
+    }
+
+    /// The RACK reorder timer fired (RFC 8985 6.2 step 5, "RACK timer"):
+    /// no ACK came to show the segments it waited for lost, so time does.
+    pub(super) fn on_rack_timeout(&mut self, now: Instant) {
+        if self.rack_detect_loss(now) > 0 {
+            self.stats.rack_timeouts += 1;
+        }
+    }
+
+    /// RFC 8985 7.4: did a probe that sent old data again repair a loss?
+    /// The ACK of its end says so, unless a D-SACK shows the original
+    /// arrived too; then the congestion window is reduced as for any
+    /// loss (entering and leaving recovery at once). A probe of new data
+    /// needs no such check: RACK sees its losses as any others.
+    pub(super) fn tlp_on_ack(&mut self, now: Instant, ack: SeqNum, dsack: bool, dup_no_sack: bool) {
+        if !self.rec.tlp_rtx_on || ack < self.rec.tlp_rtx_end {
+            return;
+        }
+        if dsack {
+            // Both the original and the probe arrived: nothing was lost.
+            self.rec.tlp_rtx_on = false;
+        } else if ack > self.rec.tlp_rtx_end || dup_no_sack {
+            self.rec.tlp_rtx_on = false;
+            if !self.rec.in_recovery() && self.rec.rto_recover.is_none() {
+                self.stats.tlp_recoveries += 1;
+                self.hystart.finish();
+                self.cc.on_congestion(now, self.snd.flight());
+                self.cc.on_recovery_end(now, self.snd.flight());
+            }
+        }
+        // ACK = TLP.end_seq with neither: the next ACK tells.
+    }
+
     /// RFC 8985 7.2: arm the probe timeout while data is in flight and no
-    /// recovery or probe is under way; it must fire before the RTO.
+    /// recovery or probe is under way, never later than the RTO (the
+    /// probe then stands in for it, 7.3).
     pub(super) fn arm_tlp(&mut self, now: Instant) {
         if !self.cfg.tlp
             || self.rec.recover.is_some()
+            || self.rec.rto_recover.is_some()
             || self.rec.tlp_out
             || self.snd.max == self.snd.una
         {
@@ -306,16 +367,9 @@ impl Tcb {
         let Some(srtt) = self.rtt.srtt() else {
             return;
         };
-        let mut pto = srtt * 2;
-        if self.snd.flight() <= self.snd.mss {
-            pto += TLP_WCDELACK;
-        } else {
-            pto += Duration::from_millis(2);
-        }
-        let at = now + pto;
-        match self.timers.get(Timer::Rto) {
-            Some(rto) if at >= rto => self.timers.cancel(Timer::Tlp),
-            _ => self.timers.arm(Timer::Tlp, at),
-        }
+        let one_seg = self.snd.flight() <= self.snd.mss;
+        let until_rto = self.timers.get(Timer::Rto).map(|at| at - now);
+        let pto = crate::tcp::rack::pto(srtt, one_seg, until_rto);
+        self.timers.arm(Timer::Tlp, now + pto);
     }
 }

@@ -1,5 +1,5 @@
 //! A connection's timers (RFC 9293 3.8, RFC 6298, RFC 1122 4.2.3.6,
-//! RFC 8985 7): one table of deadlines keyed by [`Timer`], with one place
+//! RFC 8985 6 and 7): one table of deadlines keyed by [`Timer`], with one place
 //! that computes the next deadline, and what each timer does when it
 //! fires.
 
@@ -20,13 +20,16 @@ pub(crate) enum Timer {
     Keepalive,
     /// Tail loss probe (RFC 8985 7.2).
     Tlp,
+    /// RACK reorder timer (RFC 8985 6.2 step 5): a segment sent before
+    /// the last one delivered becomes overdue.
+    Rack,
     /// How long an orphaned connection waits in FIN-WAIT-2 for the peer's
     /// FIN (Linux's `tcp_fin_timeout`).
     FinWait2,
 }
 
 impl Timer {
-    const COUNT: usize = 6;
+    const COUNT: usize = 7;
 }
 
 /// Deadlines by timer kind, packed ([`PackedInstant`]: none when a timer
@@ -153,11 +156,16 @@ impl Tcb {
         if self.timers.take_due(Timer::DelayedAck, now) {
             self.ack_now = true;
         }
+        // A probe due with the RTO goes in its place (RFC 8985 7.2, 7.3);
+        // RACK's timer marks losses before the RTO would.
+        if self.timers.take_due(Timer::Tlp, now) {
+            self.on_tlp_timeout(now);
+        }
+        if self.timers.take_due(Timer::Rack, now) {
+            self.on_rack_timeout(now);
+        }
         if self.timers.is_due(Timer::Rto, now) {
             self.on_rto(now, syn_state)?;
-        }
-        if self.timers.take_due(Timer::Tlp, now) {
-            self.on_tlp_timeout();
         }
         if self.timers.is_due(Timer::Persist, now) {
             self.probe_pending = true;
@@ -220,13 +228,20 @@ impl Tcb {
     }
 
     /// RFC 8985 7.3: the probe timeout fired; a probe goes out on the next
-    /// poll unless recovery started or nothing is in flight.
-    pub(super) fn on_tlp_timeout(&mut self) {
-        if self.snd.max > self.snd.una && !self.rec.in_recovery() {
-            self.rec.tlp_pending = true;
-            self.rec.tlp_out = true;
-            self.stats.tlp_probes += 1;
+    /// poll, and the RTO runs again from now (the probe may stand in for
+    /// it). No probe if recovery started, nothing is in flight, or no RTT
+    /// sample came since the last probe: then the RTO keeps its deadline
+    /// (from the oldest data, as Linux re-arms it), which a probe capped
+    /// at the RTO shares.
+    pub(super) fn on_tlp_timeout(&mut self, now: Instant) {
+        if self.snd.max == self.snd.una || self.rec.in_recovery() || self.rec.tlp_need_rtt {
+            return;
         }
+        self.rec.tlp_pending = true;
+        self.rec.tlp_out = true;
+        self.rec.tlp_need_rtt = true;
+        self.stats.tlp_probes += 1;
+        self.timers.arm(Timer::Rto, now + self.rtt.rto());
     }
 }
 
@@ -336,6 +351,7 @@ mod tests {
             Timer::Persist,
             Timer::Keepalive,
             Timer::Tlp,
+            Timer::Rack,
             Timer::FinWait2,
         ]
         .into_iter()
