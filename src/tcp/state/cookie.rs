@@ -85,7 +85,7 @@ impl Listen {
         if let (Some(_), Some((theirs, cookie_ts))) = (ours.timestamps, syn.timestamps) {
             ours.timestamps = Some((cookie_ts, theirs));
         }
-        tcb.opt.set_our_syn(ours);
+        tcb.set_our_syn(ours);
         (tcb, repr.options)
     }
 
@@ -101,7 +101,7 @@ impl Listen {
         buf: &mut [u8],
     ) -> Option<Transmit> {
         let (mut tcb, _) = self.cookie_tcb(now, ends, syn, iss, ts_offset);
-        let ours = tcb.opt.our_syn();
+        let ours = tcb.our_syn();
         tcb.emit(now, buf, iss, TcpFlags::SYN | TcpFlags::ACK, (0, 0), ours)
     }
 
@@ -119,9 +119,7 @@ impl Listen {
         // The window edge the SYN-ACK advertised, computed as it was.
         let _ = tcb.window_to_advertise(true);
         tcb.syn_pending = false;
-        tcb.snd.nxt = iss + 1u32;
-        tcb.snd.max = iss + 1u32;
-        tcb.opt.last_ack_sent = tcb.rcv.nxt;
+        tcb.syn_ack_sent(true);
         Conn::SynReceived(SynReceived {
             inner: Inner::Full(Full {
                 tcb,

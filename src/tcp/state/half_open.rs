@@ -223,18 +223,14 @@ impl HalfOpen {
         tcb.ack_now = self.has(ACK_NOW);
         tcb.rst_pending = self.has(RST_PENDING).then_some(self.rst_seq);
         tcb.last_oow_ack = PackedInstant::of(self.last_oow_ack.at(born));
-        tcb.rcv.adv = self.rcv_adv;
+        tcb.restore_advertised_edge(self.rcv_adv);
         if sent {
-            tcb.snd.max = self.iss + 1u32;
-            tcb.opt.last_ack_sent = tcb.rcv.nxt;
+            tcb.syn_ack_sent(self.has(NXT_AT_MAX));
             let first = self.last_send.at(born).unwrap_or(born);
             let ours = tcb.syn_options(first, Some(&syn.options));
-            tcb.opt.set_our_syn(ours);
+            tcb.set_our_syn(ours);
         }
-        if self.has(NXT_AT_MAX) {
-            tcb.snd.nxt = tcb.snd.max;
-        }
-        tcb.snd.last_send = self.last_send.at(born).unwrap_or(born);
+        tcb.restore_last_send(self.last_send.at(born).unwrap_or(born));
         if let Some(t) = self.timed.at(born) {
             tcb.time_syn(t);
         }
@@ -244,7 +240,7 @@ impl HalfOpen {
         }
         if self.retries > 0 {
             // As the timeout's go-back-N left it.
-            tcb.rec.rto_recover = Some(tcb.snd.max);
+            tcb.as_after_timeout();
         }
         if let Some(t) = self.rto_at.at(born) {
             tcb.timers.arm(Timer::Rto, t);
@@ -268,13 +264,13 @@ impl HalfOpen {
         // a FIN or data the application queued (through the public Conn
         // API: the stack gives out no handle before the handshake), an
         // error, events to report.
-        if tcb.snd.fin_queued || !tcb.snd.buf.is_empty() || tcb.error.is_some() || tcb.events != 0 {
+        if tcb.fin_queued() || tcb.has_queued_data() || tcb.error.is_some() || tcb.events != 0 {
             return Err(full);
         }
-        let born = tcb.rcv.space_at;
+        let born = tcb.born();
         let times = (
             Rel::of(born, tcb.rack.first_timed()),
-            Rel::of(born, Some(tcb.snd.last_send)),
+            Rel::of(born, Some(tcb.quiet_since())),
             Rel::of(born, tcb.timers.get(Timer::Rto)),
             Rel::of(born, tcb.last_oow_ack.get()),
         );
@@ -318,12 +314,12 @@ impl HalfOpen {
         retries: u8,
     ) -> HalfOpen {
         let tcb = full.tcb;
-        let born = tcb.rcv.space_at;
+        let born = tcb.born();
         let o = full.peer_syn;
         let flags = bits(&[
             (tcb.syn_pending, SYN_PENDING),
             (tcb.ack_now, ACK_NOW),
-            (tcb.snd.nxt == tcb.snd.max, NXT_AT_MAX),
+            (tcb.snd_nxt_at_max(), NXT_AT_MAX),
             (tcb.rst_pending.is_some(), RST_PENDING),
         ]) | syn_bits(&o);
         HalfOpen {
@@ -332,10 +328,10 @@ impl HalfOpen {
             local: tcb.local,
             remote: tcb.remote,
             born,
-            iss: tcb.snd.iss,
-            irs: tcb.rcv.irs,
-            ts_offset: tcb.opt.ts_offset,
-            rcv_adv: tcb.rcv.adv,
+            iss: tcb.iss(),
+            irs: tcb.irs(),
+            ts_offset: tcb.timestamps().2,
+            rcv_adv: tcb.rcv_adv(),
             rst_seq: tcb.rst_pending.unwrap_or(SeqNum(0)),
             syn_tsval: o.timestamps.map_or(0, |t| t.0),
             timed,
@@ -343,11 +339,11 @@ impl HalfOpen {
             rto_at,
             last_oow_ack,
             syn_mss: o.mss.unwrap_or(0),
-            syn_window: tcb.snd.wnd as u16,
+            syn_window: tcb.syn_window(),
             flags,
             syn_wscale: o.window_scale.unwrap_or(0),
             retries,
-            sent: tcb.snd.max != tcb.snd.iss,
+            sent: tcb.snd_max() != tcb.iss(),
             counts: SegmentCounts::of(&tcb.stats),
         }
     }
@@ -481,7 +477,7 @@ mod tests {
             panic!("still SYN-RECEIVED: {conn}");
         };
         assert!(s.frozen().is_none());
-        assert!(conn.tcb().expect("kept").snd.fin_queued);
+        assert!(conn.tcb().expect("kept").fin_queued());
     }
 
     /// The entry is a tenth of a connection's TCB, and holds the tags of

@@ -156,7 +156,7 @@ impl SynSent {
         let tcb = &mut self.tcb;
         tcb.stats.segments_received += 1;
         // First: the ACK bit.
-        if seg.flags.ack() && (seg.ack <= tcb.snd.iss || seg.ack > tcb.snd.max) {
+        if seg.flags.ack() && (seg.ack <= tcb.iss() || seg.ack > tcb.snd_max()) {
             if !seg.flags.rst() {
                 tcb.rst_pending = Some(seg.ack);
             }
@@ -347,7 +347,7 @@ impl SynReceived {
                     .poll_syn(now, buf, TcpFlags::SYN | TcpFlags::ACK, Some(&peer));
             }
             if s.tcb.ack_now {
-                let seq = s.tcb.snd.max;
+                let seq = s.tcb.snd_max();
                 return s.tcb.emit(now, buf, seq, TcpFlags::ACK, (0, 0), None);
             }
             None
@@ -368,9 +368,9 @@ impl Full {
             && seg.flags.syn()
             && seg.flags.ack()
             && !seg.flags.rst()
-            && seg.seq == self.tcb.rcv.irs
-            && seg.ack > self.tcb.snd.una
-            && seg.ack <= self.tcb.snd.max
+            && seg.seq == self.tcb.irs()
+            && seg.ack > self.tcb.snd_una()
+            && seg.ack <= self.tcb.snd_max()
         {
             let mut s = *seg;
             s.flags = s.flags.without(TcpFlags::SYN);
@@ -382,12 +382,12 @@ impl Full {
         };
         let tcb = &mut self.tcb;
         // The peer's SYN again: our SYN-ACK was lost.
-        if seg.flags.syn() && !seg.flags.rst() && !seg.flags.ack() && seg.seq == tcb.rcv.irs {
+        if seg.flags.syn() && !seg.flags.rst() && !seg.flags.ack() && seg.seq == tcb.irs() {
             tcb.stats.segments_received += 1;
             tcb.syn_pending = true;
             return (Conn::SynReceived(self.settle()), Fate::Accepted);
         }
-        if !tcb.rcv.acceptable(seg) {
+        if !tcb.acceptable(seg) {
             tcb.stats.out_of_window += 1;
             tcb.stats.segments_received += 1;
             if !seg.flags.rst() {
@@ -397,7 +397,7 @@ impl Full {
         }
         if seg.flags.rst() {
             tcb.stats.segments_received += 1;
-            if seg.seq != tcb.rcv.nxt {
+            if seg.seq != tcb.rcv_nxt() {
                 tcb.stats.challenge_acks += 1;
                 tcb.ack_now = true;
                 return (Conn::SynReceived(self.settle()), Fate::Accepted);
@@ -420,7 +420,7 @@ impl Full {
             tcb.stats.segments_received += 1;
             return (Conn::SynReceived(self.settle()), Fate::Accepted);
         }
-        if !(seg.ack > tcb.snd.una && seg.ack <= tcb.snd.max) {
+        if !(seg.ack > tcb.snd_una() && seg.ack <= tcb.snd_max()) {
             tcb.stats.segments_received += 1;
             tcb.rst_pending = Some(seg.ack);
             return (Conn::SynReceived(self.settle()), Fate::Accepted);

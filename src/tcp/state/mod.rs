@@ -289,20 +289,20 @@ impl Conn {
     pub fn shutdown(self) -> Conn {
         match self {
             Conn::SynSent(mut s) => {
-                s.tcb.snd.fin_queued = true;
+                s.tcb.queue_fin();
                 Conn::SynSent(s)
             }
             Conn::SynReceived(s) => {
                 let mut full = s.into_full();
-                full.tcb.snd.fin_queued = true;
+                full.tcb.queue_fin();
                 Conn::SynReceived(full.settle())
             }
             Conn::Established(mut s) => {
-                s.tcb.snd.fin_queued = true;
+                s.tcb.queue_fin();
                 Conn::FinWait1(FinWait1 { tcb: s.tcb })
             }
             Conn::CloseWait(mut s) => {
-                s.tcb.snd.fin_queued = true;
+                s.tcb.queue_fin();
                 Conn::LastAck(LastAck { tcb: s.tcb })
             }
             other => other,
@@ -326,7 +326,7 @@ impl Conn {
             Conn::SynSent(s) => aborted(s.tcb),
             other => {
                 let mut tcb = other.into_tcb();
-                tcb.rst_pending = Some(tcb.snd.nxt.max(tcb.snd.una));
+                tcb.queue_abort_rst();
                 aborted(tcb)
             }
         }
@@ -535,7 +535,7 @@ impl Conn {
         matches!(
             self,
             Conn::SynSent(_) | Conn::SynReceived(_) | Conn::Established(_) | Conn::CloseWait(_)
-        ) && !self.tcb().is_some_and(|t| t.snd.fin_queued)
+        ) && !self.tcb().is_some_and(Tcb::fin_queued)
     }
 
     /// The state is CLOSED.

@@ -40,7 +40,7 @@ impl Established {
     /// goes out now.
     pub(super) fn after_open(mut self) -> Conn {
         self.tcb.rtt.after_syn_timeout();
-        if self.tcb.snd.fin_queued {
+        if self.tcb.fin_queued() {
             Conn::FinWait1(FinWait1 { tcb: self.tcb })
         } else {
             Conn::Established(self)

@@ -60,7 +60,7 @@ impl TimeWait {
     /// Both FINs are acknowledged: keep what TIME-WAIT needs.
     pub(super) fn enter(mut tcb: Box<Tcb>, now: Instant) -> Conn {
         tcb.clear_timers();
-        tcb.snd.buf.release();
+        tcb.release_send_buffer();
         let twice_msl = tcb.cfg.msl * 2;
         // The window as an ACK would advertise it now (the peer's FIN may
         // have taken RCV.NXT up to the edge last advertised).
@@ -68,18 +68,18 @@ impl TimeWait {
         let tw = TimeWait {
             local: tcb.local,
             remote: tcb.remote,
-            snd_nxt: tcb.snd.max,
-            rcv_nxt: tcb.rcv.nxt,
-            rcv_wnd: tcb.rcv.window_in_force(),
+            snd_nxt: tcb.snd_max(),
+            rcv_nxt: tcb.rcv_nxt(),
+            rcv_wnd: tcb.window_in_force(),
             wnd_field,
             ttl: tcb.cfg.ttl,
             flags: bits(&[
                 (tcb.cfg.checksum_offload, PARTIAL_CHECKSUM),
                 (core::mem::take(&mut tcb.ack_now), ACK_NOW),
-                (tcb.opt.ts, TIMESTAMPS),
+                (tcb.timestamps().0, TIMESTAMPS),
             ]),
-            ts_recent: tcb.opt.ts_recent,
-            ts_offset: tcb.opt.ts_offset,
+            ts_recent: tcb.timestamps().1,
+            ts_offset: tcb.timestamps().2,
             twice_msl_ms: u32::try_from(twice_msl.as_millis()).unwrap_or(u32::MAX),
             expires: now + twice_msl,
             last_oow_ack: tcb.last_oow_ack,

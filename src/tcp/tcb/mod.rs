@@ -23,6 +23,7 @@
 //! [`super::rack`], congestion control in
 //! [`super::cc`] and [`super::hystart`], counters in [`super::stats`].
 
+mod handshake;
 mod input;
 mod memory;
 mod options;
@@ -74,13 +75,13 @@ pub struct Tcb {
     pub(in crate::tcp) local: SocketAddrV4,
     pub(in crate::tcp) remote: SocketAddrV4,
     /// Send sequence space and send buffer.
-    pub(in crate::tcp) snd: SendSpace,
+    snd: SendSpace,
     /// Receive sequence space, reassembly and window.
-    pub(in crate::tcp) rcv: RecvSpace,
+    rcv: RecvSpace,
     /// What the handshake negotiated.
-    pub(in crate::tcp) opt: Negotiated,
+    opt: Negotiated,
     /// Loss recovery.
-    pub(in crate::tcp) rec: Recovery,
+    rec: Recovery,
     /// Every deadline of this connection.
     pub(in crate::tcp) timers: Timers,
     /// RTT estimator and RTO (RFC 6298).

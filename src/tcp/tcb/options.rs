@@ -57,19 +57,19 @@ impl SynOptions {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Negotiated {
     /// Window scaling is on (both SYNs carried the option).
-    pub(in crate::tcp) ws: bool,
+    pub(super) ws: bool,
     /// SACK is on (RFC 2018).
-    pub(in crate::tcp) sack: bool,
+    pub(super) sack: bool,
     /// Timestamps are on (RFC 7323 3).
-    pub(in crate::tcp) ts: bool,
+    pub(super) ts: bool,
     /// TS.Recent: the peer's timestamp to echo.
-    pub(in crate::tcp) ts_recent: u32,
+    pub(super) ts_recent: u32,
     /// Added to our millisecond clock (RFC 7323 5.4): a keyed hash of the
     /// 4-tuple, the same for every incarnation of it
     /// (`IsnGenerator::ts_offset`).
-    pub(in crate::tcp) ts_offset: u32,
+    pub(super) ts_offset: u32,
     /// Last.ACK.sent: RCV.NXT in the last ACK we sent.
-    pub(in crate::tcp) last_ack_sent: SeqNum,
+    pub(super) last_ack_sent: SeqNum,
     /// Options of the peer's SYN and of ours, for diagnostics.
     peer_syn: SynOptions,
     our_syn: SynOptions,

@@ -18,39 +18,39 @@ pub const PMTU_EXPIRES: Duration = Duration::from_secs(600);
 #[derive(Debug)]
 pub(crate) struct Recovery {
     /// Duplicate ACKs in a row (RFC 5681 2).
-    pub(in crate::tcp) dup_acks: u32,
+    pub(super) dup_acks: u32,
     /// The recovery point while in fast or SACK recovery (RFC 6582
     /// "recover", RFC 6675 RecoveryPoint); `None` outside recovery.
-    pub(in crate::tcp) recover: Option<SeqNum>,
+    pub(super) recover: Option<SeqNum>,
     /// What the peer has SACKed above SND.UNA.
-    pub(in crate::tcp) scoreboard: Scoreboard,
+    pub(super) scoreboard: Scoreboard,
     /// (cwnd, ssthresh) before the last window cut, for undo.
-    pub(in crate::tcp) undo: Option<(usize, usize)>,
+    pub(super) undo: Option<(usize, usize)>,
     /// Retransmissions and D-SACKs of the last episode: all of the first
     /// D-SACKed means the cut was spurious.
-    pub(in crate::tcp) episode_rtx: u32,
-    pub(in crate::tcp) episode_dsack: u32,
+    pub(super) episode_rtx: u32,
+    pub(super) episode_dsack: u32,
     /// Extra bytes limited transmit allows beyond cwnd (RFC 3042).
-    pub(in crate::tcp) lt_allow: usize,
+    pub(super) lt_allow: usize,
     /// SND.MAX when the last RTO fired: duplicate ACKs below it come from
     /// the go-back-N resend and must not start fast recovery (RFC 6582 3.2
     /// step 1, RFC 5681 4.3).
-    pub(in crate::tcp) rto_recover: Option<SeqNum>,
+    pub(super) rto_recover: Option<SeqNum>,
     /// Retransmit one segment from SND.UNA (fast retransmit, partial ACK).
-    pub(in crate::tcp) rtx_una: bool,
+    pub(super) rtx_una: bool,
     /// A tail loss probe is to be sent.
-    pub(in crate::tcp) tlp_pending: bool,
+    pub(super) tlp_pending: bool,
     /// A probe is outstanding: no second one until an ACK makes progress.
-    pub(in crate::tcp) tlp_out: bool,
+    pub(super) tlp_out: bool,
     /// RFC 8985 7.4 TLP.end_seq of a probe that sent old data again
     /// (valid while `tlp_rtx_on`): the ACKs after it tell whether it
     /// repaired a loss.
-    pub(in crate::tcp) tlp_rtx_end: SeqNum,
-    pub(in crate::tcp) tlp_rtx_on: bool,
+    pub(super) tlp_rtx_end: SeqNum,
+    pub(super) tlp_rtx_on: bool,
     /// No RTT sample since the last probe: RFC 8985 7.3 sends no other
     /// until one comes (probes must not keep SRTT from following a
     /// longer path).
-    pub(in crate::tcp) tlp_need_rtt: bool,
+    pub(super) tlp_need_rtt: bool,
 }
 
 impl Recovery {

@@ -22,46 +22,46 @@ pub(crate) const MAX_WSCALE: u8 = 14;
 #[derive(Debug)]
 pub(crate) struct RecvSpace {
     /// IRS: the peer's initial sequence number.
-    pub(in crate::tcp) irs: SeqNum,
+    pub(super) irs: SeqNum,
     /// RCV.NXT: next sequence number expected.
-    pub(in crate::tcp) nxt: SeqNum,
+    pub(super) nxt: SeqNum,
     /// Our window shift (RFC 7323 2), offered in our SYN.
-    pub(in crate::tcp) wscale: u8,
+    pub(super) wscale: u8,
     /// Right edge of the window last advertised (RCV.NXT + RCV.WND when it
     /// was sent); never moves left.
-    pub(in crate::tcp) adv: SeqNum,
+    pub(super) adv: SeqNum,
     /// In-order bytes not yet read, and out-of-order ones beyond a hole.
-    pub(in crate::tcp) buf: RecvBuffer,
+    pub(super) buf: RecvBuffer,
     /// A FIN that arrived beyond a hole.
-    pub(in crate::tcp) ooo_fin: Option<SeqNum>,
-    pub(in crate::tcp) fin_received: bool,
+    pub(super) ooo_fin: Option<SeqNum>,
+    pub(super) fin_received: bool,
     /// The application shut down its read side; later data is discarded.
-    pub(in crate::tcp) read_closed: bool,
+    pub(super) read_closed: bool,
     /// Starts of recently received out-of-order segments, newest first: the
     /// SACK blocks that hold them are reported first (RFC 2018 4).
-    pub(in crate::tcp) recent_ooo: ThinVec<SeqNum>,
+    pub(super) recent_ooo: ThinVec<SeqNum>,
     /// A D-SACK block to report in the next ACK (RFC 2883).
-    pub(in crate::tcp) dsack: Option<(SeqNum, SeqNum)>,
+    pub(super) dsack: Option<(SeqNum, SeqNum)>,
     /// The largest segment the peer has sent: what counts as full-sized.
-    pub(in crate::tcp) mss_est: u32,
+    pub(super) mss_est: u32,
     /// Full-sized segments received since the last ACK we sent.
-    pub(in crate::tcp) unacked_segs: u32,
+    pub(super) unacked_segs: u32,
     /// Segments still ACKed at once at the start of the connection.
-    pub(in crate::tcp) quickacks: u16,
+    pub(super) quickacks: u16,
     /// The application saw an empty receive buffer since the last READABLE.
-    pub(in crate::tcp) want_readable: bool,
+    pub(super) want_readable: bool,
     /// The stack is short of buffer memory: offer no window beyond the
     /// storage held, and do not grow it (see `memory.rs`).
-    pub(in crate::tcp) mem_pressure: bool,
+    pub(super) mem_pressure: bool,
     /// The window auto-tuning allows now.
-    pub(in crate::tcp) wnd_limit: u32,
+    pub(super) wnd_limit: u32,
     /// Bytes the application read since `space_at`.
-    pub(in crate::tcp) space_copied: u32,
-    pub(in crate::tcp) space_at: Instant,
+    pub(super) space_copied: u32,
+    pub(super) space_at: Instant,
     /// Receiver-side RTT: the shortest window round trip seen, and the
     /// measurement in progress (a sequence number beyond the edge the peer
     /// knows of, and when it was set).
-    pub(in crate::tcp) rtt: PackedDuration,
+    pub(super) rtt: PackedDuration,
     rtt_mark_seq: SeqNum,
     rtt_mark_at: PackedInstant,
 }

@@ -8,39 +8,39 @@ use crate::wire::SeqNum;
 #[derive(Debug)]
 pub(crate) struct SendSpace {
     /// ISS: our initial sequence number.
-    pub(in crate::tcp) iss: SeqNum,
+    pub(super) iss: SeqNum,
     /// SND.UNA: oldest unacknowledged sequence number.
-    pub(in crate::tcp) una: SeqNum,
+    pub(super) una: SeqNum,
     /// SND.NXT: next sequence number to send (moves back to SND.UNA after
     /// an RTO).
-    pub(in crate::tcp) nxt: SeqNum,
+    pub(super) nxt: SeqNum,
     /// Highest sequence number sent so far.
-    pub(in crate::tcp) max: SeqNum,
+    pub(super) max: SeqNum,
     /// SND.WND: the peer's window in bytes, already scaled.
-    pub(in crate::tcp) wnd: u32,
+    pub(super) wnd: u32,
     /// SND.WL1, SND.WL2: the segment that last updated SND.WND.
-    pub(in crate::tcp) wl1: SeqNum,
-    pub(in crate::tcp) wl2: SeqNum,
+    pub(super) wl1: SeqNum,
+    pub(super) wl2: SeqNum,
     /// Largest window the peer ever offered (sender SWS avoidance, RFC 9293
     /// 3.8.6.2.1).
-    pub(in crate::tcp) max_wnd: u32,
+    pub(super) max_wnd: u32,
     /// The peer's MSS, lowered by path MTU discovery: what our segments
     /// may carry.
-    pub(in crate::tcp) mss: usize,
+    pub(super) mss: usize,
     /// The peer's window shift (RFC 7323 2).
-    pub(in crate::tcp) wscale: u8,
+    pub(super) wscale: u8,
     /// Bytes from the first unacknowledged one on.
-    pub(in crate::tcp) buf: SendBuffer,
+    pub(super) buf: SendBuffer,
     /// The application shut down its write side: a FIN follows the data.
-    pub(in crate::tcp) fin_queued: bool,
+    pub(super) fin_queued: bool,
     /// The peer acknowledged our FIN. Kept as a flag because once SND.UNA
     /// has passed the FIN, `data_start() + buf.len()` no longer names the
     /// FIN's sequence number.
-    pub(in crate::tcp) fin_acked: bool,
+    pub(super) fin_acked: bool,
     /// The application saw a full send buffer since the last WRITABLE.
-    pub(in crate::tcp) want_writable: bool,
+    pub(super) want_writable: bool,
     /// When the last segment went out (RFC 5681 4.1 idle restart).
-    pub(in crate::tcp) last_send: Instant,
+    pub(super) last_send: Instant,
     /// When "fragmentation needed" last lowered the segment size, and the
     /// size before the first such message: after
     /// [`super::PMTU_EXPIRES`] the old size comes back (RFC 1191 6.3).

@@ -38,9 +38,9 @@ impl Timer {
 pub(crate) struct Timers {
     at: [PackedInstant; Timer::COUNT],
     /// Zero-window probes sent without the window opening (backoff).
-    pub(in crate::tcp) persist_backoff: u32,
+    pub(super) persist_backoff: u32,
     /// Keepalive probes sent without an answer.
-    pub(in crate::tcp) keepalive_sent: u32,
+    pub(super) keepalive_sent: u32,
 }
 
 impl Default for Timers {
