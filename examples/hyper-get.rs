@@ -118,7 +118,8 @@ async fn fetch(rt: &ringtcp::api::Runtime, cli: &Cli, url: &Url) -> Result<(), F
     let mut out: Box<dyn Write> = match &cli.output {
         Some(path) => Box::new(BufWriter::with_capacity(
             256 * 1024,
-            File::create(path).map_err(|e| fail(format!("cannot create {}: {e}", path.display())))?,
+            File::create(path)
+                .map_err(|e| fail(format!("cannot create {}: {e}", path.display())))?,
         )),
         None => Box::new(BufWriter::with_capacity(256 * 1024, io::stdout())),
     };

@@ -16,6 +16,7 @@ mod common;
 use bytes::Bytes;
 use clap::Parser;
 use common::{DeviceArgs, die, parse_args};
+use http_body_util::BodyExt as _;
 use http_body_util::{Empty, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -26,10 +27,9 @@ use std::convert::Infallible;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use http_body_util::BodyExt as _;
 
 /// The seed of the body's byte pattern (`ringtcp::sim::apps::fill_stream`).
-const BODY_SEED: u64 = 0x4879_7065_72;
+const BODY_SEED: u64 = 0x0048_7970_6572;
 
 /// Serve a fixed-size body over HTTP/1.1 with hyper on ringtcp, until Ctrl-C.
 #[derive(Parser, Debug)]
@@ -61,9 +61,7 @@ fn respond(req: &Request<Incoming>, body: &Bytes, counts: &Counts) -> Response<B
     let reply = Response::builder().header("content-type", "application/octet-stream");
     match *req.method() {
         Method::GET => {
-            counts
-                .bytes
-                .fetch_add(body.len() as u64, Ordering::Relaxed);
+            counts.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
             reply.body(Full::new(body.clone()).boxed())
         }
         Method::HEAD => reply
