@@ -539,3 +539,37 @@ fn futures_executor_runs_an_echo() {
     assert_eq!(got, vec![LEN; CLIENTS as usize]);
     assert_eq!(server.join().unwrap(), CLIENTS * LEN);
 }
+
+/// A task waiting to read when the runtime stops is woken with an error,
+/// not left pending for ever.
+#[test]
+fn stopping_the_runtime_wakes_waiting_tasks() {
+    let Some(mut lab) = lab_or_skip("stopping_the_runtime_wakes_waiting_tasks") else {
+        return;
+    };
+    let l = TcpListener::bind((KERNEL_ADDR, 6500)).unwrap();
+    let kernel = thread::spawn(move || {
+        // Accept and send nothing until the stack goes away.
+        let (s, _) = l.accept().unwrap();
+        let mut v = Vec::new();
+        let _ = (&s).read_to_end(&mut v);
+    });
+    let rt = runtime(&mut lab, 10);
+    let tokio_rt = multi_thread();
+    let s = tokio_rt
+        .block_on(rt.connect_async((KERNEL_ADDR, 6500)))
+        .unwrap();
+    let reader = tokio_rt.spawn(async move {
+        let mut s = s;
+        s.read(&mut [0u8; 16]).await
+    });
+    thread::sleep(Duration::from_millis(100));
+    assert!(!reader.is_finished(), "nothing was sent, the read waits");
+    rt.shutdown(ringtcp::api::StopMode::Reset).unwrap();
+    let res = tokio_rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), reader).await })
+        .expect("the read was woken")
+        .unwrap();
+    assert!(res.is_err(), "{res:?}");
+    kernel.join().unwrap();
+}
