@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages ringtcp's tests and programs use, where they
-# are missing: iproute2 (ip), iputils-ping (ping), tcpdump (pcap checks).
+# are missing: iproute2 (ip), iputils-ping (ping), tcpdump (pcap checks),
+# curl (fetches from examples/hyper-server in tests/programs_hyper.rs).
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""

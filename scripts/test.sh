@@ -34,8 +34,10 @@ cargo test --all-targets
 cargo test --doc
 # Every test that runs over a real TUN device again, without offloads (the
 # first pass used checksum offload and TSO, the default).
-RINGTCP_OFFLOADS=0 cargo test --test kernel --test kernel_inloop --test alloc \
-  --test lab_smoke --test programs --test kernel_synflood --test kernel_fragments
+RINGTCP_OFFLOADS=0 cargo test --test kernel --test kernel_inloop --test kernel_async --test alloc \
+  --test alloc_async \
+  --test lab_smoke --test programs --test programs_hyper --test kernel_synflood \
+  --test kernel_fragments
 RINGTCP_OFFLOADS=0 cargo test --lib lab::
 
 # Coverage-guided fuzzing, about a minute per target (issue 12): cargo-fuzz

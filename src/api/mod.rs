@@ -7,7 +7,12 @@
 //!   on a thread of its own, and [`TcpStream`] / [`TcpListener`] talk to it
 //!   from any number of threads, with `std::io::Read`/`Write` and the
 //!   `std::io::ErrorKind`s std uses.
+//! - Async, in the shape of `tokio::net`: [`aio::TcpStream`] and
+//!   [`aio::TcpListener`] over the same [`Runtime`] and the same hand-off
+//!   as the blocking sockets, for any executor (`futures-io` traits, and
+//!   tokio's with the `tokio` feature).
 
+pub mod aio;
 mod blocking;
 
 pub use crate::runtime::{Context, Driver, Handler, RuntimeConfig, StopMode, Waker};

@@ -17,6 +17,9 @@ pub(super) struct Bridge {
     lis: HashMap<ListenerHandle, Arc<Lis>>,
     scratch: Vec<u8>,
     cmds: VecDeque<Cmd>,
+    /// Sockets whose waiters are woken at the end of this turn: once per
+    /// turn at most, however many events each had.
+    to_wake: Vec<Arc<Sock>>,
 }
 
 impl Bridge {
@@ -27,6 +30,18 @@ impl Bridge {
             lis: HashMap::new(),
             scratch: vec![0u8; 64 * 1024],
             cmds: VecDeque::new(),
+            to_wake: Vec::new(),
+        }
+    }
+
+    /// Queues a wake-up of `sock`'s waiters for the end of this turn,
+    /// unless one is queued already.
+    fn wake_later(&mut self, sock: &Arc<Sock>) {
+        let mut st = sock.lock();
+        if !st.wake_queued {
+            st.wake_queued = true;
+            drop(st);
+            self.to_wake.push(sock.clone());
         }
     }
 
@@ -54,7 +69,7 @@ impl Bridge {
                 | Cmd::Info(s) => socks.push(s),
                 Cmd::Listen(l, ..) | Cmd::Unlisten(l) => {
                     l.lock().error = Some((ErrorKind::NotConnected, why.clone()));
-                    l.cv.notify_all();
+                    l.notify();
                 }
                 _ => {}
             }
@@ -68,11 +83,11 @@ impl Bridge {
                 st.phase = Phase::Failed;
             }
             drop(st);
-            s.cv.notify_all();
+            s.notify();
         }
         for l in self.lis.values() {
             l.lock().error = Some((ErrorKind::NotConnected, why.clone()));
-            l.cv.notify_all();
+            l.notify();
         }
     }
 
@@ -144,7 +159,7 @@ impl Bridge {
         }
         drop(st);
         if changed {
-            sock.cv.notify_all();
+            self.wake_later(sock);
         }
     }
 
@@ -164,7 +179,7 @@ impl Bridge {
                     st.phase = Phase::Failed;
                     st.error = Some(connect_error(e));
                     drop(st);
-                    sock.cv.notify_all();
+                    self.wake_later(&sock);
                 }
             },
             Cmd::Listen(lis, port, backlog) => {
@@ -186,7 +201,7 @@ impl Bridge {
                         ));
                     }
                 }
-                lis.cv.notify_all();
+                lis.notify();
             }
             Cmd::Unlisten(lis) => {
                 let mut st = lis.lock();
@@ -203,7 +218,7 @@ impl Bridge {
                     s.lock().released = true;
                     self.abort(cx, &s);
                 }
-                lis.cv.notify_all();
+                lis.notify();
             }
             Cmd::Pump(sock) => self.pump(cx, &sock),
             Cmd::Abort(sock) => self.abort(cx, &sock),
@@ -218,7 +233,7 @@ impl Bridge {
                     st.info = cx.stack().info(h).ok();
                 }
                 drop(st);
-                sock.cv.notify_all();
+                self.wake_later(&sock);
             }
             Cmd::RuntimeStats(reply) => {
                 let counters = cx.stack().counters().clone();
@@ -235,7 +250,7 @@ impl Bridge {
             self.socks.remove(&h);
         }
         drop(st);
-        sock.cv.notify_all();
+        self.wake_later(sock);
     }
 }
 
@@ -276,7 +291,7 @@ impl Handler for Bridge {
                         st.local = cx.stack().local_addr(h).ok();
                         st.peer = cx.stack().peer_addr(h).ok();
                     }
-                    sock.cv.notify_all();
+                    self.wake_later(&sock);
                     self.pump(cx, &sock);
                 }
             }
@@ -297,7 +312,7 @@ impl Handler for Bridge {
                             st.phase = Phase::Failed;
                         }
                     }
-                    sock.cv.notify_all();
+                    self.wake_later(&sock);
                     self.pump(cx, &sock);
                 }
             }
@@ -317,8 +332,16 @@ impl Handler for Bridge {
                     self.pump(cx, &sock);
                     lis.lock().queue.push_back(sock);
                 }
-                lis.cv.notify_all();
+                lis.notify();
             }
+        }
+    }
+
+    /// The turn's wake-ups, after every command and event of the turn
+    /// (nothing here calls the stack, so no event can come after them).
+    fn on_turn(&mut self, _cx: &mut Context<'_>) {
+        for sock in self.to_wake.drain(..) {
+            sock.notify();
         }
     }
 

@@ -5,7 +5,7 @@ use crate::stack::{ConnectError, SocketError};
 use crate::tcp::ConnError;
 use std::io::ErrorKind;
 
-pub(super) fn conn_error(e: ConnError) -> (ErrorKind, String) {
+pub(in crate::api) fn conn_error(e: ConnError) -> (ErrorKind, String) {
     let kind = match e {
         ConnError::Refused => ErrorKind::ConnectionRefused,
         ConnError::Reset => ErrorKind::ConnectionReset,
@@ -17,7 +17,7 @@ pub(super) fn conn_error(e: ConnError) -> (ErrorKind, String) {
     (kind, e.to_string())
 }
 
-pub(super) fn connect_error(e: ConnectError) -> (ErrorKind, String) {
+pub(in crate::api) fn connect_error(e: ConnectError) -> (ErrorKind, String) {
     let kind = match e {
         ConnectError::NoPortsAvailable => ErrorKind::AddrNotAvailable,
         ConnectError::TableFull => ErrorKind::OutOfMemory,
@@ -26,7 +26,7 @@ pub(super) fn connect_error(e: ConnectError) -> (ErrorKind, String) {
     (kind, e.to_string())
 }
 
-pub(super) fn socket_error(e: SocketError) -> (ErrorKind, String) {
+pub(in crate::api) fn socket_error(e: SocketError) -> (ErrorKind, String) {
     match e {
         SocketError::Failed(c) => conn_error(c),
         SocketError::NotWritable => (ErrorKind::BrokenPipe, e.to_string()),

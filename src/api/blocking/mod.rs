@@ -8,10 +8,10 @@
 //! the in-loop API avoids both.
 
 mod bridge;
-mod errors;
+pub(super) mod errors;
 mod listener;
 mod runtime;
-mod shared;
+pub(super) mod shared;
 mod stream;
 
 pub use listener::{Incoming, TcpListener};

@@ -162,6 +162,36 @@ impl Runtime {
 
     /// Listens on `addr` (the stack's address, or 0.0.0.0, and a port).
     pub fn bind<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpListener> {
+        let addr = self.listen_addr(addr)?;
+        let lis = Arc::new(Lis::default());
+        self.shared
+            .send(Cmd::Listen(lis.clone(), addr.port(), 1024))?;
+        let mut st = lis.lock();
+        while !st.ready && st.error.is_none() {
+            st = lis.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        if let Some((kind, msg)) = st.error.clone() {
+            return Err(io::Error::new(kind, msg));
+        }
+        drop(st);
+        Ok(TcpListener {
+            shared: self.shared.clone(),
+            lis,
+            local: SocketAddrV4::new(self.shared.addr, addr.port()),
+        })
+    }
+
+    /// The shared state and command queue, for the async API.
+    pub(in crate::api) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The IPv4 address and port to listen on: the stack's address (or
+    /// 0.0.0.0) and a port that is not 0.
+    pub(in crate::api) fn listen_addr<A: ToSocketAddrs>(
+        &self,
+        addr: A,
+    ) -> io::Result<SocketAddrV4> {
         let addr = addr
             .to_socket_addrs()?
             .find_map(|a| match a {
@@ -190,22 +220,30 @@ impl Runtime {
                 "listening needs a port number",
             ));
         }
-        let lis = Arc::new(Lis::default());
-        self.shared
-            .send(Cmd::Listen(lis.clone(), addr.port(), 1024))?;
-        let mut st = lis.lock();
-        while !st.ready && st.error.is_none() {
-            st = lis.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        Ok(addr)
+    }
+
+    /// Every IPv4 address `addr` resolves to, in order; an error if there
+    /// is none (only IPv6 ones: `Unsupported`; none at all: `InvalidInput`).
+    pub(in crate::api) fn connect_addrs<A: ToSocketAddrs>(
+        addr: A,
+    ) -> io::Result<Vec<SocketAddrV4>> {
+        let mut v4 = Vec::new();
+        let mut saw_v6 = false;
+        for a in addr.to_socket_addrs()? {
+            match a {
+                SocketAddr::V4(a) => v4.push(a),
+                SocketAddr::V6(_) => saw_v6 = true,
+            }
         }
-        if let Some((kind, msg)) = st.error.clone() {
-            return Err(io::Error::new(kind, msg));
+        if v4.is_empty() {
+            return Err(if saw_v6 {
+                io::Error::new(ErrorKind::Unsupported, "ringtcp speaks IPv4 only")
+            } else {
+                io::Error::new(ErrorKind::InvalidInput, "no address to connect to")
+            });
         }
-        drop(st);
-        Ok(TcpListener {
-            shared: self.shared.clone(),
-            lis,
-            local: SocketAddrV4::new(self.shared.addr, addr.port()),
-        })
+        Ok(v4)
     }
 
     /// The loop's counters and the stack's drop counters.

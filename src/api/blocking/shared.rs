@@ -1,6 +1,8 @@
 //! What an application thread and the loop share: each socket's and
-//! listener's state under a mutex with a condition variable, and the queue
-//! of commands to the loop.
+//! listener's state under a mutex with a condition variable (for blocking
+//! callers) and the `Waker`s of the async tasks waiting on it, and the queue
+//! of commands to the loop. The blocking and the async API share all of it:
+//! the loop does not know which kind of caller waits.
 
 use crate::runtime::{RuntimeStats, StopMode, Waker};
 use crate::stack::{Counters, ListenerHandle, SocketHandle};
@@ -10,50 +12,57 @@ use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Waker as TaskWaker;
 use std::time::{Duration, Instant as StdInstant};
 
 /// Bytes a socket queues on its way in or out, beyond the stack's buffers.
-pub(super) const QUEUE_CAP: usize = 256 * 1024;
+pub(in crate::api) const QUEUE_CAP: usize = 256 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Phase {
+pub(in crate::api) enum Phase {
     Connecting,
     Open,
     Failed,
 }
 
 #[derive(Debug)]
-pub(super) struct SockState {
-    pub(super) handle: Option<SocketHandle>,
-    pub(super) phase: Phase,
-    pub(super) error: Option<(ErrorKind, String)>,
-    pub(super) local: Option<SocketAddrV4>,
-    pub(super) peer: Option<SocketAddrV4>,
-    pub(super) rx: VecDeque<u8>,
-    pub(super) rx_eof: bool,
+pub(in crate::api) struct SockState {
+    pub(in crate::api) handle: Option<SocketHandle>,
+    pub(in crate::api) phase: Phase,
+    pub(in crate::api) error: Option<(ErrorKind, String)>,
+    pub(in crate::api) local: Option<SocketAddrV4>,
+    pub(in crate::api) peer: Option<SocketAddrV4>,
+    pub(in crate::api) rx: VecDeque<u8>,
+    pub(in crate::api) rx_eof: bool,
     /// The loop stopped pulling because `rx` was full.
-    pub(super) rx_full: bool,
-    pub(super) rx_shut: bool,
-    pub(super) tx: VecDeque<u8>,
-    pub(super) tx_shut: bool,
-    pub(super) fin_sent: bool,
+    pub(in crate::api) rx_full: bool,
+    pub(in crate::api) rx_shut: bool,
+    pub(in crate::api) tx: VecDeque<u8>,
+    pub(in crate::api) tx_shut: bool,
+    pub(in crate::api) fin_sent: bool,
     /// A pump command is queued already.
-    pub(super) pump_queued: bool,
+    pub(in crate::api) pump_queued: bool,
     /// The application dropped its stream.
-    pub(super) released: bool,
-    pub(super) read_timeout: Option<Duration>,
-    pub(super) write_timeout: Option<Duration>,
-    pub(super) info: Option<TcpInfo>,
+    pub(in crate::api) released: bool,
+    pub(in crate::api) read_timeout: Option<Duration>,
+    pub(in crate::api) write_timeout: Option<Duration>,
+    pub(in crate::api) info: Option<TcpInfo>,
+    /// The async task waiting to read (or to connect).
+    pub(in crate::api) rx_waker: Option<TaskWaker>,
+    /// The async task waiting to write or flush.
+    pub(in crate::api) tx_waker: Option<TaskWaker>,
+    /// The loop has this socket on its list of wake-ups for this turn.
+    pub(in crate::api) wake_queued: bool,
 }
 
 #[derive(Debug)]
-pub(super) struct Sock {
-    pub(super) st: Mutex<SockState>,
-    pub(super) cv: Condvar,
+pub(in crate::api) struct Sock {
+    pub(in crate::api) st: Mutex<SockState>,
+    pub(in crate::api) cv: Condvar,
 }
 
 impl Sock {
-    pub(super) fn new(phase: Phase) -> Arc<Sock> {
+    pub(in crate::api) fn new(phase: Phase) -> Arc<Sock> {
         Arc::new(Sock {
             st: Mutex::new(SockState {
                 handle: None,
@@ -73,19 +82,41 @@ impl Sock {
                 read_timeout: None,
                 write_timeout: None,
                 info: None,
+                rx_waker: None,
+                tx_waker: None,
+                wake_queued: false,
             }),
             cv: Condvar::new(),
         })
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, SockState> {
+    pub(in crate::api) fn lock(&self) -> MutexGuard<'_, SockState> {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes everyone waiting on this socket: blocked threads and both
+    /// async tasks (each re-checks the state and waits again if nothing it
+    /// cares about changed).
+    pub(in crate::api) fn notify(&self) {
+        let (rx, tx) = {
+            let mut st = self.lock();
+            st.wake_queued = false;
+            (st.rx_waker.take(), st.tx_waker.take())
+        };
+        self.cv.notify_all();
+        // Woken outside the lock: a waker may run its task on this thread.
+        if let Some(w) = rx {
+            w.wake();
+        }
+        if let Some(w) = tx {
+            w.wake();
+        }
     }
 
     /// Waits for the loop to change this socket's state, until `deadline`
     /// if there is one (then `WouldBlock`, as std's timed-out reads and
     /// writes report).
-    pub(super) fn wait<'a>(
+    pub(in crate::api) fn wait<'a>(
         &'a self,
         st: MutexGuard<'a, SockState>,
         deadline: Option<StdInstant>,
@@ -109,27 +140,38 @@ impl Sock {
 }
 
 #[derive(Debug, Default)]
-pub(super) struct LisState {
-    pub(super) handle: Option<ListenerHandle>,
-    pub(super) queue: VecDeque<Arc<Sock>>,
-    pub(super) error: Option<(ErrorKind, String)>,
-    pub(super) ready: bool,
-    pub(super) closed: bool,
+pub(in crate::api) struct LisState {
+    pub(in crate::api) handle: Option<ListenerHandle>,
+    pub(in crate::api) queue: VecDeque<Arc<Sock>>,
+    pub(in crate::api) error: Option<(ErrorKind, String)>,
+    pub(in crate::api) ready: bool,
+    pub(in crate::api) closed: bool,
+    /// Async tasks waiting in `bind` or `accept`.
+    pub(in crate::api) wakers: Vec<TaskWaker>,
 }
 
 #[derive(Debug, Default)]
-pub(super) struct Lis {
-    pub(super) st: Mutex<LisState>,
-    pub(super) cv: Condvar,
+pub(in crate::api) struct Lis {
+    pub(in crate::api) st: Mutex<LisState>,
+    pub(in crate::api) cv: Condvar,
 }
 
 impl Lis {
-    pub(super) fn lock(&self) -> MutexGuard<'_, LisState> {
+    pub(in crate::api) fn lock(&self) -> MutexGuard<'_, LisState> {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the blocked threads and async tasks waiting on this listener.
+    pub(in crate::api) fn notify(&self) {
+        let wakers = std::mem::take(&mut self.lock().wakers);
+        self.cv.notify_all();
+        for w in wakers {
+            w.wake();
+        }
     }
 }
 
-pub(super) enum Cmd {
+pub(in crate::api) enum Cmd {
     Connect(Arc<Sock>, SocketAddrV4),
     Listen(Arc<Lis>, u16, usize),
     Unlisten(Arc<Lis>),
@@ -141,16 +183,16 @@ pub(super) enum Cmd {
     Stop(StopMode),
 }
 
-pub(super) struct Shared {
-    pub(super) cmds: Mutex<VecDeque<Cmd>>,
-    pub(super) waker: Waker,
-    pub(super) addr: Ipv4Addr,
+pub(in crate::api) struct Shared {
+    pub(in crate::api) cmds: Mutex<VecDeque<Cmd>>,
+    pub(in crate::api) waker: Waker,
+    pub(in crate::api) addr: Ipv4Addr,
     /// Why the loop ended, once it has.
-    pub(super) dead: Mutex<Option<String>>,
+    pub(in crate::api) dead: Mutex<Option<String>>,
 }
 
 impl Shared {
-    pub(super) fn send(&self, cmd: Cmd) -> io::Result<()> {
+    pub(in crate::api) fn send(&self, cmd: Cmd) -> io::Result<()> {
         if let Some(why) = self.dead.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             return Err(io::Error::new(
                 ErrorKind::NotConnected,
