@@ -131,7 +131,11 @@ impl Stack {
             conns: Slab::with_capacity(64),
             tuples: HashMap::with_hasher(tuple_hash),
             listeners: HashMap::with_hasher(listen_hash),
-            timers: TimerWheel::new(now),
+            // Room for the stale entries lazy cancellation leaves (an
+            // entry per reschedule, until its deadline passes) before the
+            // pool must grow: 24 KiB, so that a transfer's steady state
+            // does not allocate for them.
+            timers: TimerWheel::with_capacity(now, 1024),
             fired: Vec::with_capacity(64),
             txq: VecDeque::with_capacity(64),
             control: VecDeque::with_capacity(16),

@@ -39,6 +39,7 @@ use crate::tcp::sack::Scoreboard;
 use crate::time::{Instant, PackedDuration};
 use crate::wire::SeqNum;
 use std::collections::VecDeque;
+use std::mem;
 use std::time::Duration;
 
 /// RFC 8985 7.2 WCDelAckT: the worst-case delayed-ACK time, added to the
@@ -326,11 +327,15 @@ fn sent_after(a: (u64, SeqNum), b: (u64, SeqNum)) -> bool {
 
 /// RACK's state for a connection (RFC 8985 6.1) and its transmission
 /// records. What outlives a flight (RACK.min_RTT, the reordering window's
-/// growth, whether reordering was seen) is kept inline, in 24 bytes; the
-/// rest is boxed while data is in flight.
+/// growth, whether reordering was seen) is kept inline; the rest is boxed
+/// while data is in flight, and the box (with its records' storage) is
+/// kept for the next flight of a connection that sends data, until the
+/// stack's idle sweep has it given back.
 #[derive(Debug)]
 pub(crate) struct Rack {
     flight: Option<Box<Flight>>,
+    /// A drained flight's box, emptied, for the next one.
+    spare: Option<Box<Flight>>,
     /// RACK.min_RTT (windowed, see [`MIN_RTT_WINDOW_SECS`]).
     min_rtt: PackedDuration,
     /// When `min_rtt` was taken, whole seconds since the epoch.
@@ -349,6 +354,7 @@ impl Default for Rack {
     fn default() -> Self {
         Rack {
             flight: None,
+            spare: None,
             min_rtt: PackedDuration::NONE,
             min_rtt_secs: 0,
             dsack_round: SeqNum(0),
@@ -362,15 +368,28 @@ impl Default for Rack {
 
 impl Rack {
     fn flight_mut(&mut self, first: SeqNum) -> &mut Flight {
-        self.flight.get_or_insert_with(|| {
-            Box::new(Flight {
+        if self.flight.is_none() {
+            let fresh = |segs, rtq| Flight {
+                segs,
+                rtq,
                 fack: first,
                 orig_from: first,
                 lost_from: first,
                 rtt_next: first,
                 ..Flight::default()
-            })
-        })
+            };
+            self.flight = Some(match self.spare.take() {
+                Some(mut b) => {
+                    let (mut segs, mut rtq) = (mem::take(&mut b.segs), mem::take(&mut b.rtq));
+                    segs.clear();
+                    rtq.clear();
+                    *b = fresh(segs, rtq);
+                    b
+                }
+                None => Box::new(fresh(VecDeque::new(), VecDeque::new())),
+            });
+        }
+        self.flight.as_mut().expect("made above")
     }
 
     /// RACK.min_RTT; `None` before the first sample.
@@ -735,6 +754,24 @@ impl Rack {
     /// goes (a connection that sends again allocates it again).
     pub(crate) fn clear(&mut self) {
         self.flight = None;
+    }
+
+    /// Nothing is in flight any more. With `keep` (a connection that
+    /// sends data, and will again), the flight's box and its records'
+    /// storage are kept for the next flight, so that a request and
+    /// response connection does not allocate per exchange; otherwise (a
+    /// handshake's SYN) they go.
+    pub(crate) fn drained(&mut self, keep: bool) {
+        let flight = self.flight.take();
+        if keep && self.spare.is_none() {
+            self.spare = flight;
+        }
+    }
+
+    /// Gives back a drained flight's storage (the connection is idle);
+    /// true if there was any.
+    pub(crate) fn release_spare(&mut self) -> bool {
+        self.spare.take().is_some()
     }
 }
 

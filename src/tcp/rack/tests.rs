@@ -66,7 +66,35 @@ fn records_live_only_while_data_is_in_flight() {
     assert_eq!(r.records(), 0);
     r.clear();
     assert!(r.flight.is_none());
-    assert_eq!(std::mem::size_of::<Rack>(), 24, "inline cost");
+    assert_eq!(std::mem::size_of::<Rack>(), 32, "inline cost");
+}
+
+#[test]
+fn a_drained_flight_is_kept_for_the_next_until_released() {
+    let sb = Scoreboard::default();
+    let mut r = Rack::default();
+    // A handshake's flight goes when it drains.
+    r.on_send(seg(0), seg(1), ms(0), false, &sb);
+    r.on_cum_ack(seg(1), ms(20), 0, NO_ECHO);
+    r.drained(false);
+    assert!(r.flight.is_none() && r.spare.is_none());
+    // A data connection's is kept, and the next flight reuses it, with
+    // its records' storage, starting afresh.
+    r.on_send(seg(1), seg(5), ms(30), false, &sb);
+    r.on_cum_ack(seg(5), ms(50), 0, NO_ECHO);
+    r.drained(true);
+    let kept = r.spare.as_deref().map(|f| f as *const Flight);
+    assert!(r.flight.is_none() && kept.is_some());
+    r.on_send(seg(5), seg(6), ms(60), false, &sb);
+    assert_eq!(r.flight.as_deref().map(|f| f as *const Flight), kept);
+    assert_eq!(r.records(), 1);
+    r.on_cum_ack(seg(6), ms(80), 0, NO_ECHO);
+    assert_eq!(r.records(), 0);
+    r.drained(true);
+    // The idle sweep gives it back.
+    assert!(r.release_spare());
+    assert!(r.flight.is_none() && r.spare.is_none());
+    assert!(!r.release_spare());
 }
 
 #[test]

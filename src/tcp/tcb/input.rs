@@ -294,8 +294,11 @@ impl Tcb {
             self.timers.cancel(Timer::Rto);
             self.timers.cancel(Timer::Tlp);
             self.timers.cancel(Timer::Rack);
-            // Nothing in flight: RACK's records take no memory.
-            self.rack.clear();
+            // Nothing in flight: a connection that has sent data keeps
+            // RACK's storage for the next flight (the idle sweep gives it
+            // back); after the handshake alone it goes.
+            let sent_data = self.snd.max.diff(self.snd.iss) > 1;
+            self.rack.drained(sent_data);
         } else {
             self.timers.arm(Timer::Rto, now + self.rtt.rto());
             self.arm_tlp(now);

@@ -58,7 +58,8 @@ impl Tcb {
     pub(crate) fn release_empty_buffers(&mut self) -> bool {
         let snd = self.snd.buf.release_if_empty();
         let rcv = self.rcv.buf.release_if_empty();
-        snd || rcv
+        let rack = self.rack.release_spare();
+        snd || rcv || rack
     }
 
     /// When the connection last sent a segment (data, or an ACK for what
