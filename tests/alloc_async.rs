@@ -11,7 +11,11 @@
 //! makes, outside what this test is about: on a loaded machine the timer
 //! wheel's entry pool (`src/stack/timer.rs`, lazily cancelled entries)
 //! can reach a new high-water mark and grow; such allocations are printed
-//! and told apart by their backtrace. Anything else fails the test.
+//! and told apart by their backtrace. Likewise RACK's transmission
+//! records (`src/tcp/rack.rs`): their storage doubles when the flight
+//! reaches a new high (the congestion window still growing on a slow,
+//! loaded machine), a few times in a transfer at most. Anything else fails
+//! the test.
 
 mod support;
 
@@ -188,20 +192,25 @@ fn async_streams_keep_the_loop_allocation_free() {
         .map(|t| t.to_string())
         .collect();
     let small = seen.iter().filter(|&&s| s < 64 * 1024).count();
-    let (timer, other): (Vec<_>, Vec<_>) = traces
+    let (timer, rest): (Vec<_>, Vec<_>) = traces
         .iter()
         .partition(|t| t.contains("stack::timer::TimerWheel"));
-    if !timer.is_empty() {
+    let (flight, other): (Vec<_>, Vec<_>) = rest
+        .into_iter()
+        .partition(|t| t.contains("tcp::rack::Rack::on_send"));
+    if !timer.is_empty() || !flight.is_empty() {
         eprintln!(
-            "{} allocation(s) by the stack's timer wheel growing its pool (not the API's)",
-            timer.len()
+            "{} allocation(s) by the stack's timer wheel growing its pool, {} by RACK's \
+             records reaching a larger flight (not the API's)",
+            timer.len(),
+            flight.len()
         );
     }
     let large = seen.len() - small;
     assert!(
-        large <= 8 && small == timer.len(),
-        "the loop allocated mid-transfer (sizes {seen:?}); only window reserves and timer \
-         pool growth are expected; the others came from:\n{}",
+        large <= 8 && flight.len() <= 4 && small == timer.len() + flight.len(),
+        "the loop allocated mid-transfer (sizes {seen:?}); only window reserves, timer \
+         pool and flight-record growth are expected; the others came from:\n{}",
         other
             .iter()
             .map(|t| t.as_str())
