@@ -98,6 +98,9 @@ pub struct Stack {
     pressed: Vec<usize>,
     /// When the next idle sweep runs (see `memory.rs`).
     sweep_at: PackedInstant,
+    /// The last packet sent was a connectionless reply (connections go
+    /// first next).
+    control_sent_last: bool,
     /// Connections in SYN-RECEIVED from listeners, all listeners together.
     half_open: usize,
     /// What is left of this second's challenge ACKs.
@@ -152,6 +155,7 @@ impl Stack {
             memory_pressure: false,
             pressed: Vec::new(),
             sweep_at: PackedInstant::NONE,
+            control_sent_last: false,
             half_open: 0,
             // Drawn last: what the seed gave before stays the same.
             challenge: ChallengeBudget::new(rng.fork()),

@@ -135,12 +135,38 @@ impl Stack {
         buf: &mut [u8],
     ) -> Option<(usize, VnetHdr)> {
         self.arm_sweep(now);
+        // Connectionless replies and connections take turns when both have
+        // something to send: under a SYN flood the cookie SYN-ACKs would
+        // otherwise take every transmit buffer of every loop turn, and the
+        // established connections none.
+        let control_first = !self.control_sent_last;
+        if control_first && let Some(r) = self.poll_control(now, buf) {
+            return Some(r);
+        }
+        if let Some(r) = self.poll_connections(now, buf) {
+            self.control_sent_last = false;
+            return Some(r);
+        }
+        if control_first {
+            return None;
+        }
+        self.poll_control(now, buf)
+    }
+
+    /// The next connectionless reply (RST, echo reply, cookie SYN-ACK).
+    fn poll_control(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, VnetHdr)> {
         while let Some(ctrl) = self.control.pop_front() {
             if let Some(n) = self.emit_control(now, ctrl, buf) {
                 self.counters.packets_sent += 1;
+                self.control_sent_last = true;
                 return Some(n);
             }
         }
+        None
+    }
+
+    /// The next segment of a connection in the transmit queue, round robin.
+    fn poll_connections(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, VnetHdr)> {
         while let Some(&idx) = self.txq.front() {
             let slot = &mut self.conns[idx];
             let conn = slot
