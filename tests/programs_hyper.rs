@@ -7,117 +7,22 @@
 
 mod support;
 
-use ringtcp::lab::{KERNEL_ADDR, Lab, LabConfig, STACK_ADDR};
+use ringtcp::lab::{KERNEL_ADDR, STACK_ADDR};
 use ringtcp::sim::apps::fill_stream;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-use support::lab::lab_or_skip_with;
+use support::programs::{assert_same, example, lab, wait_for};
 
 /// The seed of hyper-server's body pattern (its `BODY_SEED`).
 const BODY_SEED: u64 = 0x0048_7970_6572;
-
-/// Builds the examples once per run in this binary's profile (see
-/// `tests/programs.rs`, which does the same for the other programs).
-fn build_examples() -> Result<(), String> {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            let profile_dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .and_then(Path::file_name)
-                .and_then(|d| d.to_str())
-                .ok_or("the test binary is not in target/<profile>/deps")?
-                .to_owned();
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--offline", "--examples", "--manifest-path"])
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-            match profile_dir.as_str() {
-                "debug" => cmd.args(["--profile", "test"]),
-                "release" => cmd.arg("--release"),
-                other => cmd.args(["--profile", other]),
-            };
-            let out = cmd
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("cannot run cargo: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "cargo build --examples failed:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            Ok(())
-        })
-        .clone()
-}
-
-/// The path of example `name`, built beside this test binary.
-#[track_caller]
-fn example(name: &str) -> PathBuf {
-    if let Err(e) = build_examples() {
-        panic!("{e}");
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary in target/<profile>/deps");
-    dir.join("examples").join(name)
-}
-
-/// A lab whose TUN device outlives the lab's descriptor, so a child can
-/// attach to it by name.
-fn lab(test: &str) -> Option<Lab> {
-    if let Err(e) = build_examples() {
-        panic!("{test}: {e}");
-    }
-    let cfg = LabConfig {
-        persistent: true,
-        ..LabConfig::default()
-    };
-    let mut lab = lab_or_skip_with(test, cfg)?;
-    drop(lab.take_tun());
-    Some(lab)
-}
-
-/// Waits for `child` up to `limit`; kills it and fails the test on timeout.
-#[track_caller]
-fn wait_for(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {limit:?}; killed");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
     fill_stream(seed, 0, &mut v);
     v
-}
-
-/// Compares without printing megabytes on failure.
-#[track_caller]
-fn assert_same(got: &[u8], want: &[u8], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    if let Some(at) = got.iter().zip(want).position(|(a, b)| a != b) {
-        panic!("{what}: byte {at} differs");
-    }
 }
 
 /// Runs `curl` with `args`, returns its standard output; fails the test if

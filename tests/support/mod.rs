@@ -17,6 +17,9 @@
 /// simulator app on the device.
 pub mod lab;
 
+/// Helpers for tests that run the example programs.
+pub mod programs;
+
 use ringtcp::stack::{Event, ListenerHandle, SocketHandle, Stack, StackConfig};
 use ringtcp::tcp::TcpConfig;
 use ringtcp::time::Instant;
