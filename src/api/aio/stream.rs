@@ -3,7 +3,7 @@
 //! owned halves of [`TcpStream::into_split`].
 
 use crate::api::Runtime;
-use crate::api::blocking::shared::{Cmd, Phase, QUEUE_CAP, Shared, Sock, SockState};
+use crate::api::blocking::shared::{Cmd, Phase, Shared, Sock, SockState};
 use std::future::Future;
 use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr, SocketAddrV4, ToSocketAddrs};
@@ -26,24 +26,7 @@ fn register(slot: &mut Option<Waker>, w: &Waker) {
     }
 }
 
-fn error_of(st: &SockState) -> Option<io::Error> {
-    st.error
-        .as_ref()
-        .map(|(kind, msg)| io::Error::new(*kind, msg.clone()))
-}
-
 impl Inner {
-    /// Asks the loop to move bytes for this socket, unless it was asked
-    /// already and has not done it yet.
-    fn pump(&self, mut st: std::sync::MutexGuard<'_, SockState>) -> io::Result<()> {
-        if st.pump_queued {
-            return Ok(());
-        }
-        st.pump_queued = true;
-        drop(st);
-        self.shared.send(Cmd::Pump(self.sock.clone()))
-    }
-
     pub(super) fn poll_read(
         &self,
         cx: &mut Context<'_>,
@@ -54,23 +37,17 @@ impl Inner {
         }
         let mut st = self.sock.lock();
         if !st.rx.is_empty() {
-            let n = buf.len().min(st.rx.len());
-            let (a, b) = st.rx.as_slices();
-            let from_a = n.min(a.len());
-            buf[..from_a].copy_from_slice(&a[..from_a]);
-            buf[from_a..n].copy_from_slice(&b[..n - from_a]);
-            st.rx.drain(..n);
-            // The loop stopped pulling at a full queue: restart it once
-            // there is room for a good batch.
-            if st.rx_full && st.rx.len() <= QUEUE_CAP / 2 {
-                self.pump(st)?;
+            let (n, pump) = st.take_rx(buf);
+            drop(st);
+            if pump {
+                self.shared.send(Cmd::Pump(self.sock.clone()))?;
             }
             return Poll::Ready(Ok(n));
         }
         if st.rx_eof || st.rx_shut {
             return Poll::Ready(Ok(0));
         }
-        if let Some(e) = error_of(&st) {
+        if let Some(e) = st.io_error() {
             return Poll::Ready(Err(e));
         }
         register(&mut st.rx_waker, cx.waker());
@@ -82,7 +59,7 @@ impl Inner {
             return Poll::Ready(Ok(0));
         }
         let mut st = self.sock.lock();
-        if let Some(e) = error_of(&st) {
+        if let Some(e) = st.io_error() {
             return Poll::Ready(Err(e));
         }
         if st.tx_shut {
@@ -91,16 +68,14 @@ impl Inner {
                 "socket is shut down for writing",
             )));
         }
-        let room = QUEUE_CAP.saturating_sub(st.tx.len());
-        if room == 0 {
+        let (n, pump) = st.put_tx(buf);
+        if n == 0 {
             register(&mut st.tx_waker, cx.waker());
             return Poll::Pending;
         }
-        let n = room.min(buf.len());
-        let was_empty = st.tx.is_empty();
-        st.tx.extend(&buf[..n]);
-        if was_empty {
-            self.pump(st)?;
+        drop(st);
+        if pump {
+            self.shared.send(Cmd::Pump(self.sock.clone()))?;
         }
         Poll::Ready(Ok(n))
     }
@@ -111,7 +86,7 @@ impl Inner {
         if st.tx.is_empty() {
             return Poll::Ready(Ok(()));
         }
-        if let Some(e) = error_of(&st) {
+        if let Some(e) = st.io_error() {
             return Poll::Ready(Err(e));
         }
         register(&mut st.tx_waker, cx.waker());
@@ -129,16 +104,10 @@ impl Inner {
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let mut st = self.sock.lock();
-        if let Some(e) = error_of(&st) {
+        if let Some(e) = st.io_error() {
             return Err(e);
         }
-        if matches!(how, Shutdown::Write | Shutdown::Both) {
-            st.tx_shut = true;
-        }
-        if matches!(how, Shutdown::Read | Shutdown::Both) {
-            st.rx_shut = true;
-            st.rx.clear();
-        }
+        st.shut(how);
         drop(st);
         // A task of the other half may wait on what just changed.
         self.sock.notify();
@@ -156,12 +125,7 @@ impl Drop for Inner {
     /// Closes as std does: queued data is still delivered, then the FIN; the
     /// loop resets instead when received data was left unread.
     fn drop(&mut self) {
-        {
-            let mut st = self.sock.lock();
-            st.released = true;
-            st.tx_shut = true;
-        }
-        let _ = self.shared.send(Cmd::Pump(self.sock.clone()));
+        self.sock.release(&self.shared);
     }
 }
 
@@ -380,7 +344,9 @@ impl Future for Connect {
                     return Poll::Ready(Ok(TcpStream::new(shared, sock)));
                 }
                 Phase::Failed => {
-                    let e = error_of(&st).unwrap_or_else(|| io::Error::other("connect failed"));
+                    let e = st
+                        .io_error()
+                        .unwrap_or_else(|| io::Error::other("connect failed"));
                     drop(st);
                     let _ = shared.send(Cmd::Abort(sock));
                     this.current = None;

@@ -7,7 +7,7 @@
 use super::stream::{OwnedReadHalf, OwnedWriteHalf, TcpStream};
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 macro_rules! impl_read {
@@ -19,11 +19,7 @@ macro_rules! impl_read {
                 cx: &mut Context<'_>,
                 buf: &mut ReadBuf<'_>,
             ) -> Poll<io::Result<()>> {
-                let n = match self.inner.poll_read(cx, buf.initialize_unfilled()) {
-                    Poll::Ready(Ok(n)) => n,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
-                };
+                let n = ready!(self.inner.poll_read(cx, buf.initialize_unfilled()))?;
                 buf.advance(n);
                 Poll::Ready(Ok(()))
             }

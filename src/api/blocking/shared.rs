@@ -9,7 +9,7 @@ use crate::stack::{Counters, ListenerHandle, SocketHandle};
 use crate::tcp::TcpInfo;
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Shutdown, SocketAddrV4};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker as TaskWaker;
@@ -55,6 +55,60 @@ pub(in crate::api) struct SockState {
     pub(in crate::api) wake_queued: bool,
 }
 
+impl SockState {
+    /// The connection's error, as `std` reports it.
+    pub(in crate::api) fn io_error(&self) -> Option<io::Error> {
+        self.error
+            .as_ref()
+            .map(|(kind, msg)| io::Error::new(*kind, msg.clone()))
+    }
+
+    /// Marks a pump as asked for; true if the caller must send it (none
+    /// was queued already).
+    fn ask_pump(&mut self) -> bool {
+        !std::mem::replace(&mut self.pump_queued, true)
+    }
+
+    /// Copies received bytes into `buf` (some are held); returns how many,
+    /// and whether to send the loop a pump: it stopped pulling at a full
+    /// queue, and now there is room for a good batch.
+    pub(in crate::api) fn take_rx(&mut self, buf: &mut [u8]) -> (usize, bool) {
+        let n = buf.len().min(self.rx.len());
+        let (a, b) = self.rx.as_slices();
+        let from_a = n.min(a.len());
+        buf[..from_a].copy_from_slice(&a[..from_a]);
+        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
+        self.rx.drain(..n);
+        let pump = self.rx_full && self.rx.len() <= QUEUE_CAP / 2 && self.ask_pump();
+        (n, pump)
+    }
+
+    /// Queues as much of `buf` as the send queue has room for; returns
+    /// how many bytes, and whether to send the loop a pump (the queue was
+    /// empty, so the loop is not already moving it).
+    pub(in crate::api) fn put_tx(&mut self, buf: &[u8]) -> (usize, bool) {
+        let n = QUEUE_CAP.saturating_sub(self.tx.len()).min(buf.len());
+        if n == 0 {
+            return (0, false);
+        }
+        let was_empty = self.tx.is_empty();
+        self.tx.extend(&buf[..n]);
+        (n, was_empty && self.ask_pump())
+    }
+
+    /// `shutdown(how)`: the write side queues a FIN after the data, the
+    /// read side drops what is held and reads nothing more.
+    pub(in crate::api) fn shut(&mut self, how: Shutdown) {
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            self.tx_shut = true;
+        }
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            self.rx_shut = true;
+            self.rx.clear();
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(in crate::api) struct Sock {
     pub(in crate::api) st: Mutex<SockState>,
@@ -92,6 +146,18 @@ impl Sock {
 
     pub(in crate::api) fn lock(&self) -> MutexGuard<'_, SockState> {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The application let go of the socket: the loop delivers what is
+    /// queued, then the FIN, as `std` closes (or resets, when received
+    /// data was left unread).
+    pub(in crate::api) fn release(self: &Arc<Self>, shared: &Shared) {
+        {
+            let mut st = self.lock();
+            st.released = true;
+            st.tx_shut = true;
+        }
+        let _ = shared.send(Cmd::Pump(self.clone()));
     }
 
     /// Wakes everyone waiting on this socket: blocked threads and both

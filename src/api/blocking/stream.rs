@@ -2,7 +2,7 @@
 //! through its shared queues.
 
 use super::Runtime;
-use super::shared::{Cmd, QUEUE_CAP, Shared, Sock};
+use super::shared::{Cmd, Shared, Sock};
 use crate::tcp::TcpInfo;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
@@ -59,16 +59,10 @@ impl TcpStream {
     /// what arrives from now on; `Both` does both.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let mut st = self.sock.lock();
-        if let Some((kind, msg)) = st.error.clone() {
-            return Err(io::Error::new(kind, msg));
+        if let Some(e) = st.io_error() {
+            return Err(e);
         }
-        if matches!(how, Shutdown::Write | Shutdown::Both) {
-            st.tx_shut = true;
-        }
-        if matches!(how, Shutdown::Read | Shutdown::Both) {
-            st.rx_shut = true;
-            st.rx.clear();
-        }
+        st.shut(how);
         drop(st);
         self.shared.send(Cmd::Pump(self.sock.clone()))
     }
@@ -153,18 +147,9 @@ impl TcpStream {
         let deadline = st.read_timeout.map(|t| StdInstant::now() + t);
         loop {
             if !st.rx.is_empty() {
-                let n = buf.len().min(st.rx.len());
-                let (a, b) = st.rx.as_slices();
-                let from_a = n.min(a.len());
-                buf[..from_a].copy_from_slice(&a[..from_a]);
-                buf[from_a..n].copy_from_slice(&b[..n - from_a]);
-                st.rx.drain(..n);
-                let wake = st.rx_full && st.rx.len() <= QUEUE_CAP / 2 && !st.pump_queued;
-                if wake {
-                    st.pump_queued = true;
-                }
+                let (n, pump) = st.take_rx(buf);
                 drop(st);
-                if wake {
+                if pump {
                     self.shared.send(Cmd::Pump(self.sock.clone()))?;
                 }
                 return Ok(n);
@@ -172,8 +157,8 @@ impl TcpStream {
             if st.rx_eof || st.rx_shut {
                 return Ok(0);
             }
-            if let Some((kind, msg)) = st.error.clone() {
-                return Err(io::Error::new(kind, msg));
+            if let Some(e) = st.io_error() {
+                return Err(e);
             }
             st = self.sock.wait(st, deadline, "read timed out")?;
         }
@@ -186,10 +171,10 @@ impl TcpStream {
         let mut st = self.sock.lock();
         let deadline = st.write_timeout.map(|t| StdInstant::now() + t);
         loop {
-            if let Some((kind, msg)) = st.error.clone() {
+            if let Some(e) = st.io_error() {
                 // Every write after a failure reports it (std reports a
                 // reset once, then a broken pipe).
-                return Err(io::Error::new(kind, msg));
+                return Err(e);
             }
             if st.tx_shut {
                 return Err(io::Error::new(
@@ -197,17 +182,10 @@ impl TcpStream {
                     "socket is shut down for writing",
                 ));
             }
-            let room = QUEUE_CAP.saturating_sub(st.tx.len());
-            if room > 0 {
-                let n = room.min(buf.len());
-                let was_empty = st.tx.is_empty();
-                st.tx.extend(&buf[..n]);
-                let wake = was_empty && !st.pump_queued;
-                if wake {
-                    st.pump_queued = true;
-                }
+            let (n, pump) = st.put_tx(buf);
+            if n > 0 {
                 drop(st);
-                if wake {
+                if pump {
                     self.shared.send(Cmd::Pump(self.sock.clone()))?;
                 }
                 return Ok(n);
@@ -220,8 +198,8 @@ impl TcpStream {
     fn do_flush(&self) -> io::Result<()> {
         let mut st = self.sock.lock();
         while !st.tx.is_empty() {
-            if let Some((kind, msg)) = st.error.clone() {
-                return Err(io::Error::new(kind, msg));
+            if let Some(e) = st.io_error() {
+                return Err(e);
             }
             st = self.sock.cv.wait(st).unwrap_or_else(|e| e.into_inner());
         }
@@ -262,11 +240,6 @@ impl Write for &TcpStream {
 impl Drop for TcpStream {
     /// Closes gracefully: queued data is still delivered, then the FIN.
     fn drop(&mut self) {
-        {
-            let mut st = self.sock.lock();
-            st.released = true;
-            st.tx_shut = true;
-        }
-        let _ = self.shared.send(Cmd::Pump(self.sock.clone()));
+        self.sock.release(&self.shared);
     }
 }
