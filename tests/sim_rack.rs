@@ -8,53 +8,16 @@
 use ringtcp::sim::apps::{BulkPeer, Role, client_seed, fill_stream};
 use ringtcp::sim::{App, LinkConfig, Network, Shape};
 use ringtcp::stack::{Event, SocketHandle, Stack, StackConfig};
-use ringtcp::tcp::TcpInfo;
+use ringtcp::tcp::{TcpConfig, TcpInfo};
 use ringtcp::time::Instant;
-use ringtcp::wire::{parse_ipv4, tcp::parse_tcp};
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::rc::Rc;
 use std::time::Duration;
 
-const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-
-/// A client on node 0 sending `bytes` to a server on node 1 over `link`.
-fn upload(seed: u64, link: LinkConfig, bytes: u64) -> Network {
-    let mut net = Network::new(seed);
-    let ca = StackConfig::new(A, seed);
-    let cb = StackConfig::new(B, seed + 1);
-    let client = BulkPeer::new(
-        Role::Client {
-            remote: SocketAddrV4::new(B, 80),
-            connections: 1,
-        },
-        bytes,
-        0,
-    );
-    let server = BulkPeer::new(
-        Role::Server {
-            port: 80,
-            connections: 1,
-        },
-        0,
-        bytes,
-    );
-    net.add_node(ca, link.clone(), Box::new(client));
-    net.add_node(cb, link, Box::new(server));
-    net
-}
-
-/// The sequence number of a data segment (or FIN) from node 0.
-fn data_seq(from: usize, bytes: &[u8]) -> Option<u32> {
-    if from != 0 {
-        return None;
-    }
-    let (ip, p) = parse_ipv4(bytes, false).ok()?;
-    let t = parse_tcp(p, ip.src, ip.dst, false).ok()?;
-    (!t.payload.is_empty() || t.flags.fin()).then_some(t.seq.0)
-}
+mod support;
+use support::upload::{A, B, data_seg, run_and_sender_info, upload};
 
 /// Holds back the first transmission of the client's data segments
 /// number `nth` (counting distinct sequence numbers from 1) by the
@@ -62,7 +25,7 @@ fn data_seq(from: usize, bytes: &[u8]) -> Option<u32> {
 fn delay_first_sends(net: &mut Network, plan: &'static [(usize, Duration)]) {
     let mut seen = HashSet::new();
     net.set_shaper(move |_, from, bytes| {
-        let Some(seq) = data_seq(from, bytes) else {
+        let Some(seq) = data_seg(from, bytes).map(|s| s.seq) else {
             return Shape::Pass;
         };
         if !seen.insert(seq) {
@@ -73,28 +36,6 @@ fn delay_first_sends(net: &mut Network, plan: &'static [(usize, Duration)]) {
             None => Shape::Pass,
         }
     });
-}
-
-/// Runs to completion; the sender's last snapshot with its stack's
-/// counters over the whole connection.
-#[track_caller]
-fn run(net: &mut Network, bytes: u64) -> TcpInfo {
-    net.run(Duration::from_secs(600))
-        .expect("the transfer completes");
-    let client = net.app::<BulkPeer>(0);
-    let server = net.app::<BulkPeer>(1);
-    assert!(
-        client.errors.is_empty() && server.errors.is_empty(),
-        "{:?} {:?}",
-        client.errors,
-        server.errors
-    );
-    assert_eq!(server.bytes_verified, bytes, "byte-exact");
-    let mut info = client.infos[0].clone();
-    let end = net.now() + Duration::from_secs(5);
-    let _ = net.run_until(Duration::from_secs(3600), |n| n.now() >= end);
-    info.stats = net.stack(0).tcp_totals();
-    info
 }
 
 /// 10 Mbit/s (a segment every 1.2 ms) and 80 ms of round trip: RACK's
@@ -122,10 +63,10 @@ const fn ms(v: u64) -> Duration {
 #[test]
 fn reordering_within_the_window_is_not_marked_lost() {
     const BYTES: u64 = 1_000_000;
-    let mut net = upload(21, slow_long_link(), BYTES);
+    let mut net = upload(21, slow_long_link(), BYTES, TcpConfig::default());
     const PLAN: &[(usize, Duration)] = &[(100, ms(2)), (300, ms(8))];
     delay_first_sends(&mut net, PLAN);
-    let info = run(&mut net, BYTES);
+    let info = run_and_sender_info(&mut net, BYTES);
     let st = &info.stats;
     assert!(info.sack);
     assert!(st.reorderings >= 2, "both seen: {st:?}");
@@ -140,10 +81,10 @@ fn reordering_within_the_window_is_not_marked_lost() {
 #[test]
 fn reordering_beyond_the_window_is_retransmitted() {
     const BYTES: u64 = 1_000_000;
-    let mut net = upload(21, slow_long_link(), BYTES);
+    let mut net = upload(21, slow_long_link(), BYTES, TcpConfig::default());
     const PLAN: &[(usize, Duration)] = &[(100, ms(2)), (300, ms(60))];
     delay_first_sends(&mut net, PLAN);
-    let info = run(&mut net, BYTES);
+    let info = run_and_sender_info(&mut net, BYTES);
     let st = &info.stats;
     assert_eq!(st.segments_retransmitted, 1, "{st:?}");
     assert_eq!((st.rack_losses, st.recoveries, st.timeouts), (1, 1, 0));
@@ -164,10 +105,10 @@ fn reordering_window_grows_after_a_dsack() {
         latency: ms(10),
         ..LinkConfig::default()
     };
-    let mut net = upload(22, link, BYTES);
+    let mut net = upload(22, link, BYTES, TcpConfig::default());
     const PLAN: &[(usize, Duration)] = &[(40, ms(8)), (600, ms(8))];
     delay_first_sends(&mut net, PLAN);
-    let info = run(&mut net, BYTES);
+    let info = run_and_sender_info(&mut net, BYTES);
     let st = &info.stats;
     assert_eq!(st.reo_wnd_growths, 1, "{st:?}");
     assert_eq!(st.segments_retransmitted, 1, "only the first time: {st:?}");
@@ -187,12 +128,12 @@ fn reorder_timer_marks_a_loss_when_no_ack_comes() {
         latency: ms(10),
         ..LinkConfig::default()
     };
-    let mut net = upload(23, link, BYTES);
+    let mut net = upload(23, link, BYTES, TcpConfig::default());
     let sends: Rc<RefCell<Vec<(Instant, u32)>>> = Rc::default();
     let s2 = sends.clone();
     let mut seen = HashSet::new();
     net.set_shaper(move |now, from, bytes| {
-        let Some(seq) = data_seq(from, bytes) else {
+        let Some(seq) = data_seg(from, bytes).map(|s| s.seq) else {
             return Shape::Pass;
         };
         s2.borrow_mut().push((now, seq));
@@ -202,7 +143,7 @@ fn reorder_timer_marks_a_loss_when_no_ack_comes() {
             Shape::Pass
         }
     });
-    let info = run(&mut net, BYTES);
+    let info = run_and_sender_info(&mut net, BYTES);
     let st = &info.stats;
     assert_eq!(st.rack_timeouts, 1, "{st:?}");
     assert_eq!((st.rack_losses, st.recoveries), (1, 1), "{st:?}");
@@ -323,7 +264,7 @@ fn a_probe_that_repaired_a_loss_reduces_the_window() {
     let mut base = None;
     let mut dropped = false;
     net.set_shaper(move |_, from, bytes| {
-        let Some(seq) = data_seq(from, bytes) else {
+        let Some(seq) = data_seg(from, bytes).map(|s| s.seq) else {
             return Shape::Pass;
         };
         let base = *base.get_or_insert(seq);

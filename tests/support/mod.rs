@@ -20,6 +20,9 @@ pub mod lab;
 /// Helpers for tests that run the example programs.
 pub mod programs;
 
+/// One bulk upload in the simulator, for the loss-recovery tests.
+pub mod upload;
+
 use ringtcp::stack::{Event, ListenerHandle, SocketHandle, Stack, StackConfig};
 use ringtcp::tcp::TcpConfig;
 use ringtcp::time::Instant;
