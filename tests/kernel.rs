@@ -15,6 +15,7 @@ use std::net::{Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
+use support::kernel_socket::set_linger_zero;
 use support::lab::{RunApp, lab_or_skip};
 
 const MB: u64 = 1_000_000;
@@ -415,25 +416,6 @@ fn set_backlog(l: &TcpListener, backlog: i32) {
     use std::os::fd::AsRawFd;
     // SAFETY: listen() on a valid listening socket.
     let rc = unsafe { libc::listen(l.as_raw_fd(), backlog) };
-    assert_eq!(rc, 0);
-}
-
-fn set_linger_zero(s: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket and a correctly sized option value.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
     assert_eq!(rc, 0);
 }
 

@@ -16,6 +16,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+use support::kernel_socket::set_linger_zero;
 use support::lab::lab_or_skip;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -306,26 +307,6 @@ fn connect_to_closed_port_is_refused() {
         .block_on(rt.connect_async((KERNEL_ADDR, 1)))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
-}
-
-fn set_linger_zero(s: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt with a valid socket and a linger struct of the
-    // size given.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
 }
 
 /// The close kinds and error kinds std reports, through the async API: EOF

@@ -17,9 +17,8 @@ use ringtcp::lab::{KERNEL_ADDR, Lab, STACK_ADDR};
 use ringtcp::stack::{Counters, StackConfig};
 use ringtcp::wire::icmp::IcmpRepr;
 use ringtcp::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_TCP, parse_ipv4};
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
+use support::kernel_socket::RawSocket;
 use support::lab::lab_or_skip;
 
 fn runtime(lab: &mut Lab, seed: u64) -> Runtime {
@@ -87,69 +86,13 @@ fn frag_drops(c: &Counters) -> u64 {
 /// whose header we wrote (the kernel fills in only the checksum and the
 /// total length), `IPPROTO_ICMP` receives a copy of every ICMP datagram
 /// that arrives, after the kernel's reassembly.
-fn raw_socket(protocol: libc::c_int) -> OwnedFd {
-    // SAFETY: socket(2) with constant arguments; the result is checked
-    // before it is owned.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, protocol) };
-    assert!(fd >= 0, "raw socket: {}", io::Error::last_os_error());
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 200_000,
-    };
-    // SAFETY: fd is open; tv lives across the call and its size is given.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_RCVTIMEO: {}", io::Error::last_os_error());
-    fd
-}
-
-fn send_raw(fd: &OwnedFd, packet: &[u8]) {
-    let to = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(STACK_ADDR).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: fd is open; packet and `to` live across the call and their
-    // lengths are given.
-    let n = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            packet.as_ptr().cast(),
-            packet.len(),
-            0,
-            (&to as *const libc::sockaddr_in).cast(),
-            size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(
-        n,
-        packet.len() as isize,
-        "sendto: {}",
-        io::Error::last_os_error()
-    );
-}
-
 /// The data of the echo reply with `ident` that reaches `fd` within
 /// `wait`, if one does.
-fn echo_reply(fd: &OwnedFd, ident: u16, wait: Duration) -> Option<Vec<u8>> {
+fn echo_reply(sock: &RawSocket, ident: u16, wait: Duration) -> Option<Vec<u8>> {
     let deadline = Instant::now() + wait;
     let mut buf = vec![0u8; 65_536];
     while Instant::now() < deadline {
-        // SAFETY: fd is open; buf is writable for its whole length.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        let Ok(n) = usize::try_from(n) else {
+        let Some(n) = sock.recv(&mut buf) else {
             continue; // the receive timeout
         };
         let Ok((ip, payload)) = parse_ipv4(&buf[..n], true) else {
@@ -208,8 +151,8 @@ fn crafted_fragments_from_the_kernel_side() {
     };
     let rt = runtime(&mut lab, 42);
     let (tx, rx) = (
-        raw_socket(libc::IPPROTO_RAW),
-        raw_socket(libc::IPPROTO_ICMP),
+        RawSocket::new(libc::IPPROTO_RAW).expect("raw socket"),
+        RawSocket::new(libc::IPPROTO_ICMP).expect("raw socket"),
     );
     let data: Vec<u8> = (0..2000u32).map(|i| (i * 7) as u8).collect();
 
@@ -217,7 +160,7 @@ fn crafted_fragments_from_the_kernel_side() {
     let request = echo_request(0x0101, &data);
     let f = pieces(&request, 0x5001, &[(0, 1000), (1000, 1600), (1600, 2008)]);
     for p in [&f[2], &f[1], &f[1], &f[0]] {
-        send_raw(&tx, p);
+        tx.send_all(p, STACK_ADDR);
     }
     let reply = echo_reply(&rx, 0x0101, Duration::from_secs(5));
     assert_eq!(
@@ -232,7 +175,7 @@ fn crafted_fragments_from_the_kernel_side() {
     let request = echo_request(0x0202, &data);
     let f = pieces(&request, 0x5002, &[(0, 1000), (992, 2008)]);
     for p in &f {
-        send_raw(&tx, p);
+        tx.send_all(p, STACK_ADDR);
     }
     assert_eq!(echo_reply(&rx, 0x0202, Duration::from_secs(1)), None);
 
@@ -247,7 +190,7 @@ fn crafted_fragments_from_the_kernel_side() {
     }
     .emit_fragment(&mut seg, 0x5003, 8, false)
     .unwrap();
-    send_raw(&tx, &seg);
+    tx.send_all(&seg, STACK_ADDR);
 
     let deadline = Instant::now() + Duration::from_secs(5);
     let c = loop {

@@ -17,71 +17,16 @@ use ringtcp::stack::{Counters, StackConfig};
 use ringtcp::wire::SeqNum;
 use ringtcp::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr, PROTO_TCP};
 use ringtcp::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, fill_checksum};
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+use support::kernel_socket::RawSocket;
 use support::lab::lab_or_skip;
 
 const PORT: u16 = 7777;
-
-/// A raw IPv4 socket (`IPPROTO_RAW`: we write the IP header ourselves).
-struct RawSocket(OwnedFd);
-
-impl RawSocket {
-    fn new() -> io::Result<RawSocket> {
-        // SAFETY: socket(2) takes no pointers; the result is checked.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a descriptor socket(2) just gave us and nothing
-        // else owns.
-        Ok(RawSocket(unsafe { OwnedFd::from_raw_fd(fd) }))
-    }
-
-    /// Sends one whole IPv4 packet to `dst`.
-    fn send(&self, packet: &[u8], dst: Ipv4Addr) -> io::Result<()> {
-        let addr = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: 0,
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(dst).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        // SAFETY: `packet` and `addr` are valid for the lengths given for
-        // the duration of the call; the descriptor is open.
-        let n = unsafe {
-            libc::sendto(
-                self.0.as_raw_fd(),
-                packet.as_ptr().cast(),
-                packet.len(),
-                0,
-                (&addr as *const libc::sockaddr_in).cast(),
-                core::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// Sends, waiting out a full device queue (ENOBUFS).
-    fn send_all(&self, packet: &[u8], dst: Ipv4Addr) {
-        loop {
-            match self.send(packet, dst) {
-                Ok(()) => return,
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => thread::yield_now(),
-                Err(e) => panic!("raw send: {e}"),
-            }
-        }
-    }
-}
 
 /// An IPv4 packet carrying `repr` from `src` to ringtcp.
 fn packet(src: Ipv4Addr, repr: &TcpRepr<'_>) -> Vec<u8> {
@@ -232,7 +177,7 @@ fn kernel_syn_flood_leaves_new_and_established_connections_served() {
     let flood = {
         let (sent, during_done) = (sent.clone(), during_done.clone());
         thread::spawn(move || {
-            let raw = RawSocket::new().expect("raw socket");
+            let raw = RawSocket::new(libc::IPPROTO_RAW).expect("raw socket");
             let mut rng = Rng::new(0xf100d);
             let start = Instant::now();
             let mut n = 0u64;
@@ -318,7 +263,7 @@ fn kernel_syn_on_established_gets_a_challenge_ack_and_syn_fin_is_dropped() {
         SocketAddr::V4(a) => a.port(),
         SocketAddr::V6(_) => unreachable!("IPv4 only"),
     };
-    let raw = RawSocket::new().expect("raw socket");
+    let raw = RawSocket::new(libc::IPPROTO_RAW).expect("raw socket");
     let mut rng = Rng::new(5961);
     let syn = segment(kport, rng.next_u32(), TcpFlags::SYN, mss_sack());
     raw.send_all(&packet(KERNEL_ADDR, &syn), STACK_ADDR);

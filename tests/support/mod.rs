@@ -23,6 +23,9 @@ pub mod programs;
 /// One bulk upload in the simulator, for the loss-recovery tests.
 pub mod upload;
 
+/// Kernel-side raw sockets and SO_LINGER.
+pub mod kernel_socket;
+
 use ringtcp::stack::{Event, ListenerHandle, SocketHandle, Stack, StackConfig};
 use ringtcp::tcp::TcpConfig;
 use ringtcp::time::Instant;
