@@ -15,16 +15,9 @@ use crate::wire::{checksum, put16};
 /// Does nothing if `segment` is shorter than 20 bytes or longer than 65535
 /// (no valid segment is): those are caller bugs, not input.
 pub fn fill_checksum(segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
-    let Ok(len) = u16::try_from(segment.len()) else {
-        return;
-    };
-    if segment.len() < TCP_HEADER_LEN {
-        return;
-    }
-    put16(segment, field::CHECKSUM, 0);
-    let pseudo = checksum::pseudo_header_sum(src, dst, PROTO_TCP, len);
-    let sum = !checksum::fold(checksum::ones_sum(segment, pseudo));
-    put16(segment, field::CHECKSUM, sum);
+    fill_full(segment, |len| {
+        checksum::pseudo_header_sum(src, dst, PROTO_TCP, len)
+    });
 }
 
 /// Writes only the folded pseudo-header sum, not complemented, into the
@@ -38,14 +31,9 @@ pub fn fill_checksum(segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
 /// the length per segment. Does nothing if `segment` is shorter than 20
 /// bytes or longer than 65535.
 pub fn fill_partial_checksum(segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
-    let Ok(len) = u16::try_from(segment.len()) else {
-        return;
-    };
-    if segment.len() < TCP_HEADER_LEN {
-        return;
-    }
-    let pseudo = checksum::fold(checksum::pseudo_header_sum(src, dst, PROTO_TCP, len));
-    put16(segment, field::CHECKSUM, pseudo);
+    fill_partial(segment, |len| {
+        checksum::pseudo_header_sum(src, dst, PROTO_TCP, len)
+    });
 }
 
 /// [`fill_checksum`] over the IPv6 pseudo-header (RFC 8200 section 8.1):
@@ -56,13 +44,9 @@ pub fn fill_partial_checksum(segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
 /// Does nothing if `segment` is shorter than 20 bytes or longer than 65535
 /// (without jumbograms no valid segment is).
 pub fn fill_checksum_v6(segment: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) {
-    let Some(len) = checksummable_len(segment) else {
-        return;
-    };
-    put16(segment, field::CHECKSUM, 0);
-    let pseudo = checksum::pseudo_header_sum_v6(src, dst, PROTO_TCP, len);
-    let sum = !checksum::fold(checksum::ones_sum(segment, pseudo));
-    put16(segment, field::CHECKSUM, sum);
+    fill_full(segment, |len| {
+        checksum::pseudo_header_sum_v6(src, dst, PROTO_TCP, u32::from(len))
+    });
 }
 
 /// [`fill_partial_checksum`] over the IPv6 pseudo-header: writes the folded
@@ -71,17 +55,36 @@ pub fn fill_checksum_v6(segment: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) {
 /// whole super-segment; the device recomputes the length per segment.
 /// Does nothing if `segment` is shorter than 20 bytes or longer than 65535.
 pub fn fill_partial_checksum_v6(segment: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) {
+    fill_partial(segment, |len| {
+        checksum::pseudo_header_sum_v6(src, dst, PROTO_TCP, u32::from(len))
+    });
+}
+
+/// The complete checksum of `segment` over the pseudo-header sum that
+/// `pseudo` gives for its length, into the checksum field.
+#[inline]
+fn fill_full(segment: &mut [u8], pseudo: impl FnOnce(u16) -> u32) {
     let Some(len) = checksummable_len(segment) else {
         return;
     };
-    let pseudo = checksum::fold(checksum::pseudo_header_sum_v6(src, dst, PROTO_TCP, len));
-    put16(segment, field::CHECKSUM, pseudo);
+    put16(segment, field::CHECKSUM, 0);
+    let sum = !checksum::fold(checksum::ones_sum(segment, pseudo(len)));
+    put16(segment, field::CHECKSUM, sum);
 }
 
-/// The segment's length for the IPv6 pseudo-header, or `None` for a
-/// segment no valid packet carries (shorter than a header, or longer than
-/// a 16-bit payload length allows).
-fn checksummable_len(segment: &[u8]) -> Option<u32> {
+/// The folded pseudo-header sum alone, for a device to complete.
+#[inline]
+fn fill_partial(segment: &mut [u8], pseudo: impl FnOnce(u16) -> u32) {
+    let Some(len) = checksummable_len(segment) else {
+        return;
+    };
+    put16(segment, field::CHECKSUM, checksum::fold(pseudo(len)));
+}
+
+/// The segment's length for a pseudo-header, or `None` for a segment no
+/// valid packet carries (shorter than a header, or longer than a 16-bit
+/// length allows).
+fn checksummable_len(segment: &[u8]) -> Option<u16> {
     let len = u16::try_from(segment.len()).ok()?;
-    (segment.len() >= TCP_HEADER_LEN).then_some(u32::from(len))
+    (segment.len() >= TCP_HEADER_LEN).then_some(len)
 }

@@ -125,24 +125,25 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// correct. A segment longer than 65535 bytes cannot be checksummed and
     /// is reported as wrong.
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        let seg = self.buf();
-        let Ok(len) = u16::try_from(seg.len()) else {
-            return false;
-        };
-        let pseudo = checksum::pseudo_header_sum(src, dst, PROTO_TCP, len);
-        checksum::fold(checksum::ones_sum(seg, pseudo)) == 0xffff
+        self.verify_with(|len| checksum::pseudo_header_sum(src, dst, PROTO_TCP, len))
     }
 
     /// [`verify_checksum`](Self::verify_checksum) over the IPv6
     /// pseudo-header (RFC 8200 section 8.1). A segment longer than 65535
     /// bytes (only a jumbogram could carry one) is reported as wrong.
     pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        self.verify_with(|len| checksum::pseudo_header_sum_v6(src, dst, PROTO_TCP, u32::from(len)))
+    }
+
+    /// The segment sums to all ones over the pseudo-header sum `pseudo`
+    /// gives for its length.
+    #[inline]
+    fn verify_with(&self, pseudo: impl FnOnce(u16) -> u32) -> bool {
         let seg = self.buf();
         let Ok(len) = u16::try_from(seg.len()) else {
             return false;
         };
-        let pseudo = checksum::pseudo_header_sum_v6(src, dst, PROTO_TCP, u32::from(len));
-        checksum::fold(checksum::ones_sum(seg, pseudo)) == 0xffff
+        checksum::fold(checksum::ones_sum(seg, pseudo(len))) == 0xffff
     }
 }
 
